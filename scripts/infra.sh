@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Makes the local infrastructure ready: PostGIS installed, PostgreSQL and RabbitMQ running,
+# the gridbus database present. Idempotent; used by `make run`, `make test` and CI.
+set -euo pipefail
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+pg_version=$(ls /etc/postgresql 2>/dev/null | sort -n | tail -1)
+if [ -z "$pg_version" ]; then
+  echo "PostgreSQL is not installed" >&2; exit 1
+fi
+if ! ls /usr/share/postgresql/"$pg_version"/extension/postgis.control >/dev/null 2>&1; then
+  echo "installing PostGIS for PostgreSQL $pg_version"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "postgresql-$pg_version-postgis-3" >/dev/null
+fi
+if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  echo "starting PostgreSQL"
+  as_root pg_ctlcluster --skip-systemctl-redirect "$pg_version" main start
+  for _ in $(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+fi
+if ! (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then
+  echo "starting RabbitMQ"
+  as_root rabbitmq-server -detached
+  for _ in $(seq 60); do (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null && break; sleep 1; done
+fi
+# The database the demo and `gridbus` use by default (tests make their own).
+db=${GRIDBUS_DB_NAME:-gridbus}
+if ! psql -h 127.0.0.1 -U "${PGUSER:-root}" -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
+  psql -h 127.0.0.1 -U "${PGUSER:-root}" -d postgres -qc "CREATE DATABASE $db"
+fi

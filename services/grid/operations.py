@@ -1,0 +1,297 @@
+"""What the grid service does, called by both entry points (gRPC and nameko).
+
+Each operation checks who is calling, validates, changes the store and records its event,
+all in one transaction: a failure anywhere writes nothing."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Callable
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from services.grid import domain, store
+from shared import auth
+from shared.auth import Principal
+from shared.db import session_scope
+from shared.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound
+from shared.outbox import record_event
+from shared.privacy import mask_phone
+
+SCHEMA = store.SCHEMA
+MAX_PAGE = 500
+CHANGED_CODES_IN_EVENT = 1000
+
+
+@dataclass
+class UnitView:
+    code: str
+    level: str
+    name: str
+    parent_code: str | None
+    ancestors: list[str]
+    area_m2: float
+    updated_at: datetime
+    geometry_geojson: str | None = None
+
+
+@dataclass
+class Position:
+    lon: float
+    lat: float
+    reported_at: datetime
+
+
+@dataclass
+class MemberView:
+    id: str
+    name: str
+    phone: str
+    role: str
+    active: bool
+    on_duty: bool
+    version: int
+    assignments: list[tuple[str, bool, datetime]] = field(default_factory=list)  # (code, primary, since)
+    position: Position | None = None
+
+
+@dataclass
+class ImportResult:
+    created: int
+    updated: int
+    unchanged: int
+
+
+def _unit_view(unit: store.Unit, geometry: str | None = None) -> UnitView:
+    return UnitView(unit.code, unit.level, unit.name, unit.parent_code, list(unit.ancestors),
+                    unit.area_m2, unit.updated_at, geometry)
+
+
+def _member_view(session: Session, member: store.Member, caller: Principal | None) -> MemberView:
+    lonlat = store.position_lonlat(session, member)
+    phone = member.phone if caller is None else domain.mask_for(caller, str(member.id), member.phone)
+    return MemberView(
+        id=str(member.id), name=member.name, phone=phone, role=member.role, active=member.active,
+        on_duty=member.on_duty, version=member.version,
+        assignments=[(a.unit_code, a.is_primary, a.assigned_at) for a in member.assignments],
+        position=Position(lonlat[0], lonlat[1], member.position_at) if lonlat else None)
+
+
+def _member_event(member: store.Member) -> dict:
+    """Event payloads never carry a whole phone number."""
+    return {"member_id": str(member.id), "name": member.name, "phone": mask_phone(member.phone),
+            "role": member.role, "active": member.active, "on_duty": member.on_duty,
+            "assignments": [{"grid_code": a.unit_code, "primary": a.is_primary} for a in member.assignments],
+            "version": member.version}
+
+
+def _member_id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise InvalidArgument(f"member id {value!r} is not a UUID")
+
+
+def _touch(member: store.Member) -> None:
+    member.version += 1
+    member.updated_at = datetime.now().astimezone()
+
+
+# --- units ------------------------------------------------------------------------------------
+
+def locate(caller: Principal, lon: float, lat: float) -> UnitView:
+    """Any signed-in caller may pin a point: it reveals a grid code, not the grid's data."""
+    lon, lat = domain.check_point(lon, lat)
+    with session_scope() as session:
+        unit = store.locate(session, lon, lat)
+        if unit is None:
+            raise NotFound(f"point ({lon}, {lat}) lies outside every grid")
+        return _unit_view(unit)
+
+
+def get_unit(caller: Principal, code: str, include_geometry: bool = False) -> UnitView:
+    domain.level_of(code)
+    domain.may_read_unit(caller, code)
+    with session_scope() as session:
+        unit = store.get_unit(session, code)
+        return _unit_view(unit, store.geometry_geojson(session, code) if include_geometry else None)
+
+
+def list_children(caller: Principal, code: str) -> list[UnitView]:
+    domain.level_of(code)
+    domain.may_read_unit(caller, code)
+    with session_scope() as session:
+        store.get_unit(session, code)
+        return [_unit_view(u) for u in store.children(session, code)]
+
+
+def import_units(caller: Principal, feature_collection: dict,
+                 progress: Callable[[int], None] | None = None) -> ImportResult:
+    """Idempotent upsert of a FeatureCollection, all or nothing."""
+    auth.require_role(caller, auth.ADMIN, auth.SERVICE)
+    drafts = domain.parse_feature_collection(feature_collection)
+    if caller.role != auth.SERVICE:
+        for d in drafts:
+            domain.may_manage_unit(caller, d.code)
+    with session_scope() as session:
+        created, updated, unchanged, changed = store.import_units(session, drafts, progress)
+        if changed:
+            record_event(session, SCHEMA, "grid.units.imported", "units", {
+                "created": created, "updated": updated, "unchanged": unchanged,
+                "changed_codes": changed[:CHANGED_CODES_IN_EVENT],
+                "changed_codes_truncated": len(changed) > CHANGED_CODES_IN_EVENT,
+                "by": caller.member_id})
+    return ImportResult(created, updated, unchanged)
+
+
+# --- members ----------------------------------------------------------------------------------
+
+def create_member(caller: Principal, name: str, phone: str, role: str) -> MemberView:
+    domain.may_manage_members(caller)
+    domain.check_member_fields(name=name, phone=phone, role=role)
+    with session_scope() as session:
+        member = store.Member(name=name.strip(), phone=phone, role=role, active=True, on_duty=False, version=1)
+        session.add(member)
+        session.flush()
+        session.refresh(member)
+        record_event(session, SCHEMA, "grid.member.created", f"members/{member.id}", _member_event(member))
+        return _member_view(session, member, caller)
+
+
+def get_member(caller: Principal, member_id: str) -> MemberView:
+    mid = _member_id(member_id)
+    with session_scope() as session:
+        member = store.get_member(session, mid)
+        domain.may_read_member(caller, str(mid), [a.unit_code for a in member.assignments])
+        return _member_view(session, member, caller)
+
+
+def update_member(caller: Principal, member_id: str, changes: dict, expected_version: int = 0) -> MemberView:
+    mid = _member_id(member_id)
+    unknown = set(changes) - {"name", "phone", "active", "on_duty"}
+    if unknown:
+        raise InvalidArgument(f"cannot change {', '.join(sorted(unknown))}")
+    if not changes:
+        raise InvalidArgument("nothing to change")
+    domain.may_update_member(caller, str(mid), set(changes))
+    domain.check_member_fields(name=changes.get("name"), phone=changes.get("phone"))
+    with session_scope() as session:
+        member = store.get_member(session, mid, for_update=True)
+        if expected_version and member.version != expected_version:
+            raise Aborted(f"member {mid} is at version {member.version}, not {expected_version}: re-read it")
+        if changes.get("on_duty") and not changes.get("active", member.active):
+            raise FailedPrecondition(f"member {mid} is inactive and cannot go on duty")
+        if changes.get("active") is False:
+            changes = {**changes, "on_duty": False}
+        diff = {k: v for k, v in changes.items() if getattr(member, k) != v}
+        if diff:
+            for key, value in diff.items():
+                setattr(member, key, value.strip() if key == "name" else value)
+            _touch(member)
+            session.flush()
+            data = _member_event(member) | {"changed": sorted(diff)}
+            record_event(session, SCHEMA, "grid.member.updated", f"members/{mid}", data)
+        return _member_view(session, member, caller)
+
+
+def assign_member(caller: Principal, member_id: str, grid_code: str, primary: bool) -> MemberView:
+    mid = _member_id(member_id)
+    domain.may_manage_members(caller)
+    domain.level_of(grid_code)
+    auth.require_scope(caller, domain.lineage(grid_code), f"unit {grid_code}")
+    with session_scope() as session:
+        member = store.get_member(session, mid, for_update=True)
+        if not member.active:
+            raise FailedPrecondition(f"member {mid} is inactive")
+        domain.check_assignable(member.role, grid_code)
+        store.get_unit(session, grid_code)
+        current = {a.unit_code: a for a in member.assignments}
+        primary = primary or not current  # the first assignment is the primary one
+        existing = current.get(grid_code)
+        if existing is not None and (existing.is_primary or not primary):
+            return _member_view(session, member, caller)  # already so: nothing changes, no event
+        if primary:
+            for a in member.assignments:
+                a.is_primary = False
+            session.flush()
+        if existing is None:
+            member.assignments.append(store.Assignment(unit_code=grid_code, is_primary=primary))
+        else:
+            existing.is_primary = True
+        _touch(member)
+        session.flush()
+        record_event(session, SCHEMA, "grid.member.assigned", f"members/{mid}",
+                     _member_event(member) | {"grid_code": grid_code, "primary": primary})
+        return _member_view(session, member, caller)
+
+
+def release_member(caller: Principal, member_id: str, grid_code: str) -> MemberView:
+    mid = _member_id(member_id)
+    domain.may_manage_members(caller)
+    domain.level_of(grid_code)
+    auth.require_scope(caller, domain.lineage(grid_code), f"unit {grid_code}")
+    with session_scope() as session:
+        member = store.get_member(session, mid, for_update=True)
+        released = next((a for a in member.assignments if a.unit_code == grid_code), None)
+        if released is None:
+            raise NotFound(f"member {mid} is not assigned to {grid_code}")
+        member.assignments.remove(released)
+        session.flush()
+        if released.is_primary and member.assignments:
+            member.assignments[0].is_primary = True  # the longest-held one takes over
+        _touch(member)
+        session.flush()
+        record_event(session, SCHEMA, "grid.member.released", f"members/{mid}",
+                     _member_event(member) | {"grid_code": grid_code})
+        return _member_view(session, member, caller)
+
+
+def list_members(caller: Principal, root_code: str, role: str | None = None, on_duty_only: bool = False,
+                 page_size: int = 100, page_token: str = "") -> tuple[list[MemberView], str]:
+    domain.level_of(root_code)
+    domain.may_read_unit(caller, root_code)
+    if role:
+        domain.check_member_fields(role=role)
+    if not 0 <= page_size <= MAX_PAGE:
+        raise InvalidArgument(f"page_size must be between 1 and {MAX_PAGE}")
+    page_size = page_size or 100
+    after = None
+    if page_token:
+        try:
+            after = uuid.UUID(page_token)
+        except ValueError:
+            raise InvalidArgument("page_token is not one this service gave out")
+    with session_scope() as session:
+        store.get_unit(session, root_code)
+        members = store.list_members(session, root_code, role, on_duty_only, page_size + 1, after)
+        more = len(members) > page_size
+        members = members[:page_size]
+        views = [_member_view(session, m, caller) for m in members]
+        return views, (str(members[-1].id) if more else "")
+
+
+def report_position(caller: Principal, member_id: str, lon: float, lat: float) -> tuple[Position, str | None]:
+    mid = _member_id(member_id)
+    domain.may_report_position(caller, str(mid))
+    lon, lat = domain.check_point(lon, lat)
+    with session_scope() as session:
+        member = store.get_member(session, mid, for_update=True)
+        if not member.active:
+            raise FailedPrecondition(f"member {mid} is inactive")
+        grid = store.locate(session, lon, lat)
+        member.position = f"SRID=4326;POINT({lon!r} {lat!r})"
+        member.position_at = datetime.now().astimezone()
+        session.flush()
+        grid_code = grid.code if grid else None
+        record_event(session, SCHEMA, "grid.member.position_reported", f"members/{mid}",
+                     {"member_id": str(mid), "lon": lon, "lat": lat, "grid_code": grid_code,
+                      "reported_at": member.position_at.isoformat()})
+        return Position(lon, lat, member.position_at), grid_code
+
+
+def health() -> dict:
+    with session_scope() as session:
+        session.execute(text("SELECT 1"))
+    return {"status": "SERVING"}

@@ -1,0 +1,1 @@
+"""gridbus's common library: one way to do each thing, used by every service."""

@@ -1,0 +1,147 @@
+"""`gridbus`: the operators' command line. `gridbus --help` lists the commands."""
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+import time
+
+from shared.auth import SERVICE, Principal, mint_token
+from shared.errors import DomainError
+
+
+def _operator() -> Principal:
+    """Commands run with database access act for the system, named after the OS user."""
+    return Principal(member_id=f"cli:{getpass.getuser()}", role=SERVICE, scope=())
+
+
+class Progress:
+    """A one-line progress bar on stderr."""
+
+    def __init__(self, total: int, label: str):
+        self.total, self.label, self.done, self.started = total, label, 0, time.monotonic()
+
+    def __call__(self, step: int) -> None:
+        self.done += step
+        width = 30
+        filled = int(width * self.done / max(self.total, 1))
+        rate = self.done / max(time.monotonic() - self.started, 1e-9)
+        sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] "
+                         f"{self.done}/{self.total} ({rate:,.0f}/s)")
+        if self.done >= self.total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def cmd_migrate(args) -> None:
+    from shared.migrations import upgrade
+    upgrade()
+    print("migrated")
+
+
+def cmd_token(args) -> None:
+    if args.member:
+        from services.grid import operations as ops
+        member = ops.get_member(_operator(), args.member)
+        if not member.active:
+            raise DomainError(f"member {args.member} is inactive")
+        role, scope = member.role, [code for code, _, _ in member.assignments]
+        subject = member.id
+    else:
+        if not (args.role and args.subject):
+            raise SystemExit("give --member ID, or --role, --subject and --scope for a non-member caller")
+        role, scope, subject = args.role, args.scope or [], args.subject
+    print(mint_token(subject, role, scope, ttl_seconds=args.ttl))
+
+
+def cmd_grid_import(args) -> None:
+    from services.grid import domain, operations as ops
+    raw = sys.stdin.read() if args.file == "-" else open(args.file, encoding="utf-8").read()
+    doc = json.loads(raw)
+    total = len(domain.parse_feature_collection(doc))
+    result = ops.import_units(_operator(), doc, Progress(total, "importing"))
+    print(f"created {result.created}, updated {result.updated}, unchanged {result.unchanged}")
+
+
+def cmd_member_add(args) -> None:
+    from services.grid import operations as ops
+    admin = Principal(member_id=f"cli:{getpass.getuser()}", role="admin", scope=tuple(args.grid))
+    member = ops.create_member(admin, args.name, args.phone, args.role)
+    for i, code in enumerate(args.grid):
+        member = ops.assign_member(admin, member.id, code, primary=(i == 0))
+    print(member.id)
+
+
+def cmd_health(args) -> None:
+    if args.kind == "grpc":
+        import grpc
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+        with grpc.insecure_channel(args.target) as channel:
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""),
+                                                              timeout=args.timeout)
+        if reply.status != health_pb2.HealthCheckResponse.SERVING:
+            raise SystemExit(f"{args.target}: {health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)}")
+    else:
+        from nameko.standalone.rpc import ClusterRpcProxy
+        from shared.config import nameko_config
+        with ClusterRpcProxy(nameko_config(), timeout=args.timeout) as cluster:
+            getattr(cluster, args.target).health()
+    print("SERVING")
+
+
+def cmd_relay(args) -> None:
+    from shared.outbox import main
+    main([args.schema])
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gridbus", description="Operate gridbus.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("migrate", help="create or upgrade every service's schema").set_defaults(func=cmd_migrate)
+
+    t = sub.add_parser("token", help="mint a bearer token").add_subparsers(dest="action", required=True)
+    mint = t.add_parser("mint", help="for a member (role and grids from the registry) or a service")
+    mint.add_argument("--member", help="member id: role and scope come from their assignments")
+    mint.add_argument("--role", choices=["officer", "dispatcher", "admin", "service"])
+    mint.add_argument("--subject", help="who the token is for, when not a member (e.g. dispatch-service)")
+    mint.add_argument("--scope", nargs="*", help="unit codes, when not a member")
+    mint.add_argument("--ttl", type=int, default=None, help="seconds (default GRIDBUS_TOKEN_TTL_SECONDS)")
+    mint.set_defaults(func=cmd_token)
+
+    g = sub.add_parser("grid", help="grid units").add_subparsers(dest="action", required=True)
+    imp = g.add_parser("import", help="upsert units from a GeoJSON FeatureCollection, all or nothing")
+    imp.add_argument("file", help="path, or - for stdin")
+    imp.set_defaults(func=cmd_grid_import)
+
+    m = sub.add_parser("member", help="grid members").add_subparsers(dest="action", required=True)
+    add = m.add_parser("add", help="register a member and assign them (first --grid is primary)")
+    add.add_argument("--name", required=True)
+    add.add_argument("--phone", required=True)
+    add.add_argument("--role", required=True, choices=["officer", "dispatcher", "admin"])
+    add.add_argument("--grid", nargs="+", required=True, help="unit codes")
+    add.set_defaults(func=cmd_member_add)
+
+    h = sub.add_parser("health", help="exit 0 when a process answers its health check")
+    h.add_argument("kind", choices=["grpc", "nameko"])
+    h.add_argument("target", help="host:port for grpc, the service name for nameko")
+    h.add_argument("--timeout", type=float, default=5.0)
+    h.set_defaults(func=cmd_health)
+
+    r = sub.add_parser("relay", help="run a service's outbox relay alone (nameko runs one already)")
+    r.add_argument("schema")
+    r.set_defaults(func=cmd_relay)
+    return p
+
+
+def main(argv=None) -> None:
+    args = parser().parse_args(argv)
+    try:
+        args.func(args)
+    except DomainError as exc:
+        raise SystemExit(f"gridbus: {exc.code}: {exc.message}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,191 @@
+"""Transactional outbox: events are rows written in the same transaction as the change, and a
+relay publishes them to RabbitMQ with publisher confirms before marking them sent.
+
+A crash before the commit loses both the change and the event; a crash after it leaves the row
+for the relay; a crash between publish and mark publishes the same event id again, which
+consumers drop (they are idempotent on the CloudEvents id). Published rows are kept: they are
+the service's event store.
+
+Envelope (CloudEvents 1.0, JSON, content type application/cloudevents+json):
+  specversion, id, source, type, subject, time, datacontenttype, data,
+  sequence: decimal string, strictly increasing per source (order and de-duplication).
+Routing key on the topic exchange `gridbus.events`: the event type, `<service>.<entity>.<event>`.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import uuid
+from datetime import datetime, timezone
+
+import kombu
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import Session
+
+from shared import failpoints
+from shared.config import EVENTS_EXCHANGE
+
+log = logging.getLogger(__name__)
+
+CONTENT_TYPE = "application/cloudevents+json"
+
+
+def outbox_ddl(schema: str) -> list[str]:
+    """The outbox table of one service schema (used by that service's migration)."""
+    return [
+        f"""CREATE TABLE {schema}.outbox (
+            sequence bigserial PRIMARY KEY,
+            event_id uuid NOT NULL UNIQUE,
+            type text NOT NULL,
+            source text NOT NULL,
+            subject text NOT NULL,
+            time timestamptz NOT NULL DEFAULT clock_timestamp(),
+            data jsonb NOT NULL,
+            published_at timestamptz
+        )""",
+        f"CREATE INDEX outbox_unpublished ON {schema}.outbox (sequence) WHERE published_at IS NULL",
+        f"CREATE INDEX outbox_time ON {schema}.outbox (time)",
+    ]
+
+
+def record_event(session: Session | Connection, schema: str, type_: str, subject: str, data: dict) -> str:
+    """Adds an event to the caller's transaction; it leaves only if that transaction commits."""
+    event_id = str(uuid.uuid4())
+    session.execute(
+        text(f"INSERT INTO {schema}.outbox (event_id, type, source, subject, data) "
+             "VALUES (:id, :type, :source, :subject, CAST(:data AS jsonb))"),
+        {"id": event_id, "type": type_, "source": f"/gridbus/{schema}", "subject": subject,
+         "data": json.dumps(data, ensure_ascii=False)},
+    )
+    return event_id
+
+
+def envelope(row) -> dict:
+    when: datetime = row.time.astimezone(timezone.utc)
+    return {
+        "specversion": "1.0",
+        "id": str(row.event_id),
+        "source": row.source,
+        "type": row.type,
+        "subject": row.subject,
+        "time": when.isoformat().replace("+00:00", "Z"),
+        "datacontenttype": "application/json",
+        "sequence": str(row.sequence),
+        "data": row.data,
+    }
+
+
+def events_exchange() -> kombu.Exchange:
+    return kombu.Exchange(EVENTS_EXCHANGE, type="topic", durable=True)
+
+
+class Relay:
+    """Publishes one schema's unpublished outbox rows, in order.
+
+    One relay at a time holds the schema's advisory lock per batch, so several running
+    copies (one per nameko replica) are safe and keep the order."""
+
+    def __init__(self, bind: Engine, amqp_uri: str, schema: str, *, batch_size: int = 200,
+                 poll_interval: float = 0.05):
+        self.engine = bind
+        self.amqp_uri = amqp_uri
+        self.schema = schema
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.exchange = events_exchange()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._connection: kombu.Connection | None = None
+
+    def _producer(self) -> kombu.Producer:
+        if self._connection is None:
+            # confirm_publish: basic_publish returns only once the broker has taken the message.
+            self._connection = kombu.Connection(self.amqp_uri, transport_options={"confirm_publish": True},
+                                                heartbeat=0)
+            self._connection.ensure_connection(max_retries=3)
+            self.exchange(self._connection.default_channel).declare()
+        return self._connection.Producer(serializer="json")
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.release()
+            self._connection = None
+
+    def publish_batch(self) -> int:
+        """Publishes up to batch_size events; returns how many. Raises on broker or DB failure."""
+        with self.engine.begin() as conn:
+            locked = conn.execute(text("SELECT pg_try_advisory_xact_lock(hashtext(:k))"),
+                                  {"k": f"gridbus.outbox.{self.schema}"}).scalar()
+            if not locked:
+                return 0
+            rows = conn.execute(text(
+                f"SELECT sequence, event_id, type, source, subject, time, data FROM {self.schema}.outbox "
+                "WHERE published_at IS NULL ORDER BY sequence LIMIT :n"), {"n": self.batch_size}).all()
+            if not rows:
+                return 0
+            producer = self._producer()
+            for row in rows:
+                producer.publish(
+                    json.dumps(envelope(row), ensure_ascii=False).encode(),
+                    exchange=self.exchange, routing_key=row.type,
+                    content_type=CONTENT_TYPE, content_encoding="utf-8",
+                    delivery_mode=2, message_id=str(row.event_id),
+                    headers={"ce_type": row.type, "ce_source": row.source, "ce_sequence": row.sequence},
+                )
+                failpoints.hit("relay.after_publish")
+            conn.execute(text(f"UPDATE {self.schema}.outbox SET published_at = clock_timestamp() "
+                              "WHERE sequence = ANY(:seqs)"), {"seqs": [r.sequence for r in rows]})
+            return len(rows)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def run(self) -> None:
+        """Loops until stop(); survives broker and database outages, retrying with backoff."""
+        backoff = self.poll_interval
+        while not self._stop.is_set():
+            try:
+                published = self.publish_batch()
+                backoff = self.poll_interval
+            except Exception as exc:  # broker or database down: keep the rows, retry later
+                log.warning("outbox relay %s: %s; retrying in %.1fs", self.schema, exc, backoff)
+                self.close()
+                published = 0
+                backoff = min(backoff * 2 or 0.1, 5.0)
+                self._stop.wait(backoff)
+                continue
+            if published < self.batch_size:
+                self._wake.wait(self.poll_interval)
+                self._wake.clear()
+        self.close()
+
+
+def main(argv=None) -> None:
+    """Runs one schema's relay in the foreground (`python -m shared.outbox grid`)."""
+    import argparse
+    import signal
+
+    from shared.config import settings
+    from shared.db import engine
+    from shared.logs import setup_logging
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("schema")
+    args = parser.parse_args(argv)
+    setup_logging()
+    s = settings()
+    relay = Relay(engine(s.database_url), s.amqp_uri, args.schema)
+    signal.signal(signal.SIGTERM, lambda *_: relay.stop())
+    signal.signal(signal.SIGINT, lambda *_: relay.stop())
+    log.info("outbox relay for %s started", args.schema)
+    relay.run()
+
+
+if __name__ == "__main__":
+    main()

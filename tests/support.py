@@ -1,0 +1,113 @@
+"""Helpers for integration tests: real processes on the real servers."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+import kombu
+
+from shared.auth import mint_token
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def metadata(token: str) -> list[tuple[str, str]]:
+    return [("authorization", f"Bearer {token}")]
+
+
+def token(role: str, *scope: str, member_id: str = "test-member") -> str:
+    return mint_token(member_id, role, scope)
+
+
+class Process:
+    """A child process (a service, a relay) that tests can start, kill -9 and restart."""
+
+    def __init__(self, args: list[str], env: dict, name: str, log_dir: Path):
+        self.args, self.env, self.name = args, env, name
+        self.log_path = log_dir / f"{name}.log"
+        self.popen: subprocess.Popen | None = None
+
+    def start(self, extra_env: dict | None = None) -> "Process":
+        log = open(self.log_path, "ab")
+        self.popen = subprocess.Popen(self.args, cwd=ROOT, env={**self.env, **(extra_env or {})},
+                                      stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        return self
+
+    def kill9(self) -> None:
+        if self.popen and self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait(10)
+
+    def stop(self) -> None:
+        if self.popen and self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill9()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def wait_for_grpc(port: int, proc: Process, timeout: float = 30.0) -> None:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.popen.poll() is not None:
+            raise RuntimeError(f"{proc.name} exited:\n{proc.log()}")
+        try:
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+                reply = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=1)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+        except grpc.RpcError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{proc.name} did not serve in {timeout}s:\n{proc.log()}")
+
+
+def python(*args: str) -> list[str]:
+    return [sys.executable, *args]
+
+
+class EventTap:
+    """A plain-kombu subscriber on the events exchange, as an outside system would be."""
+
+    def __init__(self, amqp_uri: str, pattern: str = "#"):
+        from shared.outbox import events_exchange
+        self.connection = kombu.Connection(amqp_uri)
+        self.queue = kombu.Queue(f"test-tap-{os.getpid()}-{time.monotonic_ns()}", events_exchange(),
+                                 routing_key=pattern, durable=False, auto_delete=True, exclusive=True)
+        self.queue(self.connection.default_channel).declare()
+        self.received: list[dict] = []
+        self.raw: list[kombu.Message] = []
+
+    def drain(self, until=lambda events: False, timeout: float = 10.0) -> list[dict]:
+        """Collects events until `until(events)` holds or the timeout passes."""
+        deadline = time.monotonic() + timeout
+        channel = self.connection.default_channel
+        while time.monotonic() < deadline and not until(self.received):
+            message = self.queue(channel).get(no_ack=False)
+            if message is None:
+                time.sleep(0.05)
+                continue
+            self.raw.append(message)
+            self.received.append(json.loads(message.body))
+            message.ack()
+        return self.received
+
+    def close(self) -> None:
+        self.connection.release()

@@ -22,12 +22,18 @@ class Settings:
     token_ttl_seconds: int
 
 
+MIN_TOKEN_KEY_BYTES = 32
+
+
 def settings() -> Settings:
     env = os.environ
+    token_key = env.get("GRIDBUS_TOKEN_KEY", INSECURE_DEV_TOKEN_KEY)
+    if len(token_key.encode()) < MIN_TOKEN_KEY_BYTES:
+        raise RuntimeError(f"GRIDBUS_TOKEN_KEY must be at least {MIN_TOKEN_KEY_BYTES} bytes")
     return Settings(
         amqp_uri=env.get("GRIDBUS_AMQP_URI", DEFAULT_AMQP_URI),
         database_url=env.get("GRIDBUS_DATABASE_URL", DEFAULT_DATABASE_URL),
-        token_key=env.get("GRIDBUS_TOKEN_KEY", INSECURE_DEV_TOKEN_KEY),
+        token_key=token_key,
         grid_grpc_port=int(env.get("GRIDBUS_GRID_GRPC_PORT", "50051")),
         log_level=env.get("GRIDBUS_LOG_LEVEL", "INFO"),
         token_ttl_seconds=int(env.get("GRIDBUS_TOKEN_TTL_SECONDS", str(12 * 3600))),

@@ -1,0 +1,115 @@
+"""The transactional outbox on the real broker: events leave once per commit, survive a dead
+relay, and carry the documented CloudEvents envelope."""
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from services.grid import operations as ops
+from shared.auth import ADMIN, Principal
+from shared.db import session_scope
+from tests.support import EventTap, Process, python
+
+ADMIN_CALLER = Principal("outbox-test-admin", ADMIN, ("330100",))
+
+
+def unpublished() -> int:
+    with session_scope() as s:
+        return s.execute(text("SELECT count(*) FROM grid.outbox WHERE published_at IS NULL")).scalar()
+
+
+def published_at(event_subject: str):
+    with session_scope() as s:
+        return s.execute(text("SELECT published_at FROM grid.outbox WHERE subject = :s"), {"s": event_subject}).scalar()
+
+
+def wait_until(predicate, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture
+def relay(environment):
+    proc = Process(python("-m", "shared.outbox", "grid"), environment, "relay", Path(environment["LOG_DIR"]))
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def tap(environment):
+    t = EventTap(environment["GRIDBUS_AMQP_URI"], "grid.#")
+    yield t
+    t.close()
+
+
+def drain_backlog(relay):
+    relay.start()
+    assert wait_until(lambda: unpublished() == 0), relay.log()
+    relay.stop()
+
+
+def test_an_event_committed_while_the_relay_is_down_arrives_once_it_is_back(relay, tap):
+    drain_backlog(relay)
+    member = ops.create_member(ADMIN_CALLER, "Zhang San", "13900001111", "officer")
+    time.sleep(0.5)
+    assert tap.drain(timeout=0.5) == []  # nothing leaves without a relay...
+    assert unpublished() == 1            # ...but the event is safely stored with the change
+    relay.start()
+    events = tap.drain(until=lambda ev: any(e["subject"] == f"members/{member.id}" for e in ev))
+    time.sleep(0.5)
+    events = tap.drain(timeout=0.5)
+    mine = [e for e in events if e["subject"] == f"members/{member.id}"]
+    assert len(mine) == 1 and mine[0]["type"] == "grid.member.created"
+    assert published_at(f"members/{member.id}") is not None
+
+
+def test_a_relay_killed_between_publish_and_mark_republishes_the_same_id(relay, tap):
+    drain_backlog(relay)
+    member = ops.create_member(ADMIN_CALLER, "Wang Wu", "13900002222", "officer")
+    relay.start({"GRIDBUS_FAILPOINT": "relay.after_publish"})
+    assert relay.popen.wait(20) == 137  # died right after the broker confirmed, before marking
+    assert published_at(f"members/{member.id}") is None
+    relay.start()
+    assert wait_until(lambda: published_at(f"members/{member.id}") is not None), relay.log()
+    events = tap.drain(until=lambda ev: sum(e["subject"] == f"members/{member.id}" for e in ev) >= 2)
+    mine = [e for e in events if e["subject"] == f"members/{member.id}"]
+    assert len(mine) == 2 and mine[0]["id"] == mine[1]["id"]  # at least once, with one id...
+    assert len({e["id"] for e in mine}) == 1                  # ...so an idempotent consumer sees it once
+
+
+def test_envelope_is_cloudevents_with_masked_personal_data(city, relay, tap):
+    relay.start()
+    member = ops.create_member(ADMIN_CALLER, "Zhao Liu", "13712345678", "officer")
+    ops.assign_member(ADMIN_CALLER, member.id, "330102001001001", primary=True)
+    events = tap.drain(until=lambda ev: sum(e["subject"] == f"members/{member.id}" for e in ev) >= 2)
+    mine = [e for e in events if e["subject"] == f"members/{member.id}"]
+    assert [e["type"] for e in mine] == ["grid.member.created", "grid.member.assigned"]
+    messages = {m.properties["message_id"]: m for m in tap.raw}
+    for event in mine:
+        message = messages[event["id"]]
+        assert set(event) >= {"specversion", "id", "source", "type", "subject", "time", "datacontenttype", "data", "sequence"}
+        assert event["specversion"] == "1.0" and event["source"] == "/gridbus/grid"
+        assert event["time"].endswith("Z") and event["datacontenttype"] == "application/json"
+        assert message.content_type == "application/cloudevents+json"
+        assert message.delivery_info["routing_key"] == event["type"]
+        assert message.properties["delivery_mode"] == 2  # persistent
+    assert int(mine[0]["sequence"]) < int(mine[1]["sequence"])
+    assert all(e["data"]["phone"] == "137****5678" for e in mine)
+    assert "13712345678" not in str(mine)
+    assert mine[1]["data"]["grid_code"] == "330102001001001" and mine[1]["data"]["primary"] is True
+
+
+def test_a_failed_operation_leaves_no_event(city, relay, tap):
+    drain_backlog(relay)
+    member = ops.create_member(ADMIN_CALLER, "Sun Qi", "13900003333", "officer")
+    with pytest.raises(Exception):
+        ops.assign_member(ADMIN_CALLER, member.id, "330102001001099", primary=True)  # unknown grid
+    with session_scope() as s:
+        types = s.execute(text("SELECT type FROM grid.outbox WHERE subject = :s"),
+                          {"s": f"members/{member.id}"}).scalars().all()
+    assert types == ["grid.member.created"]

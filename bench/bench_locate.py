@@ -22,6 +22,7 @@ from demo.run import fresh_database  # noqa: E402
 from demo.supervisor import Supervisor  # noqa: E402
 from gridbus.grid.v1 import grid_pb2 as pb, grid_pb2_grpc  # noqa: E402
 from shared.auth import SERVICE, Principal, mint_token  # noqa: E402
+from shared.health import check_grpc, check_nameko, wait_until  # noqa: E402
 
 PLAN = CityPlan(city_code="440300", name="Bench City", west=121.0, south=30.0, east=122.0, north=31.0,
                 districts=4, streets=5, communities=5, grids_x=10, grids_y=10)
@@ -94,7 +95,8 @@ def bench(url: str, port: int, amqp_uri: str, args) -> None:
     dsn = url.replace("postgresql+psycopg://", "postgresql://")
     token = mint_token("bench", "service", [])
     md = [("authorization", f"Bearer {token}")]
-    _wait(port, amqp_uri)
+    wait_until(lambda: check_grpc(f"127.0.0.1:{port}", timeout=1))
+    wait_until(lambda: check_nameko(amqp_uri, "grid", timeout=2))
     pts = points(args.lookups, 1)
     results: dict[str, dict[int, float]] = {}
 
@@ -133,23 +135,6 @@ def bench(url: str, port: int, amqp_uri: str, args) -> None:
         for c in args.clients:
             row += f"{per[c]:>14,.0f}/s{per[c] / baseline[c]:>9.2f}"
         print(row)
-
-
-def _wait(port: int, amqp_uri: str) -> None:
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
-    from nameko.standalone.rpc import ClusterRpcProxy
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
-                health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=1)
-            with ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=2) as cluster:
-                cluster.grid.health()
-            return
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.3)
 
 
 if __name__ == "__main__":

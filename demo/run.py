@@ -26,6 +26,7 @@ from gridbus.grid.v1 import grid_pb2 as pb
 from gridbus.grid.v1 import grid_pb2_grpc
 from shared.auth import mint_token
 from shared.config import settings
+from shared.health import check_grpc, wait_until
 
 PLAN = CityPlan(city_code="330100", name="Demo City", districts=3, streets=2, communities=2, grids_x=3, grids_y=3)
 
@@ -68,19 +69,6 @@ class EventPrinter(threading.Thread):
                         conn.drain_events(timeout=0.5)
                     except TimeoutError:
                         pass
-
-
-def wait_serving(channel, timeout: float = 60) -> None:
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
-            return
-        except grpc.RpcError as exc:
-            if time.monotonic() > deadline:
-                raise SystemExit(f"the grid gRPC server did not come up: {exc}")
-            time.sleep(0.3)
 
 
 def main(argv=None) -> None:
@@ -131,7 +119,7 @@ def run_demo(port: int, args) -> None:
     admin = [("authorization", f"Bearer {admin_token}")]
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     stub = grid_pb2_grpc.GridServiceStub(channel)
-    wait_serving(channel)
+    wait_until(lambda: check_grpc(f"127.0.0.1:{port}", timeout=1))
 
     doc = build(PLAN)
     print(f"== importing {len(doc['features'])} units ({PLAN.grid_count} grids) of {PLAN.name}")
@@ -157,7 +145,6 @@ def run_demo(port: int, args) -> None:
         officers.append((o, code, (w, s, e, n), me))
 
     print(f"== {args.rounds} patrol rounds: officers report positions and pin points to grids")
-    outside = 0
     for round_no in range(args.rounds):
         for o, code, (w, s, e, n), me in officers:
             # Mostly inside their grid, now and then a step over the border.
@@ -169,7 +156,6 @@ def run_demo(port: int, args) -> None:
         try:
             stub.Locate(pb.LocateRequest(lon=0.0, lat=0.0), metadata=admin)
         except grpc.RpcError as exc:
-            outside += 1
             if round_no == 0:
                 print(f"   a point outside the city: {exc.code().name}: {exc.details()}")
         time.sleep(0.3)

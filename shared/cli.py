@@ -74,19 +74,15 @@ def cmd_member_add(args) -> None:
 
 
 def cmd_health(args) -> None:
-    if args.kind == "grpc":
-        import grpc
-        from grpc_health.v1 import health_pb2, health_pb2_grpc
-        with grpc.insecure_channel(args.target) as channel:
-            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""),
-                                                              timeout=args.timeout)
-        if reply.status != health_pb2.HealthCheckResponse.SERVING:
-            raise SystemExit(f"{args.target}: {health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)}")
-    else:
-        from nameko.standalone.rpc import ClusterRpcProxy
-        from shared.config import nameko_config
-        with ClusterRpcProxy(nameko_config(), timeout=args.timeout) as cluster:
-            getattr(cluster, args.target).health()
+    from shared import health
+    from shared.config import settings
+    try:
+        if args.kind == "grpc":
+            health.check_grpc(args.target, args.timeout)
+        else:
+            health.check_nameko(settings().amqp_uri, args.target, args.timeout)
+    except Exception as exc:
+        raise SystemExit(f"{args.target}: not serving: {exc}")
     print("SERVING")
 
 

@@ -10,10 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-import grpc
 import kombu
 
 from shared.auth import mint_token
+from shared.health import check_grpc, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,20 +63,16 @@ class Process:
         return self.log_path.read_text(errors="replace")
 
 
+def wait_healthy(proc: Process, check, timeout: float = 30.0) -> None:
+    """Waits for `check` to pass; fails with the process's log when it dies or never serves."""
+    try:
+        wait_until(check, timeout, alive=lambda: proc.popen.poll() is None)
+    except Exception as exc:
+        raise RuntimeError(f"{proc.name} did not serve ({exc}):\n{proc.log()}")
+
+
 def wait_for_grpc(port: int, proc: Process, timeout: float = 30.0) -> None:
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.popen.poll() is not None:
-            raise RuntimeError(f"{proc.name} exited:\n{proc.log()}")
-        try:
-            with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
-                reply = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=1)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-        except grpc.RpcError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{proc.name} did not serve in {timeout}s:\n{proc.log()}")
+    wait_healthy(proc, lambda: check_grpc(f"127.0.0.1:{port}", timeout=1), timeout)
 
 
 def python(*args: str) -> list[str]:

@@ -1,7 +1,6 @@
 """The grid service's nameko process on the real broker: RPC for other services, with the
 caller's token in the context data, and the outbox relay it runs."""
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,8 @@ from demo.city import grid_cells
 from services.grid import operations as ops
 from tests.grid.conftest import CITY
 from tests.grid.test_outbox import ADMIN_CALLER
-from tests.support import EventTap, Process, token
+from shared.health import check_nameko
+from tests.support import EventTap, Process, token, wait_healthy
 
 
 @pytest.fixture(scope="module")
@@ -22,16 +22,7 @@ def grid_nameko(environment, city):
                    environment, "grid-nameko", Path(environment["LOG_DIR"]))
     proc.start()
     config = {"AMQP_URI": environment["GRIDBUS_AMQP_URI"]}
-    deadline = time.monotonic() + 30
-    while True:  # wait until the service answers
-        try:
-            with ClusterRpcProxy(config, timeout=2) as cluster:
-                cluster.grid.health()
-            break
-        except Exception:
-            if proc.popen.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"grid nameko did not start:\n{proc.log()}")
-            time.sleep(0.3)
+    wait_healthy(proc, lambda: check_nameko(config["AMQP_URI"], "grid", timeout=2))
     yield config
     proc.stop()
 

@@ -1,0 +1,39 @@
+"""Health checks of gridbus processes, shared by the CLI, the demo, the benchmarks and the tests."""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+
+def check_grpc(target: str, timeout: float = 5.0) -> None:
+    """Raises unless the gRPC server at host:port answers SERVING (grpc.health.v1)."""
+    with grpc.insecure_channel(target) as channel:
+        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""),
+                                                          timeout=timeout)
+    if reply.status != health_pb2.HealthCheckResponse.SERVING:
+        raise RuntimeError(f"{target}: {health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)}")
+
+
+def check_nameko(amqp_uri: str, service: str, timeout: float = 5.0) -> None:
+    """Raises unless the nameko service answers its `health` RPC."""
+    from nameko.standalone.rpc import ClusterRpcProxy
+    with ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=timeout) as cluster:
+        getattr(cluster, service).health()
+
+
+def wait_until(check: Callable[[], None], timeout: float = 60.0, interval: float = 0.3,
+               alive: Callable[[], bool] = lambda: True) -> None:
+    """Calls `check` until it stops raising; re-raises after `timeout`, or at once when `alive()`
+    says the process being waited for has died."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            check()
+            return
+        except Exception:
+            if not alive() or time.monotonic() > deadline:
+                raise
+            time.sleep(interval)

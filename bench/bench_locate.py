@@ -45,14 +45,23 @@ def run_clients(clients: int, pts, make_client, lookup) -> float:
     barrier = threading.Barrier(clients + 1)
 
     def work(mine):
-        client = make_client()
+        try:
+            client = make_client()
+        except BaseException:
+            barrier.abort()  # let the others and the timer go, rather than wait forever
+            raise
         barrier.wait()
         for lon, lat in mine:
             lookup(client, lon, lat)
 
     with ThreadPoolExecutor(clients) as pool:
         futures = [pool.submit(work, mine) for mine in share]
-        barrier.wait()
+        try:
+            barrier.wait()
+        except threading.BrokenBarrierError:
+            for f in futures:
+                f.result()  # raises the client's own error
+            raise
         start = time.perf_counter()
         for f in futures:
             f.result()
@@ -109,7 +118,7 @@ def bench(url: str, port: int, amqp_uri: str, args) -> None:
             for c in args.clients}
 
     def grpc_client():
-        return grpc_pb2_grpc.GridServiceStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
+        return grid_pb2_grpc.GridServiceStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
 
     results["Locate via gRPC"] = {
         c: run_clients(c, pts, grpc_client, lambda stub, lon, lat: stub.Locate(pb.LocateRequest(lon=lon, lat=lat), metadata=md))

@@ -22,7 +22,10 @@ OFFICER = "officer"
 DISPATCHER = "dispatcher"
 ADMIN = "admin"
 SERVICE = "service"  # another gridbus service, acting for the system
-ROLES = (OFFICER, DISPATCHER, ADMIN, SERVICE)
+# A handling department (city management, environment, ...): member id is the department
+# code, scope the grid subtrees it serves.
+DEPARTMENT = "department"
+ROLES = (OFFICER, DISPATCHER, ADMIN, SERVICE, DEPARTMENT)
 
 
 @dataclass(frozen=True)

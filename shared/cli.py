@@ -6,9 +6,17 @@ import getpass
 import json
 import sys
 import time
+import warnings
+from pathlib import Path
 
-from shared.auth import SERVICE, Principal, mint_token
-from shared.errors import DomainError
+# nameko's eventlet import warns on every command; operators need not see it.
+warnings.filterwarnings("ignore", message="(?s).*Eventlet is deprecated")
+
+from shared.auth import SERVICE, Principal, mint_token  # noqa: E402
+from shared.errors import DomainError  # noqa: E402
+
+
+DEFAULT_CATEGORIES = Path(__file__).resolve().parent.parent / "services/incidents/config/categories.yaml"
 
 
 def _operator() -> Principal:
@@ -91,6 +99,55 @@ def cmd_relay(args) -> None:
     main([args.schema])
 
 
+def cmd_subscriptions(args) -> None:
+    from datetime import datetime
+
+    from services.subscriptions import operations as subs
+
+    me = _operator()
+    if args.action == "add":
+        v = subs.subscribe(me, args.name, args.patterns)
+        print(f"{v.name}: queue {v.queue} (dead letters: {v.dead_letter_queue}) <- {' '.join(v.patterns)}")
+    elif args.action == "list":
+        for v in subs.list_subscriptions(me):
+            print(f"{v.name:<24} {v.queue:<36} {' '.join(v.patterns)}")
+    elif args.action == "remove":
+        subs.unsubscribe(me, args.name)
+        print(f"removed {args.name}")
+    else:
+        since = datetime.fromisoformat(args.since) if args.since else None
+        n = subs.replay(me, args.name, source=args.source, from_sequence=args.from_sequence, since=since)
+        print(f"replayed {n} events into {args.name}")
+
+
+def cmd_events_tail(args) -> None:
+    """Prints events as they pass, from a temporary queue (nothing is taken from anyone)."""
+    import kombu
+
+    from shared.config import settings
+    from shared.outbox import events_exchange
+
+    def show(message):
+        e = json.loads(message.body)
+        print(f"{e['time']} {e['type']:<34} {e['subject']:<48} seq {e['sequence']}", flush=True)
+        if args.data:
+            print("   ", json.dumps(e["data"], ensure_ascii=False), flush=True)
+        message.ack()
+
+    with kombu.Connection(settings().amqp_uri) as conn:
+        queue = kombu.Queue(exclusive=True, auto_delete=True, durable=False,
+                            bindings=[kombu.binding(events_exchange(), routing_key=p) for p in args.patterns])
+        with kombu.Consumer(conn, queues=[queue], on_message=show):
+            try:
+                while True:
+                    try:
+                        conn.drain_events(timeout=1)
+                    except TimeoutError:
+                        pass
+            except KeyboardInterrupt:
+                pass
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gridbus", description="Operate gridbus.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -100,7 +157,7 @@ def parser() -> argparse.ArgumentParser:
     t = sub.add_parser("token", help="mint a bearer token").add_subparsers(dest="action", required=True)
     mint = t.add_parser("mint", help="for a member (role and grids from the registry) or a service")
     mint.add_argument("--member", help="member id: role and scope come from their assignments")
-    mint.add_argument("--role", choices=["officer", "dispatcher", "admin", "service"])
+    mint.add_argument("--role", choices=["officer", "dispatcher", "admin", "service", "department"])
     mint.add_argument("--subject", help="who the token is for, when not a member (e.g. dispatch-service)")
     mint.add_argument("--scope", nargs="*", help="unit codes, when not a member")
     mint.add_argument("--ttl", type=int, default=None, help="seconds (default GRIDBUS_TOKEN_TTL_SECONDS)")
@@ -118,6 +175,34 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("--role", required=True, choices=["officer", "dispatcher", "admin"])
     add.add_argument("--grid", nargs="+", required=True, help="unit codes")
     add.set_defaults(func=cmd_member_add)
+
+    from services.credit import cli as credit_cli
+    from services.dispatch import cli as dispatch_cli
+    from services.incidents import cli as incidents_cli
+    incidents_cli.register(sub, DEFAULT_CATEGORIES)
+    dispatch_cli.register(sub)
+    credit_cli.register(sub)
+
+    sb = sub.add_parser("subscriptions", help="outside systems' durable queues, and replay")
+    sbs = sb.add_subparsers(dest="action", required=True)
+    add_sub = sbs.add_parser("add", help="create or update: a durable queue bound to routing patterns")
+    add_sub.add_argument("name")
+    add_sub.add_argument("patterns", nargs="+", help="e.g. incidents.incident.* credit.#")
+    sbs.add_parser("list")
+    rm = sbs.add_parser("remove", help="delete the subscription and its queues")
+    rm.add_argument("name")
+    rp = sbs.add_parser("replay", help="put stored events back into a subscription's queue, in order")
+    rp.add_argument("name")
+    rp.add_argument("--source", help="a service: grid, incidents, ... (needed with --from-sequence)")
+    rp.add_argument("--from-sequence", type=int)
+    rp.add_argument("--since", help="ISO 8601 time with zone, e.g. 2026-11-24T00:00:00+08:00")
+    sb.set_defaults(func=cmd_subscriptions)
+
+    ev = sub.add_parser("events", help="the event stream").add_subparsers(dest="action", required=True)
+    tail = ev.add_parser("tail", help="print events as they pass")
+    tail.add_argument("patterns", nargs="*", default=["#"])
+    tail.add_argument("--data", action="store_true", help="print each payload too")
+    tail.set_defaults(func=cmd_events_tail)
 
     h = sub.add_parser("health", help="exit 0 when a process answers its health check")
     h.add_argument("kind", choices=["grpc", "nameko"])

@@ -11,6 +11,8 @@ from concurrent import futures
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from sqlalchemy.exc import DBAPIError
+
 from shared.auth import principal_from_header
 from shared.errors import DomainError
 
@@ -25,6 +27,14 @@ STATUS = {
     "PERMISSION_DENIED": grpc.StatusCode.PERMISSION_DENIED,
     "UNAUTHENTICATED": grpc.StatusCode.UNAUTHENTICATED,
 }
+
+UNAVAILABLE_MESSAGE = "the database is unavailable; retry with the same request"
+
+
+def _unavailable(exc: Exception) -> bool:
+    """A lost or refused database connection: the client should retry, not give up."""
+    return isinstance(exc, DBAPIError) and (exc.connection_invalidated or "connection" in str(exc.orig).lower())
+
 
 # Larger requests are refused by grpc itself with RESOURCE_EXHAUSTED.
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024
@@ -48,6 +58,26 @@ def unary(method):
             return method(self, request, context, caller)
         except DomainError as exc:
             context.abort(STATUS[exc.code], exc.message)
+        except Exception as exc:
+            if _unavailable(exc):
+                log.warning("%s: %s", method.__name__, exc)
+                context.abort(grpc.StatusCode.UNAVAILABLE, UNAVAILABLE_MESSAGE)
+            log.exception("%s failed", method.__name__)
+            context.abort(grpc.StatusCode.INTERNAL, "internal error; it has been logged")
+
+    return wrapper
+
+
+def server_stream(method):
+    """Like `unary`, for a servicer method that yields responses."""
+
+    @functools.wraps(method)
+    def wrapper(self, request, context):
+        try:
+            caller = principal_from_header(_metadata(context, "authorization"))
+            yield from method(self, request, context, caller)
+        except DomainError as exc:
+            context.abort(STATUS[exc.code], exc.message)
         except Exception:
             log.exception("%s failed", method.__name__)
             context.abort(grpc.StatusCode.INTERNAL, "internal error; it has been logged")
@@ -55,11 +85,12 @@ def unary(method):
     return wrapper
 
 
-def serve(name: str, add_servicer, servicer, port: int, *, workers: int = 16, block: bool = True):
+def serve(name: str, add_servicer, servicer, port: int, *, workers: int = 16, block: bool = True,
+          max_receive_bytes: int = MAX_MESSAGE_BYTES):
     """Starts a server for one service with health checking; blocks until SIGTERM/SIGINT."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name),
-        options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        options=[("grpc.max_receive_message_length", max_receive_bytes),
                  ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)],
     )
     add_servicer(servicer, server)

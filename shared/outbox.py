@@ -8,7 +8,9 @@ the service's event store.
 
 Envelope (CloudEvents 1.0, JSON, content type application/cloudevents+json):
   specversion, id, source, type, subject, time, datacontenttype, data,
-  sequence: decimal string, strictly increasing per source (order and de-duplication).
+  sequence: decimal string, strictly increasing per source (order and de-duplication),
+  subjectsequence: decimal string, 1, 2, 3... per subject (e.g. per incident), when the
+  source numbers its subjects' changes (gaps mean a missed event).
 Routing key on the topic exchange `gridbus.events`: the event type, `<service>.<entity>.<event>`.
 """
 from __future__ import annotations
@@ -43,6 +45,7 @@ def outbox_ddl(schema: str) -> list[str]:
             subject text NOT NULL,
             time timestamptz NOT NULL DEFAULT clock_timestamp(),
             data jsonb NOT NULL,
+            subject_sequence bigint,
             published_at timestamptz
         )""",
         f"CREATE INDEX outbox_unpublished ON {schema}.outbox (sequence) WHERE published_at IS NULL",
@@ -50,21 +53,22 @@ def outbox_ddl(schema: str) -> list[str]:
     ]
 
 
-def record_event(session: Session | Connection, schema: str, type_: str, subject: str, data: dict) -> str:
+def record_event(session: Session | Connection, schema: str, type_: str, subject: str, data: dict,
+                 *, subject_sequence: int | None = None) -> str:
     """Adds an event to the caller's transaction; it leaves only if that transaction commits."""
     event_id = str(uuid.uuid4())
     session.execute(
-        text(f"INSERT INTO {schema}.outbox (event_id, type, source, subject, data) "
-             "VALUES (:id, :type, :source, :subject, CAST(:data AS jsonb))"),
+        text(f"INSERT INTO {schema}.outbox (event_id, type, source, subject, data, subject_sequence) "
+             "VALUES (:id, :type, :source, :subject, CAST(:data AS jsonb), :subseq)"),
         {"id": event_id, "type": type_, "source": f"/gridbus/{schema}", "subject": subject,
-         "data": json.dumps(data, ensure_ascii=False)},
+         "data": json.dumps(data, ensure_ascii=False), "subseq": subject_sequence},
     )
     return event_id
 
 
 def envelope(row) -> dict:
     when: datetime = row.time.astimezone(timezone.utc)
-    return {
+    out = {
         "specversion": "1.0",
         "id": str(row.event_id),
         "source": row.source,
@@ -75,6 +79,20 @@ def envelope(row) -> dict:
         "sequence": str(row.sequence),
         "data": row.data,
     }
+    if row.subject_sequence is not None:
+        out["subjectsequence"] = str(row.subject_sequence)
+    return out
+
+
+def publish_row(producer: kombu.Producer, row, *, exchange, routing_key: str, headers: dict | None = None) -> None:
+    """Publishes one stored event as its envelope: persistent, id as message_id."""
+    producer.publish(
+        json.dumps(envelope(row), ensure_ascii=False).encode(),
+        exchange=exchange, routing_key=routing_key,
+        content_type=CONTENT_TYPE, content_encoding="utf-8",
+        delivery_mode=2, message_id=str(row.event_id),
+        headers={"ce_type": row.type, "ce_source": row.source, "ce_sequence": row.sequence, **(headers or {})},
+    )
 
 
 def events_exchange() -> kombu.Exchange:
@@ -88,7 +106,7 @@ class Relay:
     copies (one per nameko replica) are safe and keep the order."""
 
     def __init__(self, bind: Engine, amqp_uri: str, schema: str, *, batch_size: int = 200,
-                 poll_interval: float = 0.05):
+                 poll_interval: float = 0.02):
         self.engine = bind
         self.amqp_uri = amqp_uri
         self.schema = schema
@@ -110,7 +128,10 @@ class Relay:
 
     def close(self) -> None:
         if self._connection is not None:
-            self._connection.release()
+            try:
+                self._connection.release()
+            except Exception as exc:  # the broker is already gone; nothing to close cleanly
+                log.debug("outbox relay %s: closing a dead connection: %s", self.schema, exc)
             self._connection = None
 
     def publish_batch(self) -> int:
@@ -121,19 +142,14 @@ class Relay:
             if not locked:
                 return 0
             rows = conn.execute(text(
-                f"SELECT sequence, event_id, type, source, subject, time, data FROM {self.schema}.outbox "
+                f"SELECT sequence, event_id, type, source, subject, time, data, subject_sequence "
+                f"FROM {self.schema}.outbox "
                 "WHERE published_at IS NULL ORDER BY sequence LIMIT :n"), {"n": self.batch_size}).all()
             if not rows:
                 return 0
             producer = self._producer()
             for row in rows:
-                producer.publish(
-                    json.dumps(envelope(row), ensure_ascii=False).encode(),
-                    exchange=self.exchange, routing_key=row.type,
-                    content_type=CONTENT_TYPE, content_encoding="utf-8",
-                    delivery_mode=2, message_id=str(row.event_id),
-                    headers={"ce_type": row.type, "ce_source": row.source, "ce_sequence": row.sequence},
-                )
+                publish_row(producer, row, exchange=self.exchange, routing_key=row.type)
                 failpoints.hit("relay.after_publish")
             conn.execute(text(f"UPDATE {self.schema}.outbox SET published_at = clock_timestamp() "
                               "WHERE sequence = ANY(:seqs)"), {"seqs": [r.sequence for r in rows]})

@@ -1,14 +1,23 @@
-"""Fixtures on the real servers: a fresh PostGIS database and a fresh RabbitMQ vhost per run."""
+"""Fixtures on the real servers: a fresh PostGIS database and a fresh RabbitMQ vhost per run,
+the demo city, the category catalogue, and the incidents service's processes."""
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 import subprocess
 import uuid
 
 import psycopg
 import pytest
 
+import grpc
+
+from demo.city import CityPlan, build
+from shared.auth import SERVICE, Principal
 from shared.config import INSECURE_DEV_TOKEN_KEY
+from shared.health import check_nameko
+from tests.support import Process, free_port, python, wait_for_grpc, wait_healthy
 
 ADMIN_DSN = os.environ.get("GRIDBUS_TEST_ADMIN_DSN", "postgresql://root@127.0.0.1:5432/postgres")
 AMQP_HOST = os.environ.get("GRIDBUS_TEST_AMQP_HOST", "guest:guest@127.0.0.1:5672")
@@ -53,3 +62,67 @@ def environment(tmp_path_factory):
             os.environ[k] = v
     _admin(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
     _rabbitmqctl("delete_vhost", vhost)
+
+
+SYSTEM = Principal("tests", SERVICE, ())
+# 2 districts x 2 streets x 2 communities x 4 grids = 32 grids.
+CITY = CityPlan()
+
+
+@pytest.fixture(scope="session")
+def city(environment):
+    """The demo city's grids, imported once per run."""
+    from services.grid import operations as grid_ops
+    grid_ops.import_units(SYSTEM, build(CITY))
+    return CITY
+
+
+@pytest.fixture(scope="session")
+def categories(environment):
+    """The default incident category catalogue, loaded once per run."""
+    import yaml
+
+    from services.incidents import operations as incident_ops
+    from shared.cli import DEFAULT_CATEGORIES
+    with open(DEFAULT_CATEGORIES, encoding="utf-8") as f:
+        incident_ops.load_categories(SYSTEM, yaml.safe_load(f))
+
+
+# --- the incidents service's processes, shared by every test package that needs them ------
+
+@pytest.fixture(scope="session")
+def incidents_server(environment, city, categories):
+    port = free_port()
+    proc = Process(python("-m", "services.incidents.grpc_server"),
+                   {**environment, "GRIDBUS_INCIDENTS_GRPC_PORT": str(port)}, "incidents-grpc",
+                   Path(environment["LOG_DIR"]))
+    proc.start()
+    try:
+        wait_for_grpc(port, proc)
+        yield port
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="session")
+def stub(incidents_server):
+    from gridbus.incidents.v1 import incidents_pb2_grpc
+    with grpc.insecure_channel(f"127.0.0.1:{incidents_server}") as channel:
+        yield incidents_pb2_grpc.IncidentServiceStub(channel)
+
+
+def incidents_nameko_process(environment, name: str = "incidents-nameko") -> Process:
+    nameko = str(Path(sys.executable).parent / "nameko")
+    return Process([nameko, "run", "services.incidents.service", "--broker", environment["GRIDBUS_AMQP_URI"]],
+                   environment, name, Path(environment["LOG_DIR"]))
+
+
+@pytest.fixture(scope="session")
+def incidents_nameko(environment, city, categories):
+    """The nameko service: relays the outbox and applies dispatch's events."""
+    proc = incidents_nameko_process(environment).start()
+    try:
+        wait_healthy(proc, lambda: check_nameko(environment["GRIDBUS_AMQP_URI"], "incidents", timeout=2), 60)
+        yield proc
+    finally:
+        proc.stop()

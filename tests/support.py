@@ -107,3 +107,31 @@ class EventTap:
 
     def close(self) -> None:
         self.connection.release()
+
+
+def publish_event(amqp_uri: str, type_: str, data: dict, *, event_id: str | None = None,
+                  subject: str = "test", source: str = "/gridbus/tests", body: bytes | None = None) -> str:
+    """Publishes one CloudEvent the way the relays do (or a raw `body`, for poison tests)."""
+    import uuid
+    from datetime import datetime, timezone
+
+    from shared.outbox import CONTENT_TYPE, events_exchange
+    event_id = event_id or str(uuid.uuid4())
+    envelope = {"specversion": "1.0", "id": event_id, "source": source, "type": type_, "subject": subject,
+                "time": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
+                "datacontenttype": "application/json", "sequence": "1", "data": data}
+    with kombu.Connection(amqp_uri, transport_options={"confirm_publish": True}) as conn:
+        producer = conn.Producer()
+        producer.publish(body if body is not None else json.dumps(envelope).encode(), exchange=events_exchange(),
+                         routing_key=type_, content_type=CONTENT_TYPE, content_encoding="utf-8",
+                         delivery_mode=2, message_id=event_id, declare=[events_exchange()])
+    return event_id
+
+
+def queue_depth(amqp_uri: str, name: str) -> int:
+    """Messages ready in a queue (0 when it does not exist)."""
+    with kombu.Connection(amqp_uri) as conn:
+        try:
+            return conn.default_channel.queue_declare(name, passive=True).message_count
+        except Exception:
+            return 0

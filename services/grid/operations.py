@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from services.grid import domain, store
 from shared import auth
 from shared.auth import Principal
-from shared.db import session_scope
+from shared.db import engine, session_scope
 from shared.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound
 from shared.outbox import record_event
 from shared.privacy import mask_phone
@@ -104,8 +104,9 @@ def _touch(member: store.Member) -> None:
 def locate(caller: Principal, lon: float, lat: float) -> UnitView:
     """Any signed-in caller may pin a point: it reveals a grid code, not the grid's data."""
     lon, lat = domain.check_point(lon, lat)
-    with session_scope() as session:
-        unit = store.locate(session, lon, lat)
+    # One statement, no ORM session: autocommit, so no BEGIN/COMMIT round trips either.
+    with engine().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        unit = store.locate(conn, lon, lat)
         if unit is None:
             raise NotFound(f"point ({lon}, {lat}) lies outside every grid")
         return _unit_view(unit)

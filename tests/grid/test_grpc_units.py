@@ -7,7 +7,7 @@ import pytest
 
 from demo.city import grid_cells
 from gridbus.grid.v1 import grid_pb2 as pb
-from tests.grid.conftest import CITY
+from tests.conftest import CITY
 from tests.support import metadata, token
 
 ADMIN = metadata(token("admin", CITY.city_code))

@@ -10,7 +10,7 @@ from demo.city import CityPlan, build
 from services.grid import operations as ops
 from shared.db import session_scope
 from shared.errors import InvalidArgument
-from tests.grid.conftest import SYSTEM
+from tests.conftest import SYSTEM
 from tests.support import ROOT, python
 
 # 4 x 5 x 5 x (10 x 10) = 10,000 grids, east of the test city.

@@ -9,7 +9,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 
 from demo.city import grid_cells
 from services.grid import operations as ops
-from tests.grid.conftest import CITY
+from tests.conftest import CITY
 from tests.grid.test_outbox import ADMIN_CALLER
 from shared.health import check_nameko
 from tests.support import EventTap, Process, token, wait_healthy

@@ -1,0 +1,1 @@
+"""incidents: intake from mobile clients, pinned to grids, a lifecycle with an audit trail."""

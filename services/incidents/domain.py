@@ -1,0 +1,374 @@
+"""Incident rules: what a report must hold, the lifecycle, and who may do what.
+
+Plain Python, no I/O.
+
+The lifecycle follows the case workflow of digital urban management (collect, register,
+dispatch, handle, feed back, verify, close); docs/service-contracts.md draws it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from shared import auth
+from shared.auth import Principal
+from shared.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+
+REPORTED, DISPATCHED, IN_PROGRESS, RESOLVED = "reported", "dispatched", "in_progress", "resolved"
+VERIFIED, CLOSED, REJECTED, REOPENED = "verified", "closed", "rejected", "reopened"
+STATUSES = (REPORTED, DISPATCHED, IN_PROGRESS, RESOLVED, VERIFIED, CLOSED, REJECTED, REOPENED)
+OPEN_STATUSES = frozenset(STATUSES) - {CLOSED, REJECTED}
+
+# Input limits (documented in the README and the proto).
+MAX_TITLE = 120
+MAX_DESCRIPTION = 4000
+MAX_NOTE = 1000
+MAX_ATTACHMENTS = 9
+MAX_ATTACHMENT_BYTES = 200 * 1024 * 1024
+MAX_URI = 2048
+MAX_ACCURACY_M = 5000.0
+CLOCK_SKEW = timedelta(minutes=5)
+MAX_AGE = timedelta(days=30)  # an offline queue older than this is stale
+MEDIA_TYPES = frozenset({"image/jpeg", "image/png", "image/heic", "image/webp", "video/mp4",
+                         "video/quicktime", "audio/aac", "audio/mpeg", "audio/amr"})
+URI_SCHEMES = ("https://", "s3://", "oss://")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_CATEGORY = re.compile(r"[0-9A-Za-z]{2,16}")
+_DEPARTMENT = re.compile(r"[0-9A-Za-z_.-]{1,64}")
+SUBJECT_TYPES = ("enterprise", "person")
+
+
+@dataclass(frozen=True)
+class Attachment:
+    sha256: str
+    size_bytes: int
+    media_type: str
+    uri: str
+
+
+@dataclass(frozen=True)
+class Subject:
+    type: str  # enterprise: ref is its unified social credit code; person: the registry's id
+    ref: str
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A checked report, before it is pinned to a grid."""
+    report_id: str
+    category_code: str
+    title: str
+    description: str
+    lon: float
+    lat: float
+    accuracy_m: float
+    occurred_at: datetime
+    attachments: tuple[Attachment, ...] = ()
+    subject: Subject | None = None
+    time_given: bool = True  # False: the gateway stamped occurred_at; a retry gets another stamp
+
+    def content_hash(self) -> str:
+        """Same report id with the same content is a retry; with other content, a conflict."""
+        body = {
+            "category": self.category_code, "title": self.title, "description": self.description,
+            "lon": round(self.lon, 7), "lat": round(self.lat, 7), "accuracy": round(self.accuracy_m, 1),
+            "occurred_at": self.occurred_at.astimezone(timezone.utc).isoformat() if self.time_given else None,
+            "attachments": [a.__dict__ for a in self.attachments],
+            "subject": self.subject.__dict__ if self.subject else None,
+        }
+        return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def check_uuid(value: str, what: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except (ValueError, TypeError, AttributeError):
+        raise InvalidArgument(f"{what} {value!r} is not a UUID")
+
+
+def check_point(lon: float, lat: float, accuracy_m: float) -> None:
+    for name, v in (("lon", lon), ("lat", lat), ("accuracy_m", accuracy_m)):
+        if not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise InvalidArgument(f"{name} must be a finite number, got {v!r}")
+    if not -180.0 <= lon <= 180.0:
+        raise InvalidArgument(f"lon {lon} is outside -180..180")
+    if not -90.0 <= lat <= 90.0:
+        raise InvalidArgument(f"lat {lat} is outside -90..90")
+    if lon == 0.0 and lat == 0.0:
+        raise InvalidArgument("location 0,0 is a phone without a fix, not a place")
+    if not 0.0 <= accuracy_m <= MAX_ACCURACY_M:
+        raise InvalidArgument(f"accuracy_m {accuracy_m} must be between 0 and {MAX_ACCURACY_M:g} metres")
+
+
+def check_text(value: str, what: str, limit: int, *, required: bool) -> str:
+    value = (value or "").strip()
+    if required and not value:
+        raise InvalidArgument(f"{what} is required")
+    if len(value) > limit:
+        raise InvalidArgument(f"{what} has {len(value)} characters; at most {limit}")
+    if any(ord(c) < 32 and c not in "\n\t" for c in value):
+        raise InvalidArgument(f"{what} holds control characters")
+    return value
+
+
+def check_category_code(code: str) -> str:
+    if not _CATEGORY.fullmatch(code or ""):
+        raise InvalidArgument(f"category code {code!r} must be 2-16 letters or digits")
+    return code
+
+
+def check_department_code(code: str) -> str:
+    if not _DEPARTMENT.fullmatch(code or ""):
+        raise InvalidArgument(f"department code {code!r} is not valid")
+    return code
+
+
+def check_attachments(items) -> tuple[Attachment, ...]:
+    items = list(items)
+    if len(items) > MAX_ATTACHMENTS:
+        raise InvalidArgument(f"{len(items)} attachments; at most {MAX_ATTACHMENTS}")
+    out = []
+    for i, a in enumerate(items):
+        where = f"attachment {i}"
+        if not _SHA256.fullmatch(a.sha256 or ""):
+            raise InvalidArgument(f"{where}: sha256 must be 64 lowercase hex digits")
+        if not 0 < a.size_bytes <= MAX_ATTACHMENT_BYTES:
+            raise InvalidArgument(f"{where}: size_bytes must be 1..{MAX_ATTACHMENT_BYTES}")
+        if a.media_type not in MEDIA_TYPES:
+            raise InvalidArgument(f"{where}: media type {a.media_type!r} is not one of {sorted(MEDIA_TYPES)}")
+        if not a.uri.startswith(URI_SCHEMES) or len(a.uri) > MAX_URI:
+            raise InvalidArgument(f"{where}: uri must start with {', '.join(URI_SCHEMES)} and be "
+                                  f"at most {MAX_URI} characters (files are uploaded elsewhere, not sent here)")
+        out.append(Attachment(a.sha256, a.size_bytes, a.media_type, a.uri))
+    return tuple(out)
+
+
+def check_subject(type_: str, ref: str) -> Subject | None:
+    if not type_ and not ref:
+        return None
+    if type_ not in SUBJECT_TYPES:
+        raise InvalidArgument(f"subject type {type_!r} must be one of {', '.join(SUBJECT_TYPES)}")
+    if type_ == "enterprise":
+        if not re.fullmatch(r"[0-9A-HJ-NPQRTUWXY]{18}", ref or ""):
+            raise InvalidArgument("an enterprise subject is named by its 18-character unified social credit code")
+    else:
+        # A person is named by the credit registry's id, never by an identity number.
+        check_uuid(ref, "person subject id")
+    return Subject(type_, ref)
+
+
+def check_occurred_at(when: datetime, now: datetime) -> datetime:
+    if when.tzinfo is None:
+        raise InvalidArgument("occurred_at must carry a time zone")
+    if when > now + CLOCK_SKEW:
+        raise InvalidArgument(f"occurred_at {when.isoformat()} is in the future (clock skew allowed: "
+                              f"{int(CLOCK_SKEW.total_seconds())} s)")
+    if when < now - MAX_AGE:
+        raise InvalidArgument(f"occurred_at {when.isoformat()} is older than {MAX_AGE.days} days")
+    return when
+
+
+def make_draft(*, report_id: str, category_code: str, title: str, description: str, lon: float,
+               lat: float, accuracy_m: float, occurred_at: datetime | None, attachments=(),
+               subject_type: str = "", subject_ref: str = "", now: datetime,
+               stamp_missing_time: bool = False) -> Draft:
+    """stamp_missing_time: a gateway whose clients send no time (Open311) reports "now"."""
+    time_given = occurred_at is not None
+    if not time_given:
+        if not stamp_missing_time:
+            raise InvalidArgument("occurred_at is required")
+        occurred_at = now
+    check_point(lon, lat, accuracy_m)
+    return Draft(
+        report_id=check_uuid(report_id, "report_id"),
+        category_code=check_category_code(category_code),
+        title=check_text(title, "title", MAX_TITLE, required=True),
+        description=check_text(description, "description", MAX_DESCRIPTION, required=False),
+        lon=float(lon), lat=float(lat), accuracy_m=float(accuracy_m),
+        occurred_at=check_occurred_at(occurred_at, now),
+        attachments=check_attachments(attachments),
+        subject=check_subject(subject_type, subject_ref),
+        time_given=time_given,
+    )
+
+
+def may_report(p: Principal, lineage: list[str]) -> None:
+    # Officers report in their own grids; the Open311 gateway reports for citizens as a service.
+    auth.require_role(p, auth.OFFICER, auth.SERVICE)
+    auth.require_scope(p, lineage, "this location")
+
+
+# --- lifecycle -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    sources: frozenset[str]
+    target: str | None  # None: the status does not change (reroute)
+    roles: frozenset[str]
+    needs_department: bool = False
+
+
+def _action(name, sources, target, roles, **kw) -> Action:
+    return Action(name, frozenset(sources), target, frozenset(roles), **kw)
+
+
+_D, _O, _S, _DEP = auth.DISPATCHER, auth.OFFICER, auth.SERVICE, auth.DEPARTMENT
+ACTIONS: dict[str, Action] = {a.name: a for a in (
+    _action("dispatch", {REPORTED, REOPENED}, DISPATCHED, {_D, _S}, needs_department=True),
+    _action("reroute", {DISPATCHED, IN_PROGRESS}, DISPATCHED, {_D, _S}, needs_department=True),
+    _action("accept", {DISPATCHED, REOPENED}, IN_PROGRESS, {_DEP, _S}),
+    _action("resolve", {IN_PROGRESS}, RESOLVED, {_DEP, _S}),
+    _action("verify", {RESOLVED}, VERIFIED, {_O, _S}),
+    _action("reopen", {RESOLVED, VERIFIED}, REOPENED, {_O, _D, _S}),
+    _action("reject", {REPORTED, DISPATCHED, REOPENED}, REJECTED, {_D, _S}),
+    _action("resubmit", {REJECTED}, REPORTED, {_O}),
+    _action("close", {VERIFIED, REJECTED}, CLOSED, {_D, _S}),
+    # A duplicate merged into another incident ends here; its link says where to look.
+    _action("merge", OPEN_STATUSES, CLOSED, {_D, _S}),
+)}
+
+# Event type suffix per action.
+EVENT_OF = {"dispatch": "dispatched", "reroute": "rerouted", "accept": "accepted", "resolve": "resolved",
+            "verify": "verified", "reopen": "reopened", "reject": "rejected", "resubmit": "resubmitted",
+            "close": "closed", "merge": "merged"}
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the rules need to know about an incident."""
+    status: str
+    lineage: tuple[str, ...]
+    reporter_id: str
+    department_code: str | None
+
+
+@dataclass(frozen=True)
+class Request:
+    action: str
+    department_code: str | None = None
+    note: str | None = None
+    violation_confirmed: bool = False
+    duplicate_of: str | None = None
+
+
+@dataclass
+class Outcome:
+    status: str
+    department_code: str | None
+    changes: dict = field(default_factory=dict)
+
+
+def plan_transition(p: Principal, facts: Facts, req: Request) -> Outcome:
+    """Checks the caller and the state machine; returns the incident's next state.
+
+    Order: unknown action (INVALID_ARGUMENT), the caller's role and scope (PERMISSION_DENIED:
+    a caller learns nothing about incidents outside their grids), then the current state
+    (FAILED_PRECONDITION, naming it)."""
+    action = ACTIONS.get(req.action)
+    if action is None:
+        raise InvalidArgument(f"unknown action {req.action!r}; one of {', '.join(ACTIONS)}")
+    if p.role not in action.roles:
+        raise PermissionDenied(f"role {p.role} may not {action.name} an incident")
+    if p.role == auth.DEPARTMENT:
+        if facts.department_code != p.member_id:
+            raise PermissionDenied(f"this incident is not dispatched to department {p.member_id}")
+    else:
+        auth.require_scope(p, facts.lineage, "this incident")
+    if action.name == "resubmit" and facts.reporter_id != p.member_id:
+        raise PermissionDenied("only the officer who reported it may resubmit an incident")
+    if facts.status not in action.sources:
+        raise FailedPrecondition(
+            f"cannot {action.name} an incident that is {facts.status}; "
+            f"{action.name} applies to {', '.join(sorted(action.sources))}")
+    if req.note is not None:
+        check_text(req.note, "note", MAX_NOTE, required=False)
+    if action.name in ("reject", "reroute", "reopen") and not (req.note or "").strip():
+        raise InvalidArgument(f"{action.name} needs a note saying why")
+    department = facts.department_code
+    if action.needs_department:
+        department = check_department_code(req.department_code or "")
+        if action.name == "reroute" and department == facts.department_code:
+            raise FailedPrecondition(f"the incident is already with department {department}")
+    if action.name == "merge":
+        if not req.duplicate_of:
+            raise InvalidArgument("merge needs the incident it duplicates")
+    elif req.duplicate_of:
+        raise InvalidArgument("duplicate_of only goes with merge")
+    if req.violation_confirmed and action.name != "close":
+        raise InvalidArgument("violation_confirmed only goes with close")
+    if action.name == "resubmit" or action.name == "reject":
+        department = None
+    return Outcome(status=action.target or facts.status, department_code=department)
+
+
+def may_read(p: Principal, lineage: list[str] | tuple[str, ...], department_code: str | None) -> None:
+    if p.role == auth.DEPARTMENT:
+        if department_code != p.member_id:
+            raise PermissionDenied("this incident is not dispatched to your department")
+        return
+    auth.require_scope(p, lineage, "this incident")
+
+
+def may_list(p: Principal, grid_code: str | None, lineage: list[str] | None) -> None:
+    """Listing a subtree needs the subtree in scope; listing without one lists your scope."""
+    if grid_code and p.role != auth.DEPARTMENT:
+        auth.require_scope(p, lineage or [], f"grid {grid_code}")
+
+
+# --- cursors -------------------------------------------------------------------------------
+
+def encode_cursor(seq: int) -> str:
+    return f"s{seq:x}"
+
+
+def decode_cursor(token: str) -> int | None:
+    if not token:
+        return None
+    if not re.fullmatch(r"s[0-9a-f]{1,16}", token):
+        raise InvalidArgument("page_token is not one this service gave out")
+    return int(token[1:], 16)
+
+
+# --- category catalogue --------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Category:
+    code: str
+    name: str
+    parent_code: str | None
+    priority: int
+    deadline_hours: int
+
+
+def parse_catalogue(doc) -> list[Category]:
+    """The operator's category file; parents first. InvalidArgument names the bad entry."""
+    items = doc.get("categories") if isinstance(doc, dict) else None
+    if not isinstance(items, list) or not items:
+        raise InvalidArgument("the catalogue must have a non-empty 'categories' list")
+    seen: dict[str, Category] = {}
+    for i, item in enumerate(items):
+        where = f"category {i}"
+        if not isinstance(item, dict):
+            raise InvalidArgument(f"{where} is not a mapping")
+        code = check_category_code(str(item.get("code", "")))
+        if len(code) % 2:
+            raise InvalidArgument(f"{where}: code {code!r} must have an even number of characters")
+        if code in seen:
+            raise InvalidArgument(f"{where}: code {code} appears twice")
+        parent = code[:-2] or None
+        if parent is not None and parent not in seen:
+            raise InvalidArgument(f"{where}: parent {parent} of {code} must come before it")
+        name = check_text(str(item.get("name", "")), f"{where} name", 200, required=True)
+        priority, hours = item.get("priority"), item.get("deadline_hours")
+        if not isinstance(priority, int) or not 1 <= priority <= 4:
+            raise InvalidArgument(f"{where}: priority must be 1 (urgent) to 4 (routine)")
+        if not isinstance(hours, int) or not 0 < hours <= 24 * 90:
+            raise InvalidArgument(f"{where}: deadline_hours must be 1..2160")
+        seen[code] = Category(code, name, parent, priority, hours)
+    return list(seen.values())

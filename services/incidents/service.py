@@ -1,0 +1,58 @@
+"""The incidents service's nameko entry points: RPC for other services and the handlers of
+dispatch's events. Thin: they call operations.
+
+Run: nameko run services.incidents.service --broker $GRIDBUS_AMQP_URI
+Callers pass `authorization: Bearer <token>` in nameko's context data."""
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+
+from nameko.rpc import rpc
+
+from services.incidents import domain
+from services.incidents import operations as ops
+from shared.errors import DomainError
+from shared.events import on_event
+from shared.nameko_support import Caller, OutboxRelay
+
+log = logging.getLogger(__name__)
+
+
+def incident_dict(v: ops.IncidentView) -> dict:
+    d = asdict(v)
+    for k in ("occurred_at", "reported_at", "updated_at"):
+        d[k] = getattr(v, k).isoformat()
+    return d
+
+
+class IncidentsService:
+    name = "incidents"
+
+    caller = Caller()
+    relay = OutboxRelay("incidents")
+
+    @rpc(expected_exceptions=DomainError)
+    def health(self) -> dict:
+        return ops.health()
+
+    @rpc(expected_exceptions=DomainError)
+    def get_incident(self, incident_id: str) -> dict:
+        incident, history = ops.get(self.caller(), incident_id)
+        d = incident_dict(incident)
+        d["history"] = [{**asdict(h), "at": h.at.isoformat()} for h in history]
+        return d
+
+    @rpc(expected_exceptions=DomainError)
+    def transition(self, incident_id: str, action: str, expected_version: int, note: str | None = None,
+                   department_code: str | None = None, violation_confirmed: bool = False,
+                   duplicate_of: str | None = None) -> dict:
+        req = domain.Request(action=action, department_code=department_code, note=note,
+                             violation_confirmed=violation_confirmed, duplicate_of=duplicate_of)
+        return incident_dict(ops.transition(self.caller(), incident_id, expected_version, req))
+
+    @on_event("dispatch.task.*")
+    def apply_dispatch_event(self, event: dict) -> None:
+        outcome = ops.apply_dispatch_event(event)
+        log.info("dispatch event %s %s: %s", event["type"], event["id"], outcome)
+        self.relay()  # wake the relay: the incident's own event should leave now

@@ -1,0 +1,222 @@
+"""Incidents storage: SQLAlchemy models and the queries the operations need."""
+from __future__ import annotations
+
+import math
+import uuid
+from datetime import datetime
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, SmallInteger, Text,
+                        String, and_, func, select, text, update)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID, insert
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from services.incidents import domain
+
+SCHEMA = "incidents"
+_METRES_PER_DEGREE = 111_320.0
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Category(Base):
+    __tablename__ = "categories"
+    __table_args__ = {"schema": SCHEMA}
+
+    code: Mapped[str] = mapped_column(String, primary_key=True)
+    name: Mapped[str]
+    parent_code: Mapped[str | None]
+    priority: Mapped[int] = mapped_column(SmallInteger)
+    deadline_hours: Mapped[int]
+    active: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Incident(Base):
+    __tablename__ = "incidents"
+    __table_args__ = {"schema": SCHEMA}
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, server_default=text("nextval('incidents.incidents_seq_seq')"))
+    report_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    content_hash: Mapped[str]
+    reporter_id: Mapped[str]
+    reporter_role: Mapped[str]
+    category_code: Mapped[str] = mapped_column(ForeignKey(f"{SCHEMA}.categories.code"))
+    title: Mapped[str]
+    description: Mapped[str]
+    location = mapped_column(Geometry("POINT", srid=4326, spatial_index=False))
+    accuracy_m: Mapped[float] = mapped_column(Float)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.clock_timestamp())
+    grid_code: Mapped[str]
+    lineage: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    status: Mapped[str]
+    version: Mapped[int] = mapped_column(Integer)
+    priority: Mapped[int] = mapped_column(SmallInteger)
+    department_code: Mapped[str | None]
+    duplicate_of: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    subject_type: Mapped[str | None]
+    subject_ref: Mapped[str | None]
+    attachments: Mapped[list] = mapped_column(JSONB)
+    violation_confirmed: Mapped[bool | None]
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.clock_timestamp())
+
+
+class History(Base):
+    __tablename__ = "history"
+    __table_args__ = {"schema": SCHEMA}
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    incident_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    version: Mapped[int]
+    action: Mapped[str]
+    from_status: Mapped[str | None]
+    to_status: Mapped[str]
+    actor_id: Mapped[str]
+    actor_role: Mapped[str]
+    note: Mapped[str | None]
+    department_code: Mapped[str | None]
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.clock_timestamp())
+
+
+# Columns read for an incident (the point as lon/lat, not as a geometry object).
+LON = func.ST_X(Incident.location).label("lon")
+LAT = func.ST_Y(Incident.location).label("lat")
+
+
+# --- categories ----------------------------------------------------------------------------
+
+def load_categories(session: Session, categories: list[domain.Category]) -> tuple[int, int]:
+    """Upserts the catalogue; codes missing from it are deactivated. Returns (active, deactivated)."""
+    for c in categories:
+        session.execute(insert(Category).values(
+            code=c.code, name=c.name, parent_code=c.parent_code, priority=c.priority,
+            deadline_hours=c.deadline_hours, active=True, updated_at=func.now(),
+        ).on_conflict_do_update(index_elements=[Category.code], set_={
+            "name": c.name, "parent_code": c.parent_code, "priority": c.priority,
+            "deadline_hours": c.deadline_hours, "active": True, "updated_at": func.now()}))
+    gone = session.execute(update(Category).where(Category.code.not_in([c.code for c in categories]),
+                                                  Category.active).values(active=False, updated_at=func.now()))
+    return len(categories), gone.rowcount
+
+
+def active_category(session: Session, code: str) -> Category | None:
+    return session.scalars(select(Category).where(Category.code == code, Category.active)).first()
+
+
+def list_categories(session: Session, include_inactive: bool) -> list[Category]:
+    q = select(Category).order_by(Category.code)
+    if not include_inactive:
+        q = q.where(Category.active)
+    return list(session.scalars(q))
+
+
+# --- pinning -------------------------------------------------------------------------------
+
+def locate_grid(session: Session, lon: float, lat: float) -> tuple[str, list[str]] | None:
+    """The leaf grid covering the point and its lineage (city first, the grid last).
+
+    The grid service's own rule: on a shared border the lowest code wins. Only the code and
+    ancestors are read: loading the polygon would cost more than the lookup."""
+    row = session.execute(text(
+        "SELECT code, ancestors FROM grid.units WHERE level = 'grid' "
+        "AND ST_Covers(geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)) ORDER BY code LIMIT 1"),
+        {"lon": lon, "lat": lat}).first()
+    return (row.code, [*row.ancestors, row.code]) if row else None
+
+
+def unit_lineage(session: Session, code: str) -> list[str] | None:
+    row = session.execute(text("SELECT ancestors FROM grid.units WHERE code = :c"), {"c": code}).first()
+    return [*row.ancestors, code] if row else None
+
+
+# --- incidents -----------------------------------------------------------------------------
+
+def insert_incident(session: Session, values: dict) -> bool:
+    """Inserts unless the report id exists; False when a row with that report id was there."""
+    row = session.execute(insert(Incident).values(**values)
+                          .on_conflict_do_nothing(index_elements=[Incident.report_id])
+                          .returning(Incident.id)).first()
+    return row is not None
+
+
+def get(session: Session, incident_id: uuid.UUID, *, for_update: bool = False):
+    q = select(Incident, LON, LAT).where(Incident.id == incident_id)
+    if for_update:
+        q = q.with_for_update()
+    return session.execute(q).first()
+
+
+def by_report_id(session: Session, report_id: str):
+    return session.execute(select(Incident, LON, LAT).where(Incident.report_id == uuid.UUID(report_id))).first()
+
+
+def find_duplicate(session: Session, category_code: str, lon: float, lat: float, radius_m: float,
+                   since: datetime) -> uuid.UUID | None:
+    """The first open incident of the same category within radius_m since `since` (its root,
+    when it is itself a duplicate)."""
+    # A degree box first so the GiST index does the work; then the exact distance in metres.
+    deg = radius_m / (_METRES_PER_DEGREE * max(math.cos(math.radians(lat)), 0.01))
+    row = session.execute(text(
+        "SELECT id, duplicate_of FROM incidents.incidents "
+        "WHERE status NOT IN ('closed', 'rejected') AND category_code = :cat AND reported_at >= :since "
+        "AND ST_DWithin(location, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :deg) "
+        "AND ST_DWithin(location::geography, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography, :r) "
+        "ORDER BY seq LIMIT 1"),
+        {"cat": category_code, "since": since, "lon": lon, "lat": lat, "deg": deg, "r": radius_m}).first()
+    if row is None:
+        return None
+    return row.duplicate_of or row.id
+
+
+def apply_change(session: Session, incident_id: uuid.UUID, expected_version: int, values: dict) -> int | None:
+    """Moves the incident on if it is still at expected_version; returns the new version."""
+    row = session.execute(
+        update(Incident).where(Incident.id == incident_id, Incident.version == expected_version)
+        .values(version=Incident.version + 1, updated_at=func.clock_timestamp(), **values)
+        .returning(Incident.version)).first()
+    return row.version if row else None
+
+
+def append_history(session: Session, **values) -> None:
+    session.execute(insert(History).values(**values))
+
+
+def history(session: Session, incident_id: uuid.UUID) -> list[History]:
+    return list(session.scalars(select(History).where(History.incident_id == incident_id)
+                                .order_by(History.version)))
+
+
+def list_incidents(session: Session, *, scope: tuple[str, ...] | None, department: str | None,
+                   grid_code: str | None, statuses: list[str], category_prefix: str | None,
+                   reported_from: datetime | None, reported_to: datetime | None,
+                   bbox: tuple[float, float, float, float] | None, after_seq: int | None, limit: int):
+    """Newest first, keyset-paged on seq: pages stay stable while new incidents arrive (they
+    sort before the first page)."""
+    q = select(Incident, LON, LAT)
+    conds = []
+    if scope is not None:
+        conds.append(Incident.lineage.overlap(list(scope)))
+    if department is not None:
+        conds.append(Incident.department_code == department)
+    if grid_code:
+        conds.append(Incident.lineage.contains([grid_code]))
+    if statuses:
+        conds.append(Incident.status.in_(statuses))
+    if category_prefix:
+        conds.append(Incident.category_code.startswith(category_prefix, autoescape=True))
+    if reported_from:
+        conds.append(Incident.reported_at >= reported_from)
+    if reported_to:
+        conds.append(Incident.reported_at < reported_to)
+    if bbox:
+        conds.append(func.ST_Intersects(Incident.location, func.ST_MakeEnvelope(*bbox, 4326)))
+    if after_seq is not None:
+        conds.append(Incident.seq < after_seq)
+    if conds:
+        q = q.where(and_(*conds))
+    return session.execute(q.order_by(Incident.seq.desc()).limit(limit)).all()
+

@@ -1,0 +1,190 @@
+"""Dispatch rules: routing precedence, the task lifecycle, deadlines, escalation and the
+evaluation arithmetic. Plain Python, no I/O.
+
+Routing: a rule matches an incident when the incident's category is in the rule's category
+subtree (a child code starts with its parent's code; empty = any) and its grid is in the
+rule's grid subtree (empty = anywhere). The most specific matching rule wins: the longest
+category code first, then the deepest grid unit, then the higher `priority` (an operator's
+explicit override). Two rules with the same category, grid and priority would tie for every
+incident they match, so writing the second one is refused."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from shared import auth
+from shared.auth import Principal
+from shared.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+
+QUEUED, ASSIGNED, ACKNOWLEDGED, RESOLVED = "queued", "assigned", "acknowledged", "resolved"
+CLOSED, REJECTED, MERGED = "closed", "rejected", "merged"
+STATUSES = (QUEUED, ASSIGNED, ACKNOWLEDGED, RESOLVED, CLOSED, REJECTED, MERGED)
+OPEN = frozenset({QUEUED, ASSIGNED, ACKNOWLEDGED})
+
+ASSIGN, ACK, RESOLVE = "assign", "acknowledge", "resolve"  # deadline kinds
+DEADLINE_KINDS = (ASSIGN, ACK, RESOLVE)
+LEVELS = ("grid", "community", "street", "district", "city")  # escalation climbs this list
+_CODE = re.compile(r"[0-9A-Za-z_.-]{1,64}")
+_UNIT_DEPTH = {6: 2, 9: 3, 12: 4, 15: 5}
+
+
+def unit_depth(code: str) -> int:
+    """0 for 'anywhere', 1 city, 2 district, 3 street, 4 community, 5 grid."""
+    if not code:
+        return 0
+    if len(code) == 6 and code.endswith("00"):
+        return 1
+    return _UNIT_DEPTH.get(len(code), 0)
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: int
+    category_prefix: str
+    grid_code: str
+    department_code: str
+    priority: int
+    ack_minutes: int
+    resolve_minutes: int
+    working_time: bool
+
+    def matches(self, category: str, lineage: list[str]) -> bool:
+        return category.startswith(self.category_prefix) and (not self.grid_code or self.grid_code in lineage)
+
+    @property
+    def precedence(self) -> tuple[int, int, int]:
+        return (len(self.category_prefix), unit_depth(self.grid_code), self.priority)
+
+
+def check_code(value: str, what: str) -> str:
+    if not _CODE.fullmatch(value or ""):
+        raise InvalidArgument(f"{what} {value!r}: 1-64 letters, digits, '_', '.', '-'")
+    return value
+
+
+def check_rule(category_prefix: str, grid_code: str, ack_minutes: int, resolve_minutes: int, priority: int) -> None:
+    if category_prefix and not re.fullmatch(r"[0-9A-Za-z]{2,16}", category_prefix):
+        raise InvalidArgument(f"category {category_prefix!r} is not a category code")
+    if grid_code and unit_depth(grid_code) == 0:
+        raise InvalidArgument(f"grid {grid_code!r} is not a unit code")
+    if not 0 < ack_minutes <= resolve_minutes:
+        raise InvalidArgument("deadlines: 0 < ack_minutes <= resolve_minutes")
+    if resolve_minutes > 90 * 24 * 60:
+        raise InvalidArgument("resolve_minutes: at most 90 days")
+    if not -1000 <= priority <= 1000:
+        raise InvalidArgument("priority: -1000..1000")
+
+
+def tie_with(candidate: Rule, existing: list[Rule]) -> Rule | None:
+    """The active rule the candidate would tie with, if any."""
+    for r in existing:
+        if r.id != candidate.id and (r.category_prefix, r.grid_code, r.priority) == \
+                (candidate.category_prefix, candidate.grid_code, candidate.priority):
+            return r
+    return None
+
+
+def route(rules: list[Rule], category: str, lineage: list[str], serves) -> Rule | None:
+    """The winning rule, or None for the manual queue. `serves(department, lineage)` says
+    whether a department works in that place; a rule whose department does not is skipped."""
+    matching = [r for r in rules if r.matches(category, lineage) and serves(r.department_code, lineage)]
+    return max(matching, key=lambda r: r.precedence, default=None)
+
+
+def escalation_unit(lineage: list[str], level: int) -> str:
+    """Level 1 is the grid's community, 2 its street, 3 its district, 4 and above the city."""
+    index = max(len(lineage) - 1 - level, 0)
+    return lineage[index]
+
+
+def level_name(lineage: list[str], level: int) -> str:
+    return LEVELS[min(level, len(LEVELS) - 1)]
+
+
+# --- who may do what -----------------------------------------------------------------------
+
+def may_dispatch(p: Principal, lineage: list[str]) -> None:
+    auth.require_role(p, auth.DISPATCHER, auth.ADMIN, auth.SERVICE)
+    auth.require_scope(p, lineage, "this task")
+
+
+def may_handle(p: Principal, department_code: str | None) -> None:
+    auth.require_role(p, auth.DEPARTMENT, auth.SERVICE)
+    if p.role == auth.DEPARTMENT and p.member_id != department_code:
+        raise PermissionDenied(f"this task is not assigned to department {p.member_id}")
+
+
+def may_read(p: Principal, lineage: list[str], department_code: str | None) -> None:
+    if p.role == auth.DEPARTMENT:
+        if department_code != p.member_id:
+            raise PermissionDenied("this task is not assigned to your department")
+        return
+    auth.require_role(p, auth.DISPATCHER, auth.ADMIN, auth.SERVICE)
+    auth.require_scope(p, lineage, "this task")
+
+
+def may_configure(p: Principal) -> None:
+    auth.require_role(p, auth.ADMIN, auth.SERVICE)
+
+
+def require_status(status: str, allowed: set[str], action: str) -> None:
+    if status not in allowed:
+        raise FailedPrecondition(f"cannot {action} a task that is {status}; {action} applies to "
+                                 f"{', '.join(sorted(allowed))}")
+
+
+# --- evaluation ----------------------------------------------------------------------------
+
+@dataclass
+class TaskFacts:
+    dispatched_at: datetime | None
+    ack_due_at: datetime | None
+    acknowledged_at: datetime | None
+    resolve_due_at: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    reopened: int
+
+
+@dataclass
+class Figures:
+    dispatched: int = 0
+    acknowledged_on_time: int = 0
+    resolved_on_time: int = 0
+    closed: int = 0
+    closed_on_time: int = 0
+    reworked: int = 0
+    resolve_hours_total: float = 0.0
+    resolved: int = 0
+
+    def add(self, t: TaskFacts) -> None:
+        if t.dispatched_at is None:
+            return
+        self.dispatched += 1
+        if t.acknowledged_at and t.ack_due_at and t.acknowledged_at <= t.ack_due_at:
+            self.acknowledged_on_time += 1
+        on_time = bool(t.resolved_at and t.resolve_due_at and t.resolved_at <= t.resolve_due_at)
+        if on_time:
+            self.resolved_on_time += 1
+        if t.resolved_at:
+            self.resolved += 1
+            self.resolve_hours_total += (t.resolved_at - t.dispatched_at) / timedelta(hours=1)
+        if t.closed_at:
+            self.closed += 1
+            if on_time:
+                self.closed_on_time += 1
+        if t.reopened:
+            self.reworked += 1
+
+    def rates(self) -> dict:
+        n = self.dispatched or 1
+        return {
+            "dispatched": self.dispatched,
+            "acknowledged_on_time": self.acknowledged_on_time,
+            "resolved_on_time": self.resolved_on_time,
+            "closure_rate": self.closed / n if self.dispatched else 0.0,
+            "on_time_closure_rate": self.closed_on_time / n if self.dispatched else 0.0,
+            "rework_rate": self.reworked / n if self.dispatched else 0.0,
+            "mean_hours_to_resolve": self.resolve_hours_total / self.resolved if self.resolved else 0.0,
+        }

@@ -1,0 +1,60 @@
+"""The dispatch service's nameko entry points: the incidents events it acts on, the deadline
+scheduler, and RPC for other services. Thin: they call operations.
+
+Run: nameko run services.dispatch.service --broker $GRIDBUS_AMQP_URI"""
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+
+from nameko.rpc import rpc
+from nameko.timer import timer
+
+from services.dispatch import operations as ops
+from shared.errors import DomainError
+from shared.events import on_event
+from shared.nameko_support import Caller, OutboxRelay
+
+log = logging.getLogger(__name__)
+
+
+def task_dict(t: ops.TaskView) -> dict:
+    d = asdict(t)
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in d.items() if k != "history"}
+
+
+class DispatchService:
+    name = "dispatch"
+
+    caller = Caller()
+    relay = OutboxRelay("dispatch")
+
+    @rpc(expected_exceptions=DomainError)
+    def health(self) -> dict:
+        return ops.health()
+
+    @rpc(expected_exceptions=DomainError)
+    def get_task(self, task_id: str) -> dict:
+        return task_dict(ops.get_task(self.caller(), task_id))
+
+    @on_event("incidents.incident.reported")
+    def on_incident_reported(self, event: dict) -> None:
+        outcome = ops.on_incident_reported(event)
+        log.info("incident %s reported: %s", event["data"].get("incident_id"), outcome)
+        self.relay()
+
+    @on_event("incidents.incident.reopened", "incidents.incident.closed", "incidents.incident.rejected",
+              "incidents.incident.merged", "incidents.incident.resubmitted", "incidents.incident.dispatched",
+              "incidents.incident.rerouted")
+    def on_incident_changed(self, event: dict) -> None:
+        outcome = ops.on_incident_changed(event)
+        log.info("%s for incident %s: %s", event["type"], event["data"].get("incident_id"), outcome)
+        self.relay()
+
+    @timer(interval=1)
+    def fire_deadlines(self) -> None:
+        """Deadlines are rows: every replica looks, each missed one escalates once."""
+        fired = ops.fire_due_deadlines()
+        if fired:
+            log.info("escalated %d missed deadlines", fired)
+            self.relay()

@@ -1,0 +1,181 @@
+"""dispatch storage: departments, rules, tasks, durable deadlines and task history (SQL)."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from services.dispatch import domain
+
+SCHEMA = "dispatch"
+TASK_COLUMNS = ("id, incident_id, status, department_code, rule_id, category, priority, grid_code, lineage, "
+                "dispatched_at, ack_due_at, acknowledged_at, resolve_due_at, resolved_at, closed_at, reopened, "
+                "escalation_level, escalated_to, version, created_at")
+NEXT_DUE = ("(SELECT min(due_at) FROM dispatch.deadlines d WHERE d.task_id = t.id "
+            "AND d.fired_at IS NULL AND d.cancelled_at IS NULL) AS next_due_at")
+
+
+# --- departments and rules -----------------------------------------------------------------
+
+def upsert_department(session: Session, code: str, name: str, serves: list[str], contact: str) -> None:
+    session.execute(text(
+        "INSERT INTO dispatch.departments (code, name, serves, contact) VALUES (:c, :n, :s, :ct) "
+        "ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, serves = EXCLUDED.serves, "
+        "contact = EXCLUDED.contact, active = true, updated_at = now()"),
+        {"c": code, "n": name, "s": serves, "ct": contact})
+
+
+def departments(session: Session) -> list:
+    return session.execute(text("SELECT code, name, serves, contact, active FROM dispatch.departments "
+                                "ORDER BY code")).all()
+
+
+def department(session: Session, code: str):
+    return session.execute(text("SELECT code, name, serves, contact, active FROM dispatch.departments "
+                                "WHERE code = :c"), {"c": code}).first()
+
+
+def _rule(row) -> domain.Rule:
+    return domain.Rule(row.id, row.category_prefix, row.grid_code, row.department_code, row.priority,
+                       row.ack_minutes, row.resolve_minutes, row.working_time)
+
+
+def active_rules(session: Session) -> list[domain.Rule]:
+    return [_rule(r) for r in session.execute(text(
+        "SELECT * FROM dispatch.rules WHERE active ORDER BY id")).all()]
+
+
+def rule(session: Session, rule_id: int) -> domain.Rule | None:
+    row = session.execute(text("SELECT * FROM dispatch.rules WHERE id = :i"), {"i": rule_id}).first()
+    return _rule(row) if row else None
+
+
+def insert_rule(session: Session, r: domain.Rule, by: str) -> int:
+    return session.execute(text(
+        "INSERT INTO dispatch.rules (category_prefix, grid_code, department_code, priority, ack_minutes, "
+        "resolve_minutes, working_time, created_by) VALUES (:c, :g, :d, :p, :a, :r, :w, :b) RETURNING id"),
+        {"c": r.category_prefix, "g": r.grid_code, "d": r.department_code, "p": r.priority, "a": r.ack_minutes,
+         "r": r.resolve_minutes, "w": r.working_time, "b": by}).scalar_one()
+
+
+def deactivate_rule(session: Session, rule_id: int) -> bool:
+    return session.execute(text("UPDATE dispatch.rules SET active = false WHERE id = :i AND active"),
+                           {"i": rule_id}).rowcount > 0
+
+
+def lock_rules(session: Session) -> None:
+    """Rule writers take turns, so two cannot both pass the tie check."""
+    session.execute(text("SELECT pg_advisory_xact_lock(hashtext('gridbus.dispatch.rules'))"))
+
+
+# --- tasks ---------------------------------------------------------------------------------
+
+def insert_task(session: Session, values: dict) -> bool:
+    """False when the incident already has its task (a redelivered or replayed event)."""
+    row = session.execute(text(
+        "INSERT INTO dispatch.tasks (id, incident_id, status, department_code, rule_id, category, priority, "
+        "grid_code, lineage, dispatched_at, ack_due_at, resolve_due_at) VALUES (:id, :incident_id, :status, "
+        ":department_code, :rule_id, :category, :priority, :grid_code, :lineage, :dispatched_at, :ack_due_at, "
+        ":resolve_due_at) ON CONFLICT (incident_id) DO NOTHING RETURNING id"), values).first()
+    return row is not None
+
+
+def task(session: Session, task_id: uuid.UUID, *, for_update: bool = False):
+    lock = " FOR UPDATE OF t" if for_update else ""
+    return session.execute(text(f"SELECT {TASK_COLUMNS}, {NEXT_DUE} FROM dispatch.tasks t WHERE id = :i{lock}"),
+                           {"i": task_id}).first()
+
+
+def task_of_incident(session: Session, incident_id: str, *, for_update: bool = False):
+    lock = " FOR UPDATE OF t" if for_update else ""
+    return session.execute(text(f"SELECT {TASK_COLUMNS}, {NEXT_DUE} FROM dispatch.tasks t "
+                                f"WHERE incident_id = :i{lock}"), {"i": incident_id}).first()
+
+
+def update_task(session: Session, task_id: uuid.UUID, expected_version: int, values: dict) -> int | None:
+    sets = ", ".join(f"{k} = :{k}" for k in values)
+    row = session.execute(text(
+        f"UPDATE dispatch.tasks SET {sets}{', ' if sets else ''}version = version + 1, updated_at = clock_timestamp() "
+        "WHERE id = :task_id AND version = :expected RETURNING version"),
+        {**values, "task_id": task_id, "expected": expected_version}).first()
+    return row.version if row else None
+
+
+def history(session: Session, task_id: uuid.UUID, action: str, from_status: str | None, to_status: str,
+            department: str | None, actor_id: str, actor_role: str, note: str | None) -> None:
+    session.execute(text(
+        "INSERT INTO dispatch.task_history (task_id, action, from_status, to_status, department_code, actor_id, "
+        "actor_role, note) VALUES (:t, :a, :f, :s, :d, :ai, :ar, :n)"),
+        {"t": task_id, "a": action, "f": from_status, "s": to_status, "d": department, "ai": actor_id,
+         "ar": actor_role, "n": note})
+
+
+def task_history(session: Session, task_id: uuid.UUID) -> list:
+    return session.execute(text("SELECT action, from_status, to_status, department_code, actor_id, actor_role, "
+                                "note, at FROM dispatch.task_history WHERE task_id = :t ORDER BY id"),
+                           {"t": task_id}).all()
+
+
+def queue(session: Session, *, unit_code: str | None, scope: tuple[str, ...] | None, department: str | None,
+          statuses: list[str], escalated_only: bool, limit: int) -> list:
+    conds, params = [], {"n": limit}
+    if unit_code:
+        conds.append(":unit = ANY(lineage)")
+        params["unit"] = unit_code
+    if scope is not None:
+        conds.append("lineage && CAST(:scope AS text[])")
+        params["scope"] = list(scope)
+    if department is not None:
+        conds.append("department_code = :dept")
+        params["dept"] = department
+    conds.append("status = ANY(:statuses)")
+    params["statuses"] = statuses or sorted(domain.OPEN)
+    if escalated_only:
+        conds.append("escalation_level > 0")
+    return session.execute(text(
+        f"SELECT * FROM (SELECT {TASK_COLUMNS}, {NEXT_DUE} FROM dispatch.tasks t WHERE {' AND '.join(conds)}) q "
+        "ORDER BY next_due_at ASC NULLS LAST, priority, created_at LIMIT :n"), params).all()
+
+
+# --- deadlines -----------------------------------------------------------------------------
+
+def add_deadline(session: Session, task_id: uuid.UUID, kind: str, due_at: datetime, level: int = 0) -> None:
+    session.execute(text("INSERT INTO dispatch.deadlines (task_id, kind, level, due_at) VALUES (:t, :k, :l, :d)"),
+                    {"t": task_id, "k": kind, "l": level, "d": due_at})
+
+
+def cancel_deadlines(session: Session, task_id: uuid.UUID, kinds: tuple[str, ...]) -> None:
+    session.execute(text("UPDATE dispatch.deadlines SET cancelled_at = clock_timestamp() WHERE task_id = :t "
+                         "AND kind = ANY(:k) AND fired_at IS NULL AND cancelled_at IS NULL"),
+                    {"t": task_id, "k": list(kinds)})
+
+
+def claim_due(session: Session, now: datetime, limit: int) -> list:
+    """Due deadlines, locked so that another scheduler replica skips them."""
+    return session.execute(text(
+        "SELECT id, task_id, kind, level, due_at FROM dispatch.deadlines "
+        "WHERE fired_at IS NULL AND cancelled_at IS NULL AND due_at <= :now "
+        "ORDER BY due_at LIMIT :n FOR UPDATE SKIP LOCKED"), {"now": now, "n": limit}).all()
+
+
+def mark_fired(session: Session, deadline_id: int) -> None:
+    session.execute(text("UPDATE dispatch.deadlines SET fired_at = clock_timestamp() WHERE id = :i"),
+                    {"i": deadline_id})
+
+
+# --- evaluation ----------------------------------------------------------------------------
+
+def tasks_dispatched_between(session: Session, start: datetime, end: datetime, unit_code: str | None,
+                             department: str | None) -> list:
+    conds, params = ["dispatched_at >= :s", "dispatched_at < :e"], {"s": start, "e": end}
+    if unit_code:
+        conds.append(":u = ANY(lineage)")
+        params["u"] = unit_code
+    if department:
+        conds.append("department_code = :d")
+        params["d"] = department
+    return session.execute(text(
+        "SELECT department_code, lineage, dispatched_at, ack_due_at, acknowledged_at, resolve_due_at, "
+        f"resolved_at, closed_at, reopened FROM dispatch.tasks WHERE {' AND '.join(conds)}"), params).all()

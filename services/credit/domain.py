@@ -1,0 +1,209 @@
+"""Credit registry rules: identity codes, the hash chain, scores and lists. Plain Python, no I/O.
+
+- Enterprises are named by their unified social credit code (GB 32100-2015): 18 characters
+  from 0-9 and A-Z without I, O, S, V, Z; characters 3-8 are the administrative division code;
+  the 18th is a check character (weights 3^i mod 31 over the first 17).
+- People are named by their resident identity number (GB 11643-1999): 17 digits and a check
+  digit (ISO 7064 MOD 11-2, 10 written X), with a real birth date in positions 7-14. The
+  registry keeps a keyed hash of it for lookups and a masked form for people to read; the
+  number itself is never stored, logged, sent in an event or shown.
+- Records are never edited: a correction or an upheld appeal is a new record that supersedes
+  the old one, with its reason. Every record carries the hash of its content and of the
+  record before it, so a change behind the registry's back breaks the chain.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+
+from shared.errors import InvalidArgument
+
+USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+GENESIS = "0" * 64
+ENTERPRISE, PERSON = "enterprise", "person"
+KINDS = ("violation", "commendation", "annulment")  # annulment: an upheld appeal, worth nothing
+
+
+def uscc_check_char(first17: str) -> str:
+    total = sum(USCC_CHARS.index(c) * w for c, w in zip(first17, _USCC_WEIGHTS))
+    value = 31 - total % 31
+    return USCC_CHARS[0 if value == 31 else value]
+
+
+def check_uscc(code: str) -> str:
+    """The code, upper-cased, or InvalidArgument saying what is wrong with it."""
+    code = (code or "").strip().upper()
+    if len(code) != 18:
+        raise InvalidArgument(f"a unified social credit code has 18 characters, not {len(code)}")
+    for i, c in enumerate(code):
+        if c not in USCC_CHARS:
+            raise InvalidArgument(f"character {c!r} at position {i + 1} is not used in unified social credit "
+                                  "codes (0-9 and A-Z without I, O, S, V, Z)")
+    if not code[2:8].isdigit():
+        raise InvalidArgument("positions 3-8 of a unified social credit code are the administrative division code")
+    expected = uscc_check_char(code[:17])
+    if code[17] != expected:
+        raise InvalidArgument(f"check character is {code[17]!r} but the first 17 characters give {expected!r}: "
+                              "a character is mistyped")
+    return code
+
+
+def check_id_number(number: str) -> str:
+    number = (number or "").strip().upper()
+    if len(number) != 18:
+        raise InvalidArgument(f"a resident identity number has 18 characters, not {len(number)}")
+    if not number[:17].isdigit() or number[17] not in "0123456789X":
+        raise InvalidArgument("a resident identity number is 17 digits and a check digit (0-9 or X)")
+    try:
+        born = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+    except ValueError:
+        raise InvalidArgument("positions 7-14 of a resident identity number must be a real birth date")
+    if born.year < 1900 or born > date.today():
+        raise InvalidArgument("positions 7-14 of a resident identity number must be a plausible birth date")
+    expected = _ID_CHECK[sum(int(d) * w for d, w in zip(number[:17], _ID_WEIGHTS)) % 11]
+    if number[17] != expected:
+        raise InvalidArgument("the check digit does not match: a digit is mistyped")
+    return number
+
+
+def id_lookup_key(number: str, key: str) -> str:
+    """A keyed hash: equal numbers find each other, and the table alone reveals nothing."""
+    return hmac.new(key.encode(), number.encode(), hashlib.sha256).hexdigest()
+
+
+def mask_id(number: str) -> str:
+    """Region code and the last four: 110105********002X."""
+    return number[:6] + "*" * 8 + number[-4:]
+
+
+# --- the chain -----------------------------------------------------------------------------
+
+def _iso(value) -> str | None:
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc).isoformat()
+    return None if value is None else str(value)
+
+
+CONTENT_FIELDS = ("id", "subject_id", "kind", "category", "severity", "source", "incident_id", "valid_from",
+                  "valid_until", "confirmed_by", "supersedes", "reason", "created_at")
+
+
+def content_of(record) -> dict:
+    get = record.get if isinstance(record, dict) else lambda k: getattr(record, k)
+    return {k: (_iso(get(k)) if k in ("valid_from", "valid_until", "created_at") else
+                (None if get(k) is None else (get(k) if isinstance(get(k), int) else str(get(k)))))
+            for k in CONTENT_FIELDS}
+
+
+def record_hash(prev_hash: str, content: dict) -> str:
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
+
+
+@dataclass
+class ChainBreak:
+    seq: int
+    record_id: str
+    reason: str
+
+
+def verify_chain(rows) -> tuple[int, ChainBreak | None]:
+    """(records checked, the first break or None); rows in seq order with prev_hash and hash."""
+    prev = GENESIS
+    checked = 0
+    for row in rows:
+        if row.prev_hash != prev:
+            return checked, ChainBreak(row.seq, str(row.id), "its prev_hash is not the hash of the record before it")
+        if record_hash(prev, content_of(row)) != row.hash:
+            return checked, ChainBreak(row.seq, str(row.id), "its content does not match its hash")
+        prev = row.hash
+        checked += 1
+    return checked, None
+
+
+# --- scores and lists ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Rules:
+    base_score: int
+    points: dict            # kind -> {severity: points}
+    validity_days: dict     # kind -> days a record stays in force
+    severity_from_priority: dict
+    black_max_score: int
+    black_severity: int     # an in-force violation this severe or worse is a black-list case by itself
+    red_min_score: int
+    red_clean_days: int
+
+
+def parse_rules(doc) -> Rules:
+    try:
+        return Rules(
+            base_score=int(doc["base_score"]),
+            points={k: {int(s): int(p) for s, p in v.items()} for k, v in doc["points"].items()},
+            validity_days={k: int(v) for k, v in doc["validity_days"].items()},
+            severity_from_priority={int(k): int(v) for k, v in doc["severity_from_priority"].items()},
+            black_max_score=int(doc["black_list"]["max_score"]),
+            black_severity=int(doc["black_list"]["serious_severity"]),
+            red_min_score=int(doc["red_list"]["min_score"]),
+            red_clean_days=int(doc["red_list"]["clean_days"]),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise InvalidArgument(f"credit rules file: missing or malformed {exc}")
+
+
+@dataclass
+class Record:
+    id: str
+    kind: str
+    severity: int
+    valid_from: datetime
+    valid_until: datetime
+    created_at: datetime
+    supersedes: str | None
+
+
+@dataclass
+class Standing:
+    score: int
+    black: bool
+    red: bool
+    in_force: list[str] = field(default_factory=list)  # record ids
+
+    @property
+    def lists(self) -> list[str]:
+        return [name for name, on in (("black", self.black), ("red", self.red)) if on]
+
+
+def standing(records: list[Record], rules: Rules, as_of: datetime) -> Standing:
+    """Score and lists from the records in force at `as_of`: known by then, valid then, and not
+    superseded by a record known by then."""
+    known = [r for r in records if r.created_at <= as_of]
+    superseded = {r.supersedes for r in known if r.supersedes}
+    in_force = [r for r in known if r.id not in superseded and r.valid_from <= as_of < r.valid_until]
+    score = rules.base_score + sum(rules.points.get(r.kind, {}).get(r.severity, 0) for r in in_force)
+    violations = [r for r in in_force if r.kind == "violation"]
+    black = score <= rules.black_max_score or any(r.severity <= rules.black_severity for r in violations)
+    recent = as_of - timedelta(days=rules.red_clean_days)
+    red = not black and score >= rules.red_min_score and not any(r.valid_from >= recent for r in violations)
+    return Standing(score, black, red, [r.id for r in in_force])
+
+
+def check_record(kind: str, severity: int, category: str, reason: str | None, supersedes: str | None) -> None:
+    if kind not in KINDS:
+        raise InvalidArgument(f"kind must be one of {', '.join(KINDS)}")
+    if not 1 <= severity <= 4:
+        raise InvalidArgument("severity is 1 (most serious) to 4")
+    if not category or len(category) > 32:
+        raise InvalidArgument("category is required (at most 32 characters)")
+    if kind == "annulment" and not supersedes:
+        raise InvalidArgument("an annulment supersedes the record it annuls")
+    if supersedes and not (reason or "").strip():
+        raise InvalidArgument("a record that supersedes another needs the reason")
+    if reason and len(reason) > 2000:
+        raise InvalidArgument("reason: at most 2000 characters")

@@ -1,0 +1,351 @@
+"""What the credit registry does, called by both entry points (gRPC and nameko).
+
+Writes extend the hash chain under one lock and commit with their events; reads of a
+person's records commit with their access-log row."""
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import yaml
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from services.credit import domain, store
+from shared import auth
+from shared.auth import Principal
+from shared.config import settings
+from shared.db import session_scope
+from shared.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from shared.inbox import first_delivery
+from shared.outbox import record_event
+
+log = logging.getLogger(__name__)
+
+SCHEMA = store.SCHEMA
+RULES_FILE = Path(__file__).resolve().parent / "config" / "rules.yaml"
+READERS = (auth.DEPARTMENT, auth.DISPATCHER, auth.ADMIN, auth.SERVICE)
+WRITERS = (auth.DISPATCHER, auth.ADMIN, auth.SERVICE)
+MAX_PAGE = 200
+
+
+@functools.lru_cache(maxsize=1)
+def rules() -> domain.Rules:
+    with open(os.environ.get("GRIDBUS_CREDIT_RULES", str(RULES_FILE)), encoding="utf-8") as f:
+        return domain.parse_rules(yaml.safe_load(f))
+
+
+@dataclass
+class SubjectView:
+    id: str
+    type: str
+    code: str           # enterprise: the USCC; person: the masked identity number
+    name: str
+    registered_grid: str | None
+    name_verified: bool
+    created_at: datetime
+
+
+@dataclass
+class RecordView:
+    seq: int
+    id: str
+    subject_id: str
+    kind: str
+    category: str
+    severity: int
+    source: str
+    incident_id: str | None
+    valid_from: datetime
+    valid_until: datetime
+    confirmed_by: str
+    supersedes: str | None
+    reason: str | None
+    created_at: datetime
+    hash: str
+
+
+@dataclass
+class StandingView:
+    subject: SubjectView
+    as_of: datetime
+    score: int
+    lists: list[str]
+    records_in_force: int
+
+
+def _subject_view(row) -> SubjectView:
+    return SubjectView(str(row.id), row.type, row.uscc or row.id_masked, row.name, row.registered_grid,
+                       row.name_verified, row.created_at)
+
+
+def _record_view(row) -> RecordView:
+    return RecordView(row.seq, str(row.id), str(row.subject_id), row.kind, row.category, row.severity, row.source,
+                      str(row.incident_id) if row.incident_id else None, row.valid_from, row.valid_until,
+                      row.confirmed_by, str(row.supersedes) if row.supersedes else None, row.reason, row.created_at,
+                      row.hash)
+
+
+def _uuid(value: str, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise InvalidArgument(f"{what} {value!r} is not a UUID")
+
+
+# --- subjects ------------------------------------------------------------------------------
+
+def register(caller: Principal, *, type_: str, code: str, name: str, registered_grid: str = "") -> SubjectView:
+    """code: the USCC of an enterprise, or a person's resident identity number."""
+    auth.require_role(caller, auth.ADMIN, auth.SERVICE)
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise InvalidArgument("name is required (at most 200 characters)")
+    values = {"id": uuid.uuid4(), "type": type_, "uscc": None, "id_lookup": None, "id_masked": None, "name": name,
+              "registered_grid": registered_grid or None, "name_verified": True}
+    if type_ == domain.ENTERPRISE:
+        values["uscc"] = domain.check_uscc(code)
+    elif type_ == domain.PERSON:
+        number = domain.check_id_number(code)
+        values["id_lookup"] = domain.id_lookup_key(number, settings().credit_id_key)
+        values["id_masked"] = domain.mask_id(number)
+    else:
+        raise InvalidArgument("type must be enterprise or person")
+    with session_scope() as session:
+        if not store.insert_subject(session, values):
+            raise AlreadyExists("this subject is registered already")
+        return _subject_view(store.subject(session, subject_id=values["id"]))
+
+
+def _find(session: Session, *, subject_id: str = "", uscc: str = "", id_number: str = ""):
+    if subject_id:
+        row = store.subject(session, subject_id=_uuid(subject_id, "subject id"))
+    elif uscc:
+        row = store.subject(session, uscc=domain.check_uscc(uscc))
+    elif id_number:
+        row = store.subject(session, id_lookup=domain.id_lookup_key(domain.check_id_number(id_number),
+                                                                    settings().credit_id_key))
+    else:
+        raise InvalidArgument("name the subject: subject_id, uscc or id_number")
+    if row is None:
+        raise NotFound("no such subject in the registry")
+    return row
+
+
+def _may_read(caller: Principal, subject, purpose: str) -> None:
+    if subject.type == domain.PERSON:
+        auth.require_role(caller, *READERS)
+        if not (purpose or "").strip():
+            raise InvalidArgument("reading a person's credit needs a purpose; it is logged")
+    else:
+        auth.require_role(caller, *READERS, auth.OFFICER)
+
+
+def _log_person_read(session: Session, caller: Principal, subject, what: str, purpose: str) -> None:
+    if subject.type == domain.PERSON:
+        store.log_access(session, subject.id, caller.member_id, caller.role, what, purpose.strip())
+
+
+def get_subject(caller: Principal, *, subject_id: str = "", uscc: str = "", id_number: str = "",
+                purpose: str = "") -> SubjectView:
+    with session_scope() as session:
+        row = _find(session, subject_id=subject_id, uscc=uscc, id_number=id_number)
+        _may_read(caller, row, purpose)
+        _log_person_read(session, caller, row, "subject", purpose)
+        return _subject_view(row)
+
+
+# --- records -------------------------------------------------------------------------------
+
+def _append(session: Session, caller_id: str, subject_id: uuid.UUID, *, kind: str, category: str, severity: int,
+            source: str, incident_id: str | None, confirmed_by: str, supersedes: uuid.UUID | None,
+            reason: str | None, valid_from: datetime | None = None) -> RecordView:
+    """Extends the chain by one record and records its events, in the caller's transaction."""
+    store.lock_chain(session)
+    before = _standing(session, subject_id, datetime.now(timezone.utc))
+    now = datetime.now(timezone.utc)
+    valid_from = valid_from or now
+    values = {"id": uuid.uuid4(), "subject_id": subject_id, "kind": kind, "category": category, "severity": severity,
+              "source": source, "incident_id": incident_id, "valid_from": valid_from,
+              "valid_until": valid_from + timedelta(days=rules().validity_days.get(kind, 1095)),
+              "confirmed_by": confirmed_by, "supersedes": supersedes, "reason": reason, "created_at": now}
+    prev = store.last_hash(session) or domain.GENESIS
+    values["prev_hash"] = prev
+    values["hash"] = domain.record_hash(prev, domain.content_of(values))
+    store.insert_record(session, values)
+    view = _record_view(store.record(session, values["id"]))
+    record_event(session, SCHEMA, "credit.record.added", f"subjects/{subject_id}", {
+        "record_id": view.id, "subject_id": str(subject_id), "kind": kind, "category": category,
+        "severity": severity, "source": source, "incident_id": incident_id, "supersedes": view.supersedes,
+        "valid_from": view.valid_from.isoformat(), "valid_until": view.valid_until.isoformat(),
+        "confirmed_by": confirmed_by, "hash": view.hash})
+    after = _standing(session, subject_id, datetime.now(timezone.utc))
+    if before.lists != after.lists:
+        record_event(session, SCHEMA, "credit.list.changed", f"subjects/{subject_id}", {
+            "subject_id": str(subject_id), "lists": after.lists, "previous_lists": before.lists,
+            "score": after.score, "previous_score": before.score, "record_id": view.id})
+    return view
+
+
+def add_record(caller: Principal, *, subject_id: str, kind: str, category: str, severity: int,
+               incident_id: str = "", reason: str = "", supersedes: str = "") -> RecordView:
+    """A manual record, a commendation, or a correction/appeal that supersedes an earlier one."""
+    auth.require_role(caller, *WRITERS)
+    domain.check_record(kind, severity, category, reason, supersedes or None)
+    sid = _uuid(subject_id, "subject id")
+    with session_scope() as session:
+        subject = store.subject(session, subject_id=sid)
+        if subject is None:
+            raise NotFound(f"no subject {subject_id}")
+        if caller.role == auth.DISPATCHER:
+            if kind == "annulment":
+                raise PermissionDenied("annulling a record is for the registry's administrators")
+            if not subject.registered_grid or not caller.covers(_lineage(subject.registered_grid)):
+                raise PermissionDenied("this subject is not registered in your district")
+        old = None
+        if supersedes:
+            old = store.record(session, _uuid(supersedes, "supersedes"))
+            if old is None or str(old.subject_id) != str(sid):
+                raise NotFound(f"no record {supersedes} of this subject")
+            if session.execute(text("SELECT 1 FROM credit.records WHERE supersedes = :r"), {"r": old.id}).first():
+                raise FailedPrecondition(f"record {supersedes} was superseded already; supersede the newer one")
+        return _append(session, caller.member_id, sid, kind=kind, category=category, severity=severity,
+                       source=f"manual:{uuid.uuid4()}", incident_id=incident_id or None, confirmed_by=caller.member_id,
+                       supersedes=old.id if old else None, reason=(reason or "").strip() or None)
+
+
+def _lineage(code: str) -> list[str]:
+    return [code[:4] + "00", code[:6], code[:9], code[:12], code[:15]][:{6: 2, 9: 3, 12: 4, 15: 5}.get(len(code), 1)]
+
+
+def list_records(caller: Principal, subject_id: str, *, kinds: list[str] | None = None, page_size: int = 50,
+                 page_token: str = "", purpose: str = "") -> tuple[list[RecordView], str]:
+    if not 0 < page_size <= MAX_PAGE:
+        raise InvalidArgument(f"page_size must be 1..{MAX_PAGE}")
+    after = None
+    if page_token:
+        if not page_token.isdigit():
+            raise InvalidArgument("page_token is not one this service gave out")
+        after = int(page_token)
+    with session_scope() as session:
+        subject = _find(session, subject_id=subject_id)
+        _may_read(caller, subject, purpose)
+        _log_person_read(session, caller, subject, "records", purpose)
+        rows = store.records_of(session, subject.id, kinds=kinds, after_seq=after, limit=page_size + 1)
+    more = len(rows) > page_size
+    rows = rows[:page_size]
+    return [_record_view(r) for r in rows], (str(rows[-1].seq) if more else "")
+
+
+def _standing(session: Session, subject_id: uuid.UUID, as_of: datetime) -> domain.Standing:
+    records = [domain.Record(str(r.id), r.kind, r.severity, r.valid_from, r.valid_until, r.created_at,
+                             str(r.supersedes) if r.supersedes else None)
+               for r in store.records_of(session, subject_id)]
+    return domain.standing(records, rules(), as_of)
+
+
+def get_standing(caller: Principal, subject_id: str, as_of: datetime | None = None, purpose: str = "") -> StandingView:
+    """Score and lists from the records in force at `as_of` (default now)."""
+    as_of = as_of or datetime.now(timezone.utc)
+    with session_scope() as session:
+        subject = _find(session, subject_id=subject_id)
+        _may_read(caller, subject, purpose)
+        _log_person_read(session, caller, subject, f"standing as of {as_of.isoformat()}", purpose)
+        s = _standing(session, subject.id, as_of)
+        return StandingView(_subject_view(subject), as_of, s.score, s.lists, len(s.in_force))
+
+
+def list_members(caller: Principal, list_name: str, as_of: datetime | None = None) -> list[StandingView]:
+    """Enterprises on the red or black list at `as_of` (people's lists are read one by one, logged)."""
+    auth.require_role(caller, *READERS)
+    if list_name not in ("red", "black"):
+        raise InvalidArgument("list is red or black")
+    as_of = as_of or datetime.now(timezone.utc)
+    out = []
+    with session_scope() as session:
+        for sid in store.subjects_with_records(session, as_of):
+            subject = store.subject(session, subject_id=sid)
+            if subject.type != domain.ENTERPRISE:
+                continue
+            s = _standing(session, sid, as_of)
+            if list_name in s.lists:
+                out.append(StandingView(_subject_view(subject), as_of, s.score, s.lists, len(s.in_force)))
+    return sorted(out, key=lambda v: v.subject.code)
+
+
+def access_log(caller: Principal, subject_id: str) -> list:
+    auth.require_role(caller, auth.ADMIN, auth.SERVICE)
+    with session_scope() as session:
+        return store.access_log(session, _uuid(subject_id, "subject id"))
+
+
+def verify_chain(caller: Principal) -> tuple[int, domain.ChainBreak | None]:
+    auth.require_role(caller, auth.ADMIN, auth.SERVICE, auth.DEPARTMENT)
+    with session_scope() as session:
+        return domain.verify_chain(store.chain(session))
+
+
+def list_unmatched(caller: Principal, limit: int = 100) -> list:
+    auth.require_role(caller, auth.ADMIN, auth.SERVICE)
+    with session_scope() as session:
+        return store.unmatched(session, limit)
+
+
+# --- from incidents ------------------------------------------------------------------------
+
+CONSUMER = "credit.on_incident_closed"
+
+
+def on_incident_closed(event: dict) -> str:
+    """A closed incident with a confirmed violation by a named subject becomes one record. One
+    that cannot be matched is kept for an operator (ListUnmatched), never dropped."""
+    data = event["data"]
+    subject = data.get("subject")
+    if not (data.get("violation_confirmed") and subject):
+        return "no violation confirmed"
+    with session_scope() as session:
+        if not first_delivery(session, SCHEMA, CONSUMER, event):
+            return "duplicate event"
+        source = f"event:{event['id']}"
+        if store.source_exists(session, source):
+            return "recorded already"
+        row, why = None, None
+        try:
+            if subject.get("type") == domain.ENTERPRISE:
+                uscc = domain.check_uscc(subject.get("ref", ""))
+                row = store.subject(session, uscc=uscc)
+                if row is None:  # a valid code not yet registered: register it, its name to be confirmed
+                    sid = uuid.uuid4()
+                    store.insert_subject(session, {"id": sid, "type": domain.ENTERPRISE, "uscc": uscc, "id_lookup": None,
+                                                   "id_masked": None, "name": f"(unverified) {uscc}",
+                                                   "registered_grid": data.get("grid_code"), "name_verified": False})
+                    row = store.subject(session, subject_id=sid)
+            elif subject.get("type") == domain.PERSON:
+                row = store.subject(session, subject_id=_uuid(subject.get("ref", ""), "person subject id"))
+                why = None if row else "no person with this subject id in the registry"
+            else:
+                why = f"unknown subject type {subject.get('type')!r}"
+        except InvalidArgument as exc:
+            why = exc.message
+        if row is None:
+            store.add_unmatched(session, event["id"], data.get("incident_id"), subject.get("type"),
+                                subject.get("ref"), why or "no such subject")
+            log.warning("closed incident %s names a subject the registry cannot match: %s", data.get("incident_id"), why)
+            return "unmatched"
+        severity = rules().severity_from_priority.get(int(data.get("priority") or 4), 4)
+        actor = data.get("actor") or {}
+        _append(session, "credit", row.id, kind="violation", category=str(data.get("category") or "-"),
+                severity=severity, source=source, incident_id=data.get("incident_id"),
+                confirmed_by=str(actor.get("id") or "incidents"), supersedes=None, reason=None)
+        return "recorded"
+
+
+def health() -> dict:
+    with session_scope() as session:
+        session.execute(text("SELECT 1"))
+    return {"status": "SERVING"}

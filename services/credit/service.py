@@ -1,0 +1,40 @@
+"""The credit registry's nameko entry points: closed incidents become records, and RPC for
+other services. Thin: they call operations.
+
+Run: nameko run services.credit.service --broker $GRIDBUS_AMQP_URI"""
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+
+from nameko.rpc import rpc
+
+from services.credit import operations as ops
+from shared.errors import DomainError
+from shared.events import on_event
+from shared.nameko_support import Caller, OutboxRelay
+
+log = logging.getLogger(__name__)
+
+
+class CreditService:
+    name = "credit"
+
+    caller = Caller()
+    relay = OutboxRelay("credit")
+
+    @rpc(expected_exceptions=DomainError)
+    def health(self) -> dict:
+        return ops.health()
+
+    @rpc(expected_exceptions=DomainError)
+    def get_standing(self, subject_id: str, purpose: str = "") -> dict:
+        s = ops.get_standing(self.caller(), subject_id, purpose=purpose)
+        return {"subject_id": s.subject.id, "score": s.score, "lists": s.lists, "as_of": s.as_of.isoformat(),
+                "subject": {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in asdict(s.subject).items()}}
+
+    @on_event("incidents.incident.closed")
+    def on_incident_closed(self, event: dict) -> None:
+        outcome = ops.on_incident_closed(event)
+        log.info("incident %s closed: %s", event["data"].get("incident_id"), outcome)
+        self.relay()

@@ -1,0 +1,105 @@
+"""Credit rules alone: identity codes, the chain, standing as of a time."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
+
+import pytest
+
+from services.credit import domain
+from services.credit.operations import rules
+from shared.errors import InvalidArgument
+
+# Published codes: the example in GB 32100-2015, and two large enterprises' codes.
+REAL_USCC = ["91350100M000100Y43", "91110000802100433B", "91440300708461136T"]
+ID_EXAMPLE = "11010519491231002X"  # the example in GB 11643-1999
+
+
+@pytest.mark.parametrize("code", REAL_USCC)
+def test_published_codes_pass(code):
+    assert domain.check_uscc(code.lower()) == code
+
+
+@pytest.mark.parametrize("code,reason", [
+    ("91350100M000100Y44", "check character is '4' but the first 17 characters give '3'"),
+    ("91350100M000100Y4", "18 characters, not 17"),
+    ("91350100M0O0100Y43", "'O' at position 11"),
+    ("913501X0M000100Y43", "administrative division code"),
+    ("91110000802100443B", "mistyped"),  # two digits swapped
+])
+def test_corrupted_codes_say_what_is_wrong(code, reason):
+    with pytest.raises(InvalidArgument, match=reason.replace("(", r"\(").replace(")", r"\)")):
+        domain.check_uscc(code)
+
+
+def test_identity_numbers():
+    assert domain.check_id_number(ID_EXAMPLE.lower()) == ID_EXAMPLE
+    for bad, reason in [("110105194912310021", "check digit"), ("11010519491331002X", "birth date"),
+                        ("1101051949123100", "18 characters"), ("11010519491231002A", "17 digits")]:
+        with pytest.raises(InvalidArgument, match=reason):
+            domain.check_id_number(bad)
+    assert domain.mask_id(ID_EXAMPLE) == "110105********002X"
+    k1 = domain.id_lookup_key(ID_EXAMPLE, "k" * 32)
+    assert k1 == domain.id_lookup_key(ID_EXAMPLE, "k" * 32) != domain.id_lookup_key(ID_EXAMPLE, "j" * 32)
+    assert ID_EXAMPLE not in k1
+
+
+T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def chain_of(n):
+    rows, prev = [], domain.GENESIS
+    for i in range(n):
+        content = {"id": f"r{i}", "subject_id": "s", "kind": "violation", "category": "0102", "severity": 3,
+                   "source": f"event:{i}", "incident_id": None, "valid_from": T0, "valid_until": T0 + timedelta(days=9),
+                   "confirmed_by": "d", "supersedes": None, "reason": None, "created_at": T0 + timedelta(seconds=i)}
+        h = domain.record_hash(prev, domain.content_of(content))
+        rows.append(SimpleNamespace(seq=i + 1, prev_hash=prev, hash=h, **content))
+        prev = h
+    return rows
+
+
+def test_the_chain_names_the_first_record_that_does_not_match():
+    rows = chain_of(5)
+    assert domain.verify_chain(rows) == (5, None)
+    rows[2].severity = 1  # edited behind the registry's back
+    checked, broken = domain.verify_chain(rows)
+    assert (checked, broken.seq, broken.record_id) == (2, 3, "r2") and "content" in broken.reason
+    rows = chain_of(4)
+    del rows[1]  # a record deleted
+    assert domain.verify_chain(rows)[1].seq == 3
+
+
+def rec(id_, kind, severity, start, days=365, created=None, supersedes=None):
+    return domain.Record(id_, kind, severity, start, start + timedelta(days=days), created or start, supersedes)
+
+
+def test_standing_counts_only_records_in_force_at_the_time():
+    r = rules()
+    serious = rec("v1", "violation", 1, T0)
+    annul = rec("a1", "annulment", 1, T0 + timedelta(days=30), supersedes="v1")
+    before = domain.standing([serious, annul], r, T0 - timedelta(days=1))
+    during = domain.standing([serious, annul], r, T0 + timedelta(days=10))
+    after_appeal = domain.standing([serious, annul], r, T0 + timedelta(days=31))
+    assert (before.score, before.lists) == (100, [])
+    assert (during.score, during.lists) == (70, ["black"])
+    assert (after_appeal.score, after_appeal.lists) == (100, [])
+    expired = domain.standing([rec("v2", "violation", 3, T0, days=100)], r, T0 + timedelta(days=101))
+    assert expired.score == 100 and expired.in_force == []
+
+
+def test_the_red_list_needs_a_good_score_and_a_clean_year():
+    r = rules()
+    good = [rec("c1", "commendation", 2, T0), rec("c2", "commendation", 3, T0)]
+    assert domain.standing(good, r, T0 + timedelta(days=1)).lists == ["red"]
+    minor = rec("v3", "violation", 4, T0 + timedelta(days=2))
+    assert domain.standing(good + [minor], r, T0 + timedelta(days=3)).lists == []
+
+
+def test_record_checks():
+    with pytest.raises(InvalidArgument, match="supersedes"):
+        domain.check_record("annulment", 1, "0102", "appeal upheld", None)
+    with pytest.raises(InvalidArgument, match="reason"):
+        domain.check_record("violation", 2, "0102", "", "some-id")
+    with pytest.raises(InvalidArgument, match="severity"):
+        domain.check_record("violation", 0, "0102", None, None)

@@ -1,0 +1,171 @@
+"""Open311 GeoReport v2 <-> gridbus incidents. Plain Python, no I/O.
+
+GeoReport v2: http://wiki.open311.org/GeoReport_v2. Services are the leaf categories of the
+incident catalogue; a service request is an incident; `open` is every state before closed or
+rejected."""
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime, timezone
+from xml.etree import ElementTree as ET
+
+from services.incidents import domain
+from shared.errors import InvalidArgument
+
+SPEC = "http://wiki.open311.org/GeoReport_v2"
+FORMATS = {"json": "application/json; charset=utf-8", "xml": "text/xml; charset=utf-8"}
+MAX_RESULTS = 1000
+# Reports from Open311 clients carry no accuracy; 0 means "unknown" to dispatchers.
+UNKNOWN_ACCURACY_M = 0.0
+_NAMESPACE = uuid.UUID("6b1f0c2e-3a5d-4c1e-9b7a-0d2c4e6f8a10")
+
+
+def service_list(categories) -> list[dict]:
+    names = {c.code: c.name for c in categories}
+    return [{"service_code": c.code, "service_name": c.name, "description": c.name,
+             "metadata": False, "type": "realtime", "keywords": "",
+             "group": names.get(c.parent_code, "")}
+            for c in categories if c.active and c.parent_code]
+
+
+def service_definition(code: str) -> dict:
+    # gridbus asks nothing beyond the standard fields.
+    return {"service_code": code, "attributes": []}
+
+
+def _float(form: dict, key: str) -> float:
+    try:
+        return float(form[key])
+    except KeyError:
+        raise InvalidArgument(f"{key} is required: gridbus pins each request to its grid by location")
+    except ValueError:
+        raise InvalidArgument(f"{key} {form[key]!r} is not a number")
+
+
+def report_args(form: dict, client: str, idempotency_key: str | None) -> dict:
+    """The arguments of incidents' report() for a POST /requests form (Open311 sends no time
+    of its own: incidents stamps it, and leaves it out of the retry check)."""
+    code = form.get("service_code", "")
+    if not code:
+        raise InvalidArgument("service_code is required")
+    lat, lon = _float(form, "lat"), _float(form, "long")
+    description = (form.get("description") or "").strip()
+    media = (form.get("media_url") or "").strip()
+    if media:
+        if not media.startswith(("https://", "http://")):
+            raise InvalidArgument("media_url must be an http(s) URL")
+        description = f"{description}\n\nmedia: {media}".strip()
+    address = (form.get("address_string") or "").strip()
+    if address:
+        description = f"{description}\n\naddress given: {address}".strip()
+    title = (form.get("description") or "").strip().splitlines()[0][:domain.MAX_TITLE] if form.get("description") \
+        else f"Open311 request ({code})"
+    # A client that sends an Idempotency-Key may retry safely; otherwise every POST is new.
+    report_id = uuid.uuid5(_NAMESPACE, f"{client}:{idempotency_key}") if idempotency_key else uuid.uuid4()
+    return dict(report_id=str(report_id), category_code=code, title=title, description=description,
+                lon=lon, lat=lat, accuracy_m=UNKNOWN_ACCURACY_M, occurred_at=None)
+
+
+def _iso(when: datetime | None) -> str:
+    return when.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z") if when else ""
+
+
+def open_or_closed(status: str) -> str:
+    return "open" if status in domain.OPEN_STATUSES else "closed"
+
+
+def request_view(incident, category_names: dict, notes: str | None) -> dict:
+    """What Open311 shows of an incident: no reporter, no subject."""
+    return {
+        "service_request_id": incident.id,
+        "status": open_or_closed(incident.status),
+        "status_notes": notes or f"gridbus status: {incident.status}",
+        "service_name": category_names.get(incident.category_code, ""),
+        "service_code": incident.category_code,
+        "description": incident.description,
+        "agency_responsible": incident.department_code or "",
+        "service_notice": "",
+        "requested_datetime": _iso(incident.reported_at),
+        "updated_datetime": _iso(incident.updated_at),
+        "expected_datetime": "",
+        "address": "",
+        "address_id": "",
+        "zipcode": "",
+        "lat": incident.lat,
+        "long": incident.lon,
+        "media_url": "",
+    }
+
+
+def parse_time(value: str | None, name: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidArgument(f"{name} must be a W3C date-time, e.g. 2026-11-24T08:00:00Z")
+    if when.tzinfo is None:
+        raise InvalidArgument(f"{name} must carry a time zone")
+    return when
+
+
+def parse_statuses(value: str | None) -> list[str]:
+    if not value:
+        return []
+    out = []
+    for s in value.split(","):
+        s = s.strip().lower()
+        if s == "open":
+            out += sorted(domain.OPEN_STATUSES)
+        elif s == "closed":
+            out += [domain.CLOSED, domain.REJECTED]
+        else:
+            raise InvalidArgument(f"status {s!r} must be open or closed")
+    return out
+
+
+def split_ids(value: str | None) -> list[str]:
+    ids = [v.strip() for v in (value or "").split(",") if v.strip()]
+    for v in ids:
+        domain.check_uuid(v, "service_request_id")
+    return ids
+
+
+# --- rendering -----------------------------------------------------------------------------
+
+_XML_ROOT = {"services": "service", "service_requests": "request", "errors": "error",
+             "discovery": None, "service_definition": None}
+
+
+def _to_xml(parent: ET.Element, value) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if isinstance(v, list):
+                holder = ET.SubElement(parent, k)
+                for item in v:
+                    _to_xml(ET.SubElement(holder, k.rstrip("s") if k != "formats" else "format"), item)
+            else:
+                _to_xml(ET.SubElement(parent, k), v)
+    elif isinstance(value, bool):
+        parent.text = "true" if value else "false"
+    elif value is not None:
+        parent.text = str(value)
+
+
+def to_xml(root: str, body) -> bytes:
+    el = ET.Element(root)
+    if isinstance(body, list):
+        for item in body:
+            _to_xml(ET.SubElement(el, _XML_ROOT[root]), item)
+    else:
+        _to_xml(el, body)
+    return b'<?xml version="1.0" encoding="utf-8"?>' + ET.tostring(el, encoding="utf-8")
+
+
+_PATH = re.compile(r"^/open311/v2/(?P<resource>discovery|services|requests)(?:/(?P<id>[^/.]+))?\.(?P<fmt>json|xml)$")
+
+
+def route(path: str) -> tuple[str, str | None, str] | None:
+    m = _PATH.match(path)
+    return (m["resource"], m["id"], m["fmt"]) if m else None

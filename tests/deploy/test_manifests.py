@@ -1,0 +1,112 @@
+"""The deployment files validate offline, and the validator catches what it claims to."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from deploy import validate as v
+
+
+@pytest.fixture(scope="module")
+def compose():
+    return yaml.safe_load((v.ROOT / "docker-compose.yml").read_text())
+
+
+@pytest.fixture(scope="module")
+def resources():
+    return v.load_kustomization(v.ROOT / "k8s")
+
+
+def find(resources, kind, name):
+    for i, (_, res) in enumerate(resources):
+        if res["kind"] == kind and res["metadata"]["name"] == name:
+            return i
+    raise KeyError((kind, name))
+
+
+def test_the_real_files_are_valid():
+    assert v.validate() == []
+
+
+def test_every_service_process_is_deployed(compose, resources):
+    deployments = {r["metadata"]["name"] for _, r in resources if r["kind"] == "Deployment"}
+    assert {"grid-nameko", "grid-grpc", "incidents-nameko", "incidents-grpc", "dispatch-nameko", "dispatch-grpc",
+            "credit-nameko", "credit-grpc", "subscriptions-grpc", "open311-http"} <= deployments
+    assert v.check_parity(compose, resources) == []
+
+
+def mutated(resources, kind, name, change):
+    out = copy.deepcopy(resources)
+    i = find(out, kind, name)
+    change(out[i][1])
+    return out
+
+
+def test_a_typo_in_a_deployment_is_caught(resources):
+    def typo(d):
+        spec = d["spec"]["template"]["spec"]
+        spec["contianers"] = spec.pop("containers")
+    errors = v.check_k8s(mutated(resources, "Deployment", "grid-grpc", typo))
+    assert any("grid-grpc" in e and "contianers" in e for e in errors), errors
+
+
+def test_a_wrong_type_is_caught(resources):
+    errors = v.check_k8s(mutated(resources, "Deployment", "incidents-grpc",
+                                 lambda d: d["spec"].__setitem__("replicas", "three")))
+    assert any("incidents-grpc" in e and "replicas" in e for e in errors), errors
+
+
+def test_a_service_port_with_no_container_port_is_caught(resources):
+    errors = v.check_k8s(mutated(resources, "Service", "grid-grpc",
+                                 lambda s: s["spec"]["ports"][0].__setitem__("targetPort", "grcp")))
+    assert errors == ["k8s: grid.yaml: Service/grid-grpc: targetPort grcp matches no container port of grid-grpc"]
+
+
+def test_a_missing_secret_is_caught(resources):
+    def other_secret(d):
+        d["spec"]["template"]["spec"]["containers"][0]["envFrom"][1]["secretRef"]["name"] = "gridbus-secret"
+    errors = v.check_k8s(mutated(resources, "Deployment", "incidents-nameko", other_secret))
+    assert any("Secret gridbus-secret, which is not defined" in e for e in errors), errors
+
+
+def test_a_container_without_limits_or_probes_is_caught(resources):
+    def bare(d):
+        c = d["spec"]["template"]["spec"]["containers"][0]
+        del c["resources"]["limits"], c["livenessProbe"]
+    errors = v.check_k8s(mutated(resources, "Deployment", "open311-http", bare))
+    assert any("requests and limits" in e for e in errors) and any("liveness" in e for e in errors), errors
+
+
+def test_a_custom_resource_missing_a_required_field_is_caught(resources):
+    errors = v.check_k8s(mutated(resources, "Cluster", "gridbus-db", lambda c: c["spec"].pop("instances")))
+    assert any("spec.instances is required" in e for e in errors), errors
+
+
+def test_compose_typos_types_and_dangling_dependencies_are_caught(compose):
+    bad = copy.deepcopy(compose)
+    bad["services"]["grid-grpc"]["healtcheck"] = bad["services"]["grid-grpc"].pop("healthcheck")
+    bad["services"]["incidents-grpc"]["restart"] = "sometimes"
+    errors = v.check_compose(bad)
+    assert any("grid-grpc" in e and "healtcheck" in e for e in errors), errors
+    assert any("incidents-grpc.restart" in e for e in errors), errors
+    bad = copy.deepcopy(compose)
+    bad["services"]["grid-nameko"]["depends_on"] = {"rabbit": {"condition": "service_healthy"}}
+    assert v.check_compose(bad) == ["compose: grid-nameko: depends_on names 'rabbit', which is not a service"]
+
+
+def test_compose_gridbus_rules(compose):
+    bad = copy.deepcopy(compose)
+    del bad["services"]["incidents-grpc"]["environment"]["GRIDBUS_TOKEN_KEY"]
+    bad["services"]["grid-grpc"]["healthcheck"]["test"] = ["CMD", "gridbus", "health", "grpc", "127.0.0.1:9999"]
+    errors = v.check_compose(bad)
+    assert "compose: incidents-grpc: environment lacks GRIDBUS_TOKEN_KEY" in errors
+    assert any("grid-grpc: its healthcheck must probe its own port" in e for e in errors), errors
+
+
+def test_parity_between_compose_and_k8s(compose, resources):
+    extra = copy.deepcopy(compose)
+    extra["services"]["reports-worker"] = copy.deepcopy(extra["services"]["grid-nameko"])
+    assert v.check_parity(extra, resources) == [
+        "parity: compose service reports-worker has no Deployment named reports-worker in k8s/"]

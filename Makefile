@@ -5,12 +5,14 @@ PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR):$(CURDIR)/gen
 PROTOS := $(shell find protos -name '*.proto')
 
-.PHONY: help deps infra protos migrate run test bench clean
+.PHONY: help deps infra protos docs migrate run test bench soak validate-deploy clean
 
 help:
 	@echo "make run    start RabbitMQ/PostGIS if needed, migrate, run the services and the demo city"
 	@echo "make test   run the tests against the real RabbitMQ and PostGIS"
-	@echo "make bench  measure Locate against raw PostGIS on this machine"
+	@echo "make bench  Locate, Report, the whole path to dispatch, and credit, against raw PostGIS and RabbitMQ"
+	@echo "make validate-deploy  check docker-compose.yml and k8s/ offline"
+	@echo "make soak   report at a fixed rate for 10 minutes; print latency and memory over time"
 
 $(VENV)/.installed: pyproject.toml
 	python3.11 -m venv $(VENV) 2>/dev/null || python3 -m venv $(VENV)
@@ -33,6 +35,10 @@ gen/.built: $(PROTOS) $(VENV)/.installed
 
 protos: gen/.built
 
+# The event catalogue, generated from protos/**/events.proto.
+docs: deps
+	$(PY) scripts/event_catalogue.py
+
 migrate: deps protos infra
 	$(VENV)/bin/gridbus migrate
 
@@ -44,6 +50,17 @@ test: deps protos infra
 
 bench: deps protos infra
 	$(PY) bench/bench_locate.py
+	$(PY) bench/bench_incidents.py
+	$(PY) bench/bench_pipeline.py
+	$(PY) bench/bench_credit.py
+
+# docker-compose.yml and k8s/ checked offline (also part of make test).
+validate-deploy: deps
+	$(PY) -m deploy.validate
+
+# A bounded soak (10 minutes at 20 reports/s by default; SOAK_ARGS="--minutes 60 --rate 50"). Not in CI.
+soak: deps protos infra
+	$(PY) bench/soak.py $(SOAK_ARGS)
 
 clean:
 	rm -rf gen .pytest_cache

@@ -1,25 +1,27 @@
 """`make run`: the gridbus services with a demo city.
 
-Starts every service's processes under a supervisor, imports a demo city, registers officers
-and dispatchers through the gRPC API, and lets the officers patrol: they go on duty, report
-their positions and pin points to grids, while a subscriber prints the events as they leave
-through RabbitMQ. Ctrl-C stops everything; --keep-running leaves the services up afterwards."""
+Starts every service's processes under a supervisor that restarts a crashed one, imports a
+demo city, registers officers and dispatchers through the gRPC API, lets the officers patrol,
+then runs cases end to end (demo/cases.py): reports, dispatch with deadlines and escalation,
+departments handling, verification, closure, and the credit registry. A live view prints
+incidents per state, escalations and events per second; the evaluation table ends it.
+Ctrl-C stops everything; --keep-running leaves the services up afterwards."""
 from __future__ import annotations
 
 import argparse
 import json
 import os
 import random
-import sys
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 
 import grpc
 import kombu
 import psycopg
 
+from demo import services
+from demo.cases import LiveView, run_cases
 from demo.city import CityPlan, build, grid_cells
 from demo.supervisor import ROOT, Supervisor
 from gridbus.grid.v1 import grid_pb2 as pb
@@ -42,8 +44,9 @@ def fresh_database(url: str) -> None:
 class EventPrinter(threading.Thread):
     """An outside subscriber: a plain kombu queue on the events exchange."""
 
-    def __init__(self, amqp_uri: str):
+    def __init__(self, amqp_uri: str, verbose: bool = False):
         super().__init__(daemon=True)
+        self.verbose = verbose
         from shared.outbox import events_exchange
         self.amqp_uri, self.exchange = amqp_uri, events_exchange()
         self.counts: Counter = Counter()
@@ -58,8 +61,10 @@ class EventPrinter(threading.Thread):
                 event = json.loads(body) if isinstance(body, (str, bytes)) else body
                 self.counts[event["type"]] += 1
                 data = event["data"]
-                detail = {k: data[k] for k in ("name", "grid_code", "phone", "created") if k in data}
-                print(f"  event #{event['sequence']:>4} {event['type']:<30} {event['subject']:<48} {detail}")
+                if self.verbose:
+                    detail = {k: data[k] for k in ("name", "grid_code", "phone", "created", "status",
+                                                   "department_code") if data.get(k) is not None}
+                    print(f"  event #{event['sequence']:>4} {event['type']:<30} {event['subject']:<48} {detail}")
                 message.ack()
 
             with conn.Consumer(queue, callbacks=[on_message], accept=["application/cloudevents+json", "json"]):
@@ -75,6 +80,8 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--officers", type=int, default=6)
     parser.add_argument("--rounds", type=int, default=5, help="patrol rounds")
+    parser.add_argument("--reports", type=int, default=3, help="incidents each officer reports")
+    parser.add_argument("--events", action="store_true", help="print every event the subscriber sees")
     parser.add_argument("--keep-running", action="store_true", help="leave the services up until Ctrl-C")
     args = parser.parse_args(argv)
 
@@ -88,23 +95,47 @@ def main(argv=None) -> None:
 
     log_dir = ROOT / ".run" / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "GRIDBUS_DATABASE_URL": s.database_url}
+    # Short manual-queue and escalation deadlines, so the demo shows escalation within seconds.
+    env = {**os.environ, "GRIDBUS_DATABASE_URL": s.database_url, "GRIDBUS_DISPATCH_ASSIGN_MINUTES": "0.05",
+           "GRIDBUS_DISPATCH_ESCALATION_MINUTES": "0.05"}
     sup = Supervisor(env, log_dir)
-    bin_dir = Path(sys.executable).parent
-    sup.add("grid-nameko", str(bin_dir / "nameko"), "run", "services.grid.service", "--broker", s.amqp_uri)
-    sup.add("grid-grpc", sys.executable, "-m", "services.grid.grpc_server")
+    print(f"== starting {', '.join(services.start(sup, s.amqp_uri))} (logs in {log_dir})")
+    from shared.cli import main as gridbus
+    gridbus(["incidents", "load-categories"])
+    gridbus(["dispatch", "load"])
+    # Leave outdoor advertising without a rule, so the manual queue and escalation show.
+    from services.dispatch import operations as dispatch_ops
+    from shared.auth import SERVICE, Principal
+    operator = Principal("demo", SERVICE, ())
+    for rule in dispatch_ops.list_rules(operator):
+        if rule.category_prefix == "02":
+            dispatch_ops.deactivate_rule(operator, rule.id)
     threading.Thread(target=sup.watch, daemon=True).start()
-    printer = EventPrinter(s.amqp_uri)
+    printer = EventPrinter(s.amqp_uri, verbose=args.events)
     printer.start()
     printer.ready.wait(10)
+    live = LiveView(printer)
     try:
-        run_demo(port, args)
+        officers, districts = run_demo(port, args)
+        live.start()
+        run_cases(s, officers, districts, PLAN.city_code, args.reports)
+        live.stop.set()
+        print(live.snapshot())
+        print("== evaluation, today, per department:")
+        from services.dispatch.cli import format_evaluation
+        from datetime import datetime, timedelta, timezone
+        now = datetime.now(timezone.utc)
+        rows = dispatch_ops.evaluation(operator, now - timedelta(days=1), now + timedelta(minutes=1))
+        print("\n".join("   " + line for line in format_evaluation(rows, "department").splitlines()))
+        rows = dispatch_ops.evaluation(operator, now - timedelta(days=1), now + timedelta(minutes=1), group_by="district")
+        print("\n".join("   " + line for line in format_evaluation(rows, "district").splitlines()))
         if args.keep_running:
             print(f"== services running (gRPC grid on :{port}); Ctrl-C stops them. Logs in {log_dir}")
             threading.Event().wait()
     except KeyboardInterrupt:
         pass
     finally:
+        live.stop.set()
         time.sleep(1.0)  # let the last events arrive
         printer.stop.set()
         sup.stop()
@@ -173,6 +204,7 @@ def run_demo(port: int, args) -> None:
     except grpc.RpcError as exc:
         print(f"   ...and not another district's: {exc.code().name}: {exc.details()}")
     channel.close()
+    return officers, districts
 
 
 if __name__ == "__main__":

@@ -1,0 +1,148 @@
+"""Credit registry: records written per second from `incidents.incident.closed` events, and
+score queries (GetStanding) per second over gRPC, beside raw kombu publishing and raw
+PostgreSQL inserts and selects in the same run. Prints figures; asserts nothing about speed."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import grpc
+import kombu
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "gen")]
+
+from bench.bench_incidents import run_concurrently  # noqa: E402
+from demo import services  # noqa: E402
+from demo.run import fresh_database  # noqa: E402
+from demo.supervisor import Supervisor  # noqa: E402
+from gridbus.credit.v1 import credit_pb2 as pb, credit_pb2_grpc  # noqa: E402
+from services.credit.domain import USCC_CHARS, uscc_check_char  # noqa: E402
+from shared.auth import SERVICE, Principal, mint_token  # noqa: E402
+from shared.health import check_grpc, check_nameko, wait_until  # noqa: E402
+
+
+def uscc(rng) -> str:
+    body = "91330100" + "".join(rng.choice(USCC_CHARS) for _ in range(9))
+    return body + uscc_check_char(body)
+
+
+def closed_event(code: str) -> dict:
+    return {"specversion": "1.0", "id": str(uuid.uuid4()), "source": "/gridbus/incidents",
+            "type": "incidents.incident.closed", "subject": "incidents/x",
+            "time": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"), "datacontenttype": "application/json",
+            "sequence": "1", "data": {"incident_id": str(uuid.uuid4()), "category": "0107", "priority": 3,
+                                      "grid_code": "330102001001001", "violation_confirmed": True,
+                                      "subject": {"type": "enterprise", "ref": code},
+                                      "actor": {"id": "bench", "role": "dispatcher"}}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=2000)
+    parser.add_argument("--subjects", type=int, default=200)
+    parser.add_argument("--queries", type=int, default=2000)
+    parser.add_argument("--clients", type=int, default=8)
+    args = parser.parse_args()
+
+    url = os.environ.get("GRIDBUS_BENCH_DATABASE_URL", "postgresql+psycopg://root@127.0.0.1:5432/gridbus_bench_credit")
+    os.environ["GRIDBUS_DATABASE_URL"] = url
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    from services.credit import operations as ops
+    from shared.config import settings
+    from shared.migrations import upgrade
+    from shared.outbox import CONTENT_TYPE, events_exchange
+    s = settings()
+    fresh_database(url)
+    upgrade(url)
+    rng = random.Random(5)
+    system = Principal("bench", SERVICE, ())
+    subjects = [ops.register(system, type_="enterprise", code=uscc(rng), name=f"Bench Co. {i}") for i in range(args.subjects)]
+
+    log_dir = ROOT / ".run" / "bench-logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    port = 50000 + os.getpid() % 10000
+    sup = Supervisor({**os.environ, "GRIDBUS_CREDIT_GRPC_PORT": str(port)}, log_dir)
+    services.start(sup, s.amqp_uri, ["credit"])
+    try:
+        wait_until(lambda: check_grpc(f"127.0.0.1:{port}", timeout=1))
+        wait_until(lambda: check_nameko(s.amqp_uri, "credit", timeout=2))
+        events = [closed_event(rng.choice(subjects).code) for _ in range(args.events)]
+        bodies = [json.dumps(e).encode() for e in events]
+
+        # Raw broker: publishing the same bodies, persistent, with confirms, to a bench queue.
+        with kombu.Connection(s.amqp_uri, transport_options={"confirm_publish": True}) as conn:
+            q = kombu.Queue(f"bench-raw-{uuid.uuid4().hex[:6]}", exclusive=True, auto_delete=True)
+            q(conn.default_channel).declare()
+            producer = conn.Producer()
+            t0 = time.perf_counter()
+            for b in bodies:
+                producer.publish(b, exchange="", routing_key=q.name, content_type=CONTENT_TYPE, delivery_mode=2)
+            raw_publish = len(bodies) / (time.perf_counter() - t0)
+
+        # Raw PostgreSQL: inserting rows of the same shape, one transaction each.
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("CREATE TABLE bench_records (id uuid PRIMARY KEY, subject text, payload text, hash text)")
+            t0 = time.perf_counter()
+            for b in bodies:
+                with conn.transaction():
+                    conn.execute("INSERT INTO bench_records VALUES (%s, %s, %s, md5(%s))", (uuid.uuid4(), "s", b, b))
+            raw_insert = len(bodies) / (time.perf_counter() - t0)
+
+        with psycopg.connect(dsn) as conn:
+            before = conn.execute("SELECT count(*) FROM credit.records").fetchone()[0]
+        with kombu.Connection(s.amqp_uri, transport_options={"confirm_publish": True}) as conn:
+            producer = conn.Producer()
+            t0 = time.perf_counter()
+            for e, b in zip(events, bodies):
+                producer.publish(b, exchange=events_exchange(), routing_key=e["type"], content_type=CONTENT_TYPE,
+                                 content_encoding="utf-8", delivery_mode=2, message_id=e["id"],
+                                 declare=[events_exchange()])
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            while conn.execute("SELECT count(*) FROM credit.records").fetchone()[0] < before + len(events):
+                time.sleep(0.05)
+                if time.perf_counter() - t0 > 600:
+                    break
+            written = conn.execute("SELECT count(*) FROM credit.records").fetchone()[0] - before
+        records_rate = written / (time.perf_counter() - t0)
+
+        token = mint_token("bench-dept", "department", ["330100"])
+        md = [("authorization", f"Bearer {token}")]
+        picks = [rng.choice(subjects).id for _ in range(args.queries)]
+        t0 = time.perf_counter()
+        run_concurrently(args.clients, picks,
+                         lambda: credit_pb2_grpc.CreditServiceStub(grpc.insecure_channel(f"127.0.0.1:{port}")),
+                         lambda stub, sid: stub.GetStanding(pb.GetStandingRequest(subject_id=sid), metadata=md))
+        score_rate = len(picks) / (time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        run_concurrently(args.clients, picks, lambda: psycopg.connect(dsn, autocommit=True),
+                         lambda conn, sid: conn.execute("SELECT kind, severity, valid_from, valid_until, supersedes "
+                                                        "FROM credit.records WHERE subject_id = %s", (sid,)).fetchall())
+        raw_select = len(picks) / (time.perf_counter() - t0)
+        with psycopg.connect(dsn) as conn:
+            chain_rows = conn.execute("SELECT count(*) FROM credit.records").fetchone()[0]
+        t0 = time.perf_counter()
+        checked, broken = ops.verify_chain(system)
+        verify_rate = checked / (time.perf_counter() - t0)
+    finally:
+        sup.stop()
+
+    print(f"\nCredit registry, {args.subjects} enterprises, {os.cpu_count()} cores")
+    print(f"{'records from events':<40} {records_rate:>10,.0f}/s   ({written} of {len(events)} events)")
+    print(f"{'  raw kombu publish (persistent, confirms)':<40} {raw_publish:>10,.0f}/s   ratio {records_rate / raw_publish:.3f}")
+    print(f"{'  raw PostgreSQL insert (a commit each)':<40} {raw_insert:>10,.0f}/s   ratio {records_rate / raw_insert:.3f}")
+    print(f"{'GetStanding over gRPC':<40} {score_rate:>10,.0f}/s   ({args.clients} clients)")
+    print(f"{'  raw select of a subject records':<40} {raw_select:>10,.0f}/s   ratio {score_rate / raw_select:.3f}")
+    print(f"{'VerifyChain':<40} {verify_rate:>10,.0f} records/s over {chain_rows} ({'intact' if broken is None else 'BROKEN'})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,188 @@
+"""Break things on purpose during a stream of reports, on the real servers, and show nothing is
+lost or repeated: every report a phone got an answer for is stored exactly once, and its event
+reaches a durable subscriber (counted by id).
+
+Phones behave as phones do: a report that fails or times out is sent again with the same
+report id until it is answered."""
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import kombu
+import psycopg
+import pytest
+import yaml
+from sqlalchemy import text
+
+from gridbus.incidents.v1 import incidents_pb2_grpc
+from services.dispatch import operations as dispatch_ops
+from services.dispatch.cli import DEFAULT_CONFIG
+from shared.db import dispose_engines, session_scope
+from shared.events import declare_subscription
+from shared.health import check_nameko
+from tests.conftest import ADMIN_DSN, SYSTEM, incidents_nameko_process
+from tests.dispatch.conftest import dispatch_nameko_process, wait_dispatch
+from tests.incidents.conftest import GRIDS, report_request
+from tests.support import Process, free_port, metadata, python, token, wait_for_grpc, wait_healthy
+
+OFFICER = metadata(token("officer", "330100", member_id="officer-faults"))
+pytestmark = pytest.mark.slow
+
+
+class Phones(threading.Thread):
+    """Reports at a steady pace from a few phones; retries each report until it is answered."""
+
+    def __init__(self, port: int, count: int, pace: float = 0.03):
+        super().__init__(daemon=True)
+        self.port, self.count, self.pace = port, count, pace
+        self.accepted: set[str] = set()
+        self.retries = 0
+
+    def run(self) -> None:
+        channel = grpc.insecure_channel(f"127.0.0.1:{self.port}")
+        stub = incidents_pb2_grpc.IncidentServiceStub(channel)
+        for i in range(self.count):
+            req = report_request(GRIDS[i % len(GRIDS)], title=f"fault stream {i}")
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline:
+                try:
+                    stub.Report(req, metadata=OFFICER, timeout=5)
+                    self.accepted.add(req.report_id)
+                    break
+                except grpc.RpcError as exc:
+                    if exc.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
+                                          grpc.StatusCode.INTERNAL):
+                        raise
+                    self.retries += 1
+                    time.sleep(0.2)
+            time.sleep(self.pace)
+        channel.close()
+
+
+@dataclass
+class System:
+    port: int
+    grpc: Process
+    incidents: Process
+    dispatch: Process
+    queue: str
+
+
+@pytest.fixture
+def system(environment, city, categories):
+    """This test's own incidents and dispatch processes (the session's are left alone) and a
+    durable subscriber."""
+    with open(DEFAULT_CONFIG, encoding="utf-8") as f:
+        dispatch_ops.load_config(SYSTEM, yaml.safe_load(f))
+    port = free_port()
+    env = {**environment, "GRIDBUS_INCIDENTS_GRPC_PORT": str(port)}
+    grpc_proc = Process(python("-m", "services.incidents.grpc_server"), env, "faults-incidents-grpc",
+                        Path(environment["LOG_DIR"])).start()
+    nameko_proc = incidents_nameko_process(environment, "faults-incidents-nameko").start()
+    dispatch_proc = dispatch_nameko_process(environment, "faults-dispatch-nameko").start()
+    queue = f"gridbus.sub.faults-{uuid.uuid4().hex[:6]}"
+    with kombu.Connection(environment["GRIDBUS_AMQP_URI"]) as conn:
+        declare_subscription(conn, queue, ["incidents.incident.reported"])
+    wait_for_grpc(port, grpc_proc)
+    wait_healthy(nameko_proc, lambda: check_nameko(environment["GRIDBUS_AMQP_URI"], "incidents", timeout=2), 60)
+    wait_dispatch(environment, dispatch_proc)
+    yield System(port, grpc_proc, nameko_proc, dispatch_proc, queue)
+    for proc in (grpc_proc, nameko_proc, dispatch_proc):
+        proc.stop()
+
+
+def subscriber_ids(uri: str, queue: str, expected: set[str], timeout: float = 60) -> list[str]:
+    """The report ids of every event in the queue (with repeats), once all expected have come."""
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    with kombu.Connection(uri) as conn:
+        q = kombu.Queue(queue, no_declare=True)
+        while time.monotonic() < deadline:
+            m = q(conn.default_channel).get(no_ack=False)
+            if m is None:
+                if expected <= set(seen):
+                    break
+                time.sleep(0.1)
+                continue
+            seen.append(json.loads(m.body)["data"]["report_id"])
+            m.ack()
+    return seen
+
+
+def assert_exactly_once(uri: str, queue: str, phones: Phones) -> None:
+    """Stored once, dispatched once (one task, one dispatch in the incident's history), and
+    the reported event reached the subscriber (repeats carry the same event id)."""
+    assert phones.accepted, "no report was answered"
+    ids = list(phones.accepted)
+    with session_scope() as s:
+        rows = s.execute(text("SELECT report_id::text, count(*) FROM incidents.incidents "
+                              "WHERE report_id = ANY(CAST(:ids AS uuid[])) GROUP BY report_id"), {"ids": ids}).all()
+    assert {r[0] for r in rows} == phones.accepted and all(r[1] == 1 for r in rows)
+    seen = subscriber_ids(uri, queue, phones.accepted)
+    assert phones.accepted <= set(seen), f"{len(phones.accepted - set(seen))} events never arrived"
+
+    def dispatch_counts():
+        with session_scope() as s:
+            return s.execute(text(
+                "SELECT count(*) FILTER (WHERE tasks = 1 AND dispatches = 1), count(*) FILTER (WHERE tasks > 1 "
+                "OR dispatches > 1) FROM (SELECT i.id, (SELECT count(*) FROM dispatch.tasks t WHERE t.incident_id = i.id) "
+                "tasks, (SELECT count(*) FROM incidents.history h WHERE h.incident_id = i.id AND h.action = 'dispatch') "
+                "dispatches FROM incidents.incidents i WHERE i.report_id = ANY(CAST(:ids AS uuid[]))) x"),
+                {"ids": ids}).one()
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and dispatch_counts()[0] < len(ids):
+        time.sleep(0.5)
+    once, more = dispatch_counts()
+    assert (once, more) == (len(ids), 0), f"{len(ids) - once} not dispatched exactly once ({more} more than once)"
+
+
+@pytest.mark.parametrize("victim", ["grpc", "incidents", "dispatch"])
+def test_kill_9_a_process_during_a_stream(environment, system, victim):
+    """kill -9 the incidents gRPC server, the incidents nameko process (relay and handlers) or
+    the dispatch nameko process, and restart it while phones keep reporting."""
+    phones = Phones(system.port, 100)
+    phones.start()
+    time.sleep(1.5)
+    proc = getattr(system, victim)
+    proc.kill9()
+    time.sleep(1.5)
+    proc.start()
+    phones.join(180)
+    if victim == "grpc":
+        assert phones.retries > 0, "the fault did not hit the stream"
+    assert_exactly_once(environment["GRIDBUS_AMQP_URI"], system.queue, phones)
+
+
+def test_restart_rabbitmq_during_a_stream(environment, system):
+    phones = Phones(system.port, 100)
+    phones.start()
+    time.sleep(1.0)
+    subprocess.run(["rabbitmqctl", "-q", "stop_app"], check=True, timeout=120)
+    time.sleep(2.0)  # reports keep being accepted: the outbox holds their events
+    subprocess.run(["rabbitmqctl", "-q", "start_app"], check=True, timeout=120)
+    phones.join(180)
+    assert_exactly_once(environment["GRIDBUS_AMQP_URI"], system.queue, phones)
+
+
+def test_postgresql_refuses_connections_for_a_while(environment, system):
+    db = environment["GRIDBUS_DATABASE_URL"].rsplit("/", 1)[1]
+    phones = Phones(system.port, 100)
+    phones.start()
+    time.sleep(1.0)
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
+        admin.execute(f"ALTER DATABASE {db} ALLOW_CONNECTIONS false")
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
+                      "AND pid <> pg_backend_pid()", (db,))
+        time.sleep(3.0)
+        admin.execute(f"ALTER DATABASE {db} ALLOW_CONNECTIONS true")
+    dispose_engines()  # this test process's own pool lost its connections too
+    phones.join(180)
+    assert phones.retries > 0, "the outage did not hit the stream"
+    assert_exactly_once(environment["GRIDBUS_AMQP_URI"], system.queue, phones)

@@ -194,6 +194,21 @@ def standing(records: list[Record], rules: Rules, as_of: datetime) -> Standing:
     return Standing(score, black, red, [r.id for r in in_force])
 
 
+def next_change(records: list[Record], rules: Rules, as_of: datetime) -> datetime | None:
+    """The first moment after `as_of` at which the standing may change with no new record: a
+    record takes effect or expires, or a violation stops being recent for the red list."""
+    known = [r for r in records if r.created_at <= as_of]
+    superseded = {r.supersedes for r in known if r.supersedes}
+    moments = []
+    for r in known:
+        if r.id in superseded:
+            continue
+        moments += [r.valid_from, r.valid_until]
+        if r.kind == "violation":
+            moments.append(r.valid_from + timedelta(days=rules.red_clean_days))
+    return min((m for m in moments if m > as_of), default=None)
+
+
 def check_record(kind: str, severity: int, category: str, reason: str | None, supersedes: str | None) -> None:
     if kind not in KINDS:
         raise InvalidArgument(f"kind must be one of {', '.join(KINDS)}")

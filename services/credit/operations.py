@@ -167,7 +167,6 @@ def _append(session: Session, caller_id: str, subject_id: uuid.UUID, *, kind: st
             reason: str | None, valid_from: datetime | None = None) -> RecordView:
     """Extends the chain by one record and records its events, in the caller's transaction."""
     store.lock_chain(session)
-    before = _standing(session, subject_id, datetime.now(timezone.utc))
     now = datetime.now(timezone.utc)
     valid_from = valid_from or now
     values = {"id": uuid.uuid4(), "subject_id": subject_id, "kind": kind, "category": category, "severity": severity,
@@ -184,12 +183,51 @@ def _append(session: Session, caller_id: str, subject_id: uuid.UUID, *, kind: st
         "severity": severity, "source": source, "incident_id": incident_id, "supersedes": view.supersedes,
         "valid_from": view.valid_from.isoformat(), "valid_until": view.valid_until.isoformat(),
         "confirmed_by": confirmed_by, "hash": view.hash})
-    after = _standing(session, subject_id, datetime.now(timezone.utc))
-    if before.lists != after.lists:
-        record_event(session, SCHEMA, "credit.list.changed", f"subjects/{subject_id}", {
-            "subject_id": str(subject_id), "lists": after.lists, "previous_lists": before.lists,
-            "score": after.score, "previous_score": before.score, "record_id": view.id})
+    _announce(session, subject_id, now, cause="record", record_id=view.id)
     return view
+
+
+def _records(session: Session, subject_id: uuid.UUID) -> list[domain.Record]:
+    return [domain.Record(str(r.id), r.kind, r.severity, r.valid_from, r.valid_until, r.created_at,
+                          str(r.supersedes) if r.supersedes else None)
+            for r in store.records_of(session, subject_id)]
+
+
+def _announce(session: Session, subject_id: uuid.UUID, now: datetime, *, cause: str,
+              record_id: str | None = None) -> bool:
+    """Compares the standing at `now` with the one last announced; a change of lists becomes a
+    credit.list.changed event. Callers hold the chain lock, so announcements never interleave."""
+    records = _records(session, subject_id)
+    after = domain.standing(records, rules(), now)
+    last = store.announced(session, subject_id)
+    if last is not None and last.lists is not None:
+        before_lists, before_score = last.lists, last.score
+    elif record_id is not None:  # nothing announced yet: compare with the standing without this record
+        before = domain.standing([r for r in records if r.id != record_id], rules(), now)
+        before_lists, before_score = before.lists, before.score
+    else:  # a subject from before announcements were kept: learn its standing quietly
+        before_lists, before_score = after.lists, after.score
+    store.save_announced(session, subject_id, after.lists, after.score, now,
+                         domain.next_change(records, rules(), now))
+    if sorted(before_lists) == sorted(after.lists):
+        return False
+    record_event(session, SCHEMA, "credit.list.changed", f"subjects/{subject_id}", {
+        "subject_id": str(subject_id), "lists": after.lists, "previous_lists": list(before_lists),
+        "score": after.score, "previous_score": before_score, "record_id": record_id, "cause": cause})
+    return True
+
+
+def sweep_standings(now: datetime | None = None, *, limit: int = 500,
+                    subject_ids: list[str] | None = None) -> int:
+    """Announces the list changes that time alone makes (a record expires or takes effect, a
+    violation stops being recent). Returns how many subjects changed lists. Replica-safe: the
+    chain lock serializes it with every writer. `subject_ids` narrows it (tests on a simulated clock)."""
+    now = now or datetime.now(timezone.utc)
+    ids = [_uuid(i, "subject id") for i in subject_ids] if subject_ids is not None else None
+    with session_scope() as session:
+        store.lock_chain(session)
+        return sum(_announce(session, sid, now, cause="time")
+                   for sid in store.standings_due(session, now, limit, ids))
 
 
 def add_record(caller: Principal, *, subject_id: str, kind: str, category: str, severity: int,
@@ -243,10 +281,7 @@ def list_records(caller: Principal, subject_id: str, *, kinds: list[str] | None 
 
 
 def _standing(session: Session, subject_id: uuid.UUID, as_of: datetime) -> domain.Standing:
-    records = [domain.Record(str(r.id), r.kind, r.severity, r.valid_from, r.valid_until, r.created_at,
-                             str(r.supersedes) if r.supersedes else None)
-               for r in store.records_of(session, subject_id)]
-    return domain.standing(records, rules(), as_of)
+    return domain.standing(_records(session, subject_id), rules(), as_of)
 
 
 def get_standing(caller: Principal, subject_id: str, as_of: datetime | None = None, purpose: str = "") -> StandingView:

@@ -5,9 +5,11 @@ Run: nameko run services.credit.service --broker $GRIDBUS_AMQP_URI"""
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import asdict
 
 from nameko.rpc import rpc
+from nameko.timer import timer
 
 from services.credit import operations as ops
 from shared.errors import DomainError
@@ -15,6 +17,9 @@ from shared.events import on_event
 from shared.nameko_support import Caller, OutboxRelay
 
 log = logging.getLogger(__name__)
+
+# How often to look for list changes that time alone makes (records expiring or taking effect).
+SWEEP_SECONDS = float(os.environ.get("GRIDBUS_CREDIT_SWEEP_SECONDS", "60"))
 
 
 class CreditService:
@@ -38,3 +43,10 @@ class CreditService:
         outcome = ops.on_incident_closed(event)
         log.info("incident %s closed: %s", event["data"].get("incident_id"), outcome)
         self.relay()
+
+    @timer(interval=SWEEP_SECONDS)
+    def sweep_standings(self) -> None:
+        changed = ops.sweep_standings()
+        if changed:
+            log.info("%d subjects changed lists as records expired or took effect", changed)
+            self.relay()

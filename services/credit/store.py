@@ -84,6 +84,29 @@ def subjects_with_records(session: Session, known_by: datetime) -> list[uuid.UUI
                                 {"t": known_by}).scalars())
 
 
+def announced(session: Session, subject_id: uuid.UUID):
+    """The standing last announced for the subject (lists may be None: not yet known), or None."""
+    return session.execute(text("SELECT lists, score FROM credit.standings WHERE subject_id = :s"),
+                           {"s": subject_id}).first()
+
+
+def save_announced(session: Session, subject_id: uuid.UUID, lists: list[str], score: int, computed_at: datetime,
+                   next_change_at: datetime | None) -> None:
+    session.execute(text(
+        "INSERT INTO credit.standings (subject_id, lists, score, computed_at, next_change_at) "
+        "VALUES (:s, :l, :score, :at, :next) ON CONFLICT (subject_id) DO UPDATE SET lists = excluded.lists, "
+        "score = excluded.score, computed_at = excluded.computed_at, next_change_at = excluded.next_change_at"),
+        {"s": subject_id, "l": lists, "score": score, "at": computed_at, "next": next_change_at})
+
+
+def standings_due(session: Session, now: datetime, limit: int, subject_ids: list[uuid.UUID] | None = None) -> list:
+    """Subjects whose standing may have changed by `now` with no new record."""
+    only = " AND subject_id = ANY(:ids)" if subject_ids is not None else ""
+    return list(session.execute(text(
+        f"SELECT subject_id FROM credit.standings WHERE next_change_at < :now{only} "
+        "ORDER BY next_change_at LIMIT :n"), {"now": now, "n": limit, "ids": subject_ids}).scalars())
+
+
 def log_access(session: Session, subject_id: uuid.UUID, reader_id: str, reader_role: str, what: str,
                purpose: str) -> None:
     session.execute(text("INSERT INTO credit.access_log (subject_id, reader_id, reader_role, what, purpose) "

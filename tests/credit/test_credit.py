@@ -206,6 +206,63 @@ def _fresh_uscc() -> str:
     return body + uscc_check_char(body)
 
 
+def test_list_changes_that_time_alone_makes_are_announced_once(environment, credit, credit_nameko):
+    """A black-listing violation expires; a violation stops being recent and the red list comes
+    back. The sweep (the credit service's timer) announces each, once, on a simulated clock."""
+    from services.credit import operations as ops
+    black = enterprise(credit, _fresh_uscc(), "Expiring Violation Co.")
+    good = enterprise(credit, _fresh_uscc(), "Good Neighbour Co.")
+    mine = {f"subjects/{black.id}", f"subjects/{good.id}"}
+    tap = EventTap(environment["GRIDBUS_AMQP_URI"], "credit.list.changed")
+    try:
+        serious = credit.AddRecord(pb.AddRecordRequest(subject_id=black.id, kind="violation", category="0302",
+                                                       severity=1), metadata=ADMIN)
+        credit.AddRecord(pb.AddRecordRequest(subject_id=good.id, kind="commendation", category="0102", severity=1),
+                         metadata=ADMIN)
+        minor = credit.AddRecord(pb.AddRecordRequest(subject_id=good.id, kind="violation", category="0302",
+                                                     severity=4), metadata=ADMIN)
+        ids = [black.id, good.id]
+        assert ops.sweep_standings(datetime.now(timezone.utc), subject_ids=ids) == 0  # nothing due yet
+        clean_year = minor.valid_from.ToDatetime(timezone.utc) + timedelta(days=ops.rules().red_clean_days, hours=1)
+        assert ops.sweep_standings(clean_year, subject_ids=ids) == 1       # good: red again
+        expired = serious.valid_until.ToDatetime(timezone.utc) + timedelta(hours=1)
+        assert ops.sweep_standings(expired, subject_ids=ids) == 2          # good: off (commendation gone); black: off
+        assert ops.sweep_standings(expired, subject_ids=ids) == 0          # each change once
+        events = tap.drain(lambda ev: len([e for e in ev if e["subject"] in mine]) >= 6)
+        time.sleep(0.5)
+        events = [e for e in tap.drain(timeout=0.5) if e["subject"] in mine]
+    finally:
+        tap.close()
+    seen = [(e["subject"].split("/")[1], e["data"]["previous_lists"], e["data"]["lists"], e["data"]["cause"])
+            for e in events]
+    assert seen == [(black.id, [], ["black"], "record"), (good.id, [], ["red"], "record"),
+                    (good.id, ["red"], [], "record"), (good.id, [], ["red"], "time"),
+                    (good.id, ["red"], [], "time"), (black.id, ["black"], [], "time")]
+    assert all(e["data"]["record_id"] is None for e in events if e["data"]["cause"] == "time")
+
+
+def test_the_sweep_learns_the_standing_of_subjects_from_before_announcements_quietly(environment, credit,
+                                                                                     credit_nameko):
+    """Subjects with records from before credit.standings existed are backfilled as unknown by the
+    migration; the service's timer fills them in without announcing a change nobody missed."""
+    subject = enterprise(credit, _fresh_uscc(), "Old Records Co.")
+    credit.AddRecord(pb.AddRecordRequest(subject_id=subject.id, kind="violation", category="0302", severity=1),
+                     metadata=ADMIN)
+    with session_scope() as s:  # what migration 0002 leaves for such a subject
+        s.execute(text("UPDATE credit.standings SET lists = NULL, score = NULL, next_change_at = now() "
+                       "WHERE subject_id = :s"), {"s": subject.id})
+    tap = EventTap(environment["GRIDBUS_AMQP_URI"], "credit.list.changed")
+    try:
+        def learned():
+            with session_scope() as s:
+                return s.execute(text("SELECT lists FROM credit.standings WHERE subject_id = :s"),
+                                 {"s": subject.id}).scalar()
+        assert wait_for(learned) == ["black"], "the sweep timer did not run"
+        assert [e for e in tap.drain(timeout=1.0) if e["subject"] == f"subjects/{subject.id}"] == []
+    finally:
+        tap.close()
+
+
 def test_the_database_refuses_edits_and_the_chain_catches_a_row_altered_behind_its_back(environment, credit):
     subject = enterprise(credit, _fresh_uscc(), "Chain Test Co.")
     r = credit.AddRecord(pb.AddRecordRequest(subject_id=subject.id, kind="commendation", category="0102", severity=3),

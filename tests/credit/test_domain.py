@@ -96,6 +96,26 @@ def test_the_red_list_needs_a_good_score_and_a_clean_year():
     assert domain.standing(good + [minor], r, T0 + timedelta(days=3)).lists == []
 
 
+def test_the_next_change_is_when_a_record_expires_takes_effect_or_stops_being_recent():
+    r = rules()
+    commendation = rec("c1", "commendation", 1, T0, days=730)
+    minor = rec("v1", "violation", 4, T0 + timedelta(days=10), days=1095, created=T0)  # known now, in force later
+    records = [commendation, minor]
+    clean = minor.valid_from + timedelta(days=r.red_clean_days)
+    # Walking from moment to moment visits every change of lists, and nothing changes in between.
+    moments, at = [], T0 + timedelta(days=1)
+    while (nxt := domain.next_change(records, r, at)) is not None:
+        moments.append(nxt)
+        at = nxt
+    assert moments == [minor.valid_from, clean, commendation.valid_until, minor.valid_until]
+    assert domain.standing(records, r, clean - timedelta(seconds=1)).lists == []      # the violation is recent
+    assert domain.standing(records, r, clean + timedelta(seconds=1)).lists == ["red"]  # a clean year again
+    # A superseded record no longer marks a moment; nor does one not yet known at the time.
+    annul = rec("a1", "annulment", 4, T0 + timedelta(days=20), days=36500, supersedes="v1")
+    assert domain.next_change([commendation, minor, annul], r, T0 + timedelta(days=21)) == commendation.valid_until
+    assert domain.next_change([commendation, minor, annul], r, T0 + timedelta(days=11)) == clean
+
+
 def test_record_checks():
     with pytest.raises(InvalidArgument, match="supersedes"):
         domain.check_record("annulment", 1, "0102", "appeal upheld", None)

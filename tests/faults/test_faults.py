@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -21,6 +22,7 @@ import pytest
 import yaml
 from sqlalchemy import text
 
+from gridbus.grid.v1 import grid_pb2, grid_pb2_grpc
 from gridbus.incidents.v1 import incidents_pb2_grpc
 from services.dispatch import operations as dispatch_ops
 from services.dispatch.cli import DEFAULT_CONFIG
@@ -29,7 +31,7 @@ from shared.events import declare_subscription
 from shared.health import check_nameko
 from tests.conftest import ADMIN_DSN, SYSTEM, incidents_nameko_process
 from tests.dispatch.conftest import dispatch_nameko_process, wait_dispatch
-from tests.incidents.conftest import GRIDS, report_request
+from tests.incidents.conftest import GRIDS, inside, report_request
 from tests.support import Process, free_port, metadata, python, token, wait_for_grpc, wait_healthy
 
 OFFICER = metadata(token("officer", "330100", member_id="officer-faults"))
@@ -158,6 +160,40 @@ def test_kill_9_a_process_during_a_stream(environment, system, victim):
     if victim == "grpc":
         assert phones.retries > 0, "the fault did not hit the stream"
     assert_exactly_once(environment["GRIDBUS_AMQP_URI"], system.queue, phones)
+
+
+@pytest.mark.parametrize("victim", ["grid-grpc", "grid-nameko"])
+def test_kill_9_a_grid_process_during_a_stream(environment, system, victim):
+    """Reports are pinned by PostGIS from the incidents processes, so losing a grid process does
+    not touch the stream; restarted, grid answers again."""
+    uri = environment["GRIDBUS_AMQP_URI"]
+    port = free_port()
+    grid_grpc = Process(python("-m", "services.grid.grpc_server"), {**environment, "GRIDBUS_GRID_GRPC_PORT": str(port)},
+                        "faults-grid-grpc", Path(environment["LOG_DIR"])).start()
+    grid_nameko = Process([str(Path(sys.executable).parent / "nameko"), "run", "services.grid.service", "--broker", uri],
+                          environment, "faults-grid-nameko", Path(environment["LOG_DIR"])).start()
+    try:
+        wait_for_grpc(port, grid_grpc)
+        wait_healthy(grid_nameko, lambda: check_nameko(uri, "grid", timeout=2), 60)
+        phones = Phones(system.port, 60)
+        phones.start()
+        time.sleep(1.0)
+        proc = grid_grpc if victim == "grid-grpc" else grid_nameko
+        proc.kill9()
+        time.sleep(1.5)
+        proc.start()
+        phones.join(180)
+        assert_exactly_once(uri, system.queue, phones)
+        wait_for_grpc(port, grid_grpc)
+        wait_healthy(grid_nameko, lambda: check_nameko(uri, "grid", timeout=2), 60)
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            lon, lat = inside(GRIDS[0])
+            located = grid_pb2_grpc.GridServiceStub(channel).Locate(grid_pb2.LocateRequest(lon=lon, lat=lat),
+                                                                    metadata=OFFICER, timeout=5)
+        assert located.grid.code == GRIDS[0]
+    finally:
+        grid_grpc.stop()
+        grid_nameko.stop()
 
 
 def test_restart_rabbitmq_during_a_stream(environment, system):

@@ -189,6 +189,56 @@ def _gridbus_rules(resources: list[tuple[str, dict]]) -> list[str]:
             if not any(target in (p.get("name"), p["containerPort"]) for p in ports):
                 errors.append(f"{_where(name, res)}: targetPort {target} matches no container port of "
                               f"{', '.join(r['metadata']['name'] for r in matched)}")
+    return errors + _network_rules(workloads, resources) + _autoscaling_rules(workloads, resources)
+
+
+def _labels(res: dict) -> dict:
+    return (res["spec"]["template"].get("metadata") or {}).get("labels") or {}
+
+
+def _network_rules(workloads: list[tuple[str, dict]], resources: list[tuple[str, dict]]) -> list[str]:
+    """Every gridbus Deployment is behind an ingress policy, and every named port a policy opens
+    is a port some pod it selects has (a typo would silently open nothing)."""
+    errors = []
+    policies = [(n, r) for n, r in resources if r["kind"] == "NetworkPolicy"]
+    deployments = [(n, r) for n, r in workloads if r["kind"] == "Deployment"]
+
+    def selected(policy: dict) -> list[dict]:
+        wanted = (policy["spec"].get("podSelector") or {}).get("matchLabels") or {}
+        return [r for _, r in deployments if wanted.items() <= _labels(r).items()]
+    for name, res in deployments:
+        if not any(res in selected(p) and "Ingress" in p["spec"].get("policyTypes", []) for _, p in policies):
+            errors.append(f"{_where(name, res)}: no NetworkPolicy restricts ingress to it")
+    for name, policy in policies:
+        pods = selected(policy)
+        named = {port.get("name") for r in pods for c in _pod_spec(r)["containers"] for port in c.get("ports", [])}
+        for rule in policy["spec"].get("ingress") or []:
+            for port in rule.get("ports") or []:
+                if isinstance(port.get("port"), str) and port["port"] not in named:
+                    errors.append(f"{_where(name, policy)}: opens port {port['port']!r}, which no selected pod names")
+    return errors
+
+
+def _autoscaling_rules(workloads: list[tuple[str, dict]], resources: list[tuple[str, dict]]) -> list[str]:
+    errors = []
+    deployments = {r["metadata"]["name"]: r for _, r in workloads if r["kind"] == "Deployment"}
+    for name, hpa in resources:
+        if hpa["kind"] != "HorizontalPodAutoscaler":
+            continue
+        where, spec = _where(name, hpa), hpa["spec"]
+        target = deployments.get(spec["scaleTargetRef"]["name"])
+        if spec["scaleTargetRef"]["kind"] != "Deployment" or target is None:
+            errors.append(f"{where}: scales {spec['scaleTargetRef']['name']}, which is no Deployment here")
+            continue
+        if "replicas" in target["spec"]:
+            errors.append(f"{where}: {target['metadata']['name']} sets replicas, which every apply would reset")
+        if spec.get("minReplicas", 1) > spec["maxReplicas"]:
+            errors.append(f"{where}: minReplicas is above maxReplicas")
+        for metric in spec.get("metrics", []):
+            resource = (metric.get("resource") or {}).get("name")
+            if resource and not all(((c.get("resources") or {}).get("requests") or {}).get(resource)
+                                    for c in _pod_spec(target)["containers"]):
+                errors.append(f"{where}: scales on {resource} utilization, but a container requests no {resource}")
     return errors
 
 

@@ -79,6 +79,27 @@ def test_a_container_without_limits_or_probes_is_caught(resources):
     assert any("requests and limits" in e for e in errors) and any("liveness" in e for e in errors), errors
 
 
+def test_network_policies_cover_every_deployment_and_open_only_real_ports(resources):
+    errors = v.check_k8s(mutated(resources, "NetworkPolicy", "gridbus-api-ingress",
+                                 lambda p: p["spec"]["ingress"][0]["ports"][0].__setitem__("port", "gprc")))
+    assert errors == ["k8s: network-policies.yaml: NetworkPolicy/gridbus-api-ingress: opens port 'gprc', "
+                      "which no selected pod names"]
+    def relabel(d):
+        d["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/part-of"] = "something-else"
+    errors = v.check_k8s(mutated(resources, "Deployment", "credit-nameko", relabel))
+    assert "k8s: credit.yaml: Deployment/credit-nameko: no NetworkPolicy restricts ingress to it" in errors, errors
+
+
+def test_autoscalers_own_their_replicas(resources):
+    errors = v.check_k8s(mutated(resources, "Deployment", "incidents-grpc",
+                                 lambda d: d["spec"].__setitem__("replicas", 3)))
+    assert errors == ["k8s: autoscaling.yaml: HorizontalPodAutoscaler/incidents-grpc: incidents-grpc sets replicas, "
+                      "which every apply would reset"]
+    errors = v.check_k8s(mutated(resources, "HorizontalPodAutoscaler", "grid-grpc",
+                                 lambda h: h["spec"].__setitem__("minReplicas", 9)))
+    assert errors == ["k8s: autoscaling.yaml: HorizontalPodAutoscaler/grid-grpc: minReplicas is above maxReplicas"]
+
+
 def test_a_custom_resource_missing_a_required_field_is_caught(resources):
     errors = v.check_k8s(mutated(resources, "Cluster", "gridbus-db", lambda c: c["spec"].pop("instances")))
     assert any("spec.instances is required" in e for e in errors), errors

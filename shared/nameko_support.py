@@ -2,13 +2,22 @@
 from __future__ import annotations
 
 import logging
+import os
 
+import eventlet.patcher
+import psycopg.waiting
 from nameko.extensions import DependencyProvider
 
 from shared.auth import Principal, principal_from_header
 from shared.config import settings
 from shared.db import engine
 from shared.outbox import Relay
+
+# Under nameko, eventlet has patched select, but psycopg (which only detects gevent) still waits
+# for the server in C poll(), blocking every green thread of the process while a query runs.
+# Its select()-based wait yields to the hub, so a worker's query no longer stalls the others.
+if eventlet.patcher.is_monkey_patched("select") and "PSYCOPG_WAIT_FUNC" not in os.environ:
+    psycopg.waiting.wait = psycopg.waiting.wait_select
 
 log = logging.getLogger(__name__)
 

@@ -269,6 +269,9 @@ def on_incident_changed(event: dict) -> str:
         return "ignored"
     data = event["data"]
     now = datetime.now(timezone.utc)
+    actor = (str((data.get("actor") or {}).get("id", "incidents")), str((data.get("actor") or {}).get("role", "service")))
+    if action == "sync" and actor[0] == SYSTEM.member_id:
+        return "in step"  # the echo of this service's own dispatch: nothing to read or write
     with session_scope() as session:
         if not first_delivery(session, SCHEMA, "dispatch.on_incident_changed", event):
             return "duplicate event"
@@ -277,9 +280,8 @@ def on_incident_changed(event: dict) -> str:
             return "no task"
         t = _view(row)
         tid = _task_id(t.id)
-        actor = (str((data.get("actor") or {}).get("id", "incidents")), str((data.get("actor") or {}).get("role", "service")))
         if action == "sync":  # a dispatcher moved the incident in the incidents service directly
-            if actor[0] == SYSTEM.member_id or data.get("department_code") in (None, t.department_code):
+            if data.get("department_code") in (None, t.department_code):
                 return "in step"
             values = {"department_code": data["department_code"], "status": domain.ASSIGNED,
                       "dispatched_at": t.dispatched_at or now}

@@ -18,10 +18,12 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 import uuid
 from datetime import datetime, timezone
 
 import kombu
+import psycopg
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
@@ -50,6 +52,24 @@ def outbox_ddl(schema: str) -> list[str]:
         )""",
         f"CREATE INDEX outbox_unpublished ON {schema}.outbox (sequence) WHERE published_at IS NULL",
         f"CREATE INDEX outbox_time ON {schema}.outbox (time)",
+    ]
+
+
+def notify_channel(schema: str) -> str:
+    return f"gridbus_outbox_{schema}"
+
+
+def outbox_notify_ddl(schema: str) -> list[str]:
+    """A NOTIFY on every commit that adds outbox rows, so relays wake at once instead of polling.
+    PostgreSQL delivers it only if the transaction commits, and folds repeats within one."""
+    return [
+        f"""CREATE FUNCTION {schema}.outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM pg_notify('{notify_channel(schema)}', '');
+            RETURN NULL;
+        END $$""",
+        f"CREATE TRIGGER outbox_notify AFTER INSERT ON {schema}.outbox "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION {schema}.outbox_notify()",
     ]
 
 
@@ -106,12 +126,14 @@ class Relay:
     copies (one per nameko replica) are safe and keep the order."""
 
     def __init__(self, bind: Engine, amqp_uri: str, schema: str, *, batch_size: int = 200,
-                 poll_interval: float = 0.02):
+                 poll_interval: float = 0.02, idle_poll: float = 1.0):
         self.engine = bind
         self.amqp_uri = amqp_uri
         self.schema = schema
         self.batch_size = batch_size
-        self.poll_interval = poll_interval
+        self.poll_interval = poll_interval  # the first retry's delay after a failure
+        self.idle_poll = idle_poll          # a look even without a NOTIFY: belt and braces
+        self._listener: psycopg.Connection | None = None
         self.exchange = events_exchange()
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -126,7 +148,35 @@ class Relay:
             self.exchange(self._connection.default_channel).declare()
         return self._connection.Producer(serializer="json")
 
+    def _listen(self) -> psycopg.Connection:
+        """A connection of its own, LISTENing for the schema's outbox NOTIFY (see outbox_notify_ddl)."""
+        if self._listener is None:
+            dsn = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+            self._listener = psycopg.connect(dsn, autocommit=True, connect_timeout=10)
+            self._listener.execute(f"LISTEN {notify_channel(self.schema)}")
+        return self._listener
+
+    def _await_news(self) -> None:
+        """Returns when a commit added outbox rows, wake() or stop() was called, or idle_poll passed.
+        Notifications that came while publishing are queued on the connection and return at once."""
+        listener = self._listen()
+        deadline = time.monotonic() + self.idle_poll
+        while not (self._stop.is_set() or self._wake.is_set()):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            # Short slices keep stop() and wake() (set from other threads) prompt.
+            if any(True for _ in listener.notifies(timeout=min(remaining, 0.25), stop_after=1)):
+                break
+        self._wake.clear()
+
     def close(self) -> None:
+        if self._listener is not None:
+            try:
+                self._listener.close()
+            except Exception as exc:  # the database is already gone
+                log.debug("outbox relay %s: closing a dead listener: %s", self.schema, exc)
+            self._listener = None
         if self._connection is not None:
             try:
                 self._connection.release()
@@ -167,18 +217,16 @@ class Relay:
         backoff = self.poll_interval
         while not self._stop.is_set():
             try:
+                self._listen()  # before publishing, so no commit after this batch goes unnoticed
                 published = self.publish_batch()
                 backoff = self.poll_interval
+                if published < self.batch_size:
+                    self._await_news()
             except Exception as exc:  # broker or database down: keep the rows, retry later
                 log.warning("outbox relay %s: %s; retrying in %.1fs", self.schema, exc, backoff)
                 self.close()
-                published = 0
                 backoff = min(backoff * 2 or 0.1, 5.0)
                 self._stop.wait(backoff)
-                continue
-            if published < self.batch_size:
-                self._wake.wait(self.poll_interval)
-                self._wake.clear()
         self.close()
 
 

@@ -1,5 +1,6 @@
 """The transactional outbox on the real broker: events leave once per commit, survive a dead
 relay, and carry the documented CloudEvents envelope."""
+import threading
 import time
 from pathlib import Path
 
@@ -8,7 +9,9 @@ from sqlalchemy import text
 
 from services.grid import operations as ops
 from shared.auth import ADMIN, Principal
-from shared.db import session_scope
+from shared.config import settings
+from shared.db import engine, session_scope
+from shared.outbox import Relay, record_event
 from tests.support import EventTap, Process, python
 
 ADMIN_CALLER = Principal("outbox-test-admin", ADMIN, ("330100",))
@@ -114,3 +117,26 @@ def test_a_failed_operation_leaves_no_event(city, relay, tap):
         types = s.execute(text("SELECT type FROM grid.outbox WHERE subject = :s"),
                           {"s": f"members/{member.id}"}).scalars().all()
     assert types == ["grid.member.created"]
+
+
+def test_a_commit_wakes_the_relay_without_polling(environment, relay, tap):
+    """The outbox trigger NOTIFYs on commit; a relay that would otherwise look only once a
+    minute publishes the event as soon as it is committed, and a rolled-back one never."""
+    drain_backlog(relay)
+    sleepy = Relay(engine(settings().database_url), environment["GRIDBUS_AMQP_URI"], "grid", idle_poll=60.0)
+    runner = threading.Thread(target=sleepy.run, daemon=True)
+    runner.start()
+    try:
+        time.sleep(1.0)  # the relay has made its first pass and is waiting
+        with pytest.raises(RuntimeError):
+            with session_scope() as s:
+                record_event(s, "grid", "grid.member.updated", "members/rolled-back", {"note": "never committed"})
+                raise RuntimeError("roll back")
+        member = ops.create_member(ADMIN_CALLER, "Li Si", "13900003333", "officer")
+        events = tap.drain(until=lambda ev: any(e["subject"] == f"members/{member.id}" for e in ev), timeout=20)
+    finally:
+        sleepy.stop()
+        runner.join(10)
+    assert any(e["subject"] == f"members/{member.id}" for e in events), "the commit did not wake the relay"
+    assert not any(e["subject"] == "members/rolled-back" for e in events)
+    assert not runner.is_alive(), "stop() did not end the relay promptly"

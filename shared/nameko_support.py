@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import os
 
 import eventlet.patcher
 import psycopg.waiting
@@ -14,9 +13,10 @@ from shared.db import engine
 from shared.outbox import Relay
 
 # Under nameko, eventlet has patched select, but psycopg (which only detects gevent) still waits
-# for the server in C poll(), blocking every green thread of the process while a query runs.
-# Its select()-based wait yields to the hub, so a worker's query no longer stalls the others.
-if eventlet.patcher.is_monkey_patched("select") and "PSYCOPG_WAIT_FUNC" not in os.environ:
+# for the server in C poll(), blocking every green thread of the process while a query runs, or
+# while the outbox relay waits for a NOTIFY. Its select()-based wait yields to the hub instead.
+# Not optional: with the C wait the relay's LISTEN would freeze the process between events.
+if eventlet.patcher.is_monkey_patched("select"):
     psycopg.waiting.wait = psycopg.waiting.wait_select
 
 log = logging.getLogger(__name__)

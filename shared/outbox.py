@@ -166,7 +166,10 @@ class Relay:
             if remaining <= 0:
                 break
             # Short slices keep stop() and wake() (set from other threads) prompt.
-            if any(True for _ in listener.notifies(timeout=min(remaining, 0.25), stop_after=1)):
+            notified = False
+            for _ in listener.notifies(timeout=min(remaining, 0.25), stop_after=1):
+                notified = True
+            if notified:
                 break
         self._wake.clear()
 

@@ -91,7 +91,9 @@ def serve(name: str, add_servicer, servicer, port: int, *, workers: int = 16, bl
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name),
         options=[("grpc.max_receive_message_length", max_receive_bytes),
-                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)],
+                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                 # A second server on a taken port must fail, not silently share its traffic.
+                 ("grpc.so_reuseport", 0)],
     )
     add_servicer(servicer, server)
     health_servicer = health.HealthServicer()

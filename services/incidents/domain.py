@@ -233,6 +233,23 @@ ACTIONS: dict[str, Action] = {a.name: a for a in (
     _action("merge", OPEN_STATUSES, CLOSED, {_D, _S}),
 )}
 
+# How far along the dispatched part of the lifecycle a status is (reopened starts over).
+_PROGRESS = {REPORTED: 0, REOPENED: 0, DISPATCHED: 1, IN_PROGRESS: 2, RESOLVED: 3, VERIFIED: 4,
+             CLOSED: 5, REJECTED: 5}
+
+
+def arrived_early(action: str, status: str) -> bool:
+    """True when `action` does not apply to `status` because the incident is still behind the
+    states it applies to: a decision that overtook an earlier one (consumers run concurrently,
+    on several replicas), which is worth waiting for. False when the incident has moved past:
+    a late or repeated decision."""
+    a = ACTIONS[action]
+    if status in a.sources:
+        return False
+    forward = [_PROGRESS[s] for s in a.sources if s != REOPENED]
+    return bool(forward) and _PROGRESS[status] < min(forward)
+
+
 # Event type suffix per action.
 EVENT_OF = {"dispatch": "dispatched", "reroute": "rerouted", "accept": "accepted", "resolve": "resolved",
             "verify": "verified", "reopen": "reopened", "reject": "rejected", "resubmit": "resubmitted",

@@ -380,6 +380,7 @@ def apply_dispatch_event(event: dict) -> str:
         # The inbox row and the change commit together: a crash in between redoes both.
         if not first_delivery(session, SCHEMA, CONSUMER, event):
             return "duplicate"
+        row = None
         try:
             with session.begin_nested():
                 iid = _incident_id(data["incident_id"])
@@ -393,6 +394,12 @@ def apply_dispatch_event(event: dict) -> str:
                                (str(actor.get("id") or "dispatch"), str(actor.get("role") or auth.SERVICE)))
             return req.action
         except (FailedPrecondition, InvalidArgument, NotFound) as exc:
+            if (isinstance(exc, FailedPrecondition) and row is not None
+                    and domain.arrived_early(req.action, row[0].status)):
+                # Rolls back the inbox row too; the consumer retries it in place, after the
+                # decision it overtook (e.g. resolved before acknowledged) has been applied.
+                raise Aborted(f"{event['type']} arrived before the incident reached the state it "
+                              f"applies to ({row[0].status}); waiting for the earlier decision") from exc
             log.warning("dispatch event %s (%s) not applied to incident %s: %s",
                         event["id"], event["type"], data.get("incident_id"), exc)
             return "not applicable"

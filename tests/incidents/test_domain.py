@@ -126,3 +126,13 @@ def test_cursors_round_trip_and_refuse_forgeries():
     assert domain.decode_cursor("") is None
     with pytest.raises(InvalidArgument):
         domain.decode_cursor("s'; DROP TABLE")
+
+
+def test_a_decision_that_overtook_an_earlier_one_is_told_from_a_late_one():
+    early = [("resolve", "dispatched"), ("resolve", "reported"), ("accept", "reported"),
+             ("reroute", "reported"), ("resolve", "reopened")]
+    late = [("accept", "in_progress"), ("accept", "resolved"), ("resolve", "closed"), ("dispatch", "dispatched"),
+            ("reject", "closed"), ("resolve", "rejected"), ("merge", "closed")]
+    assert all(domain.arrived_early(a, s) for a, s in early)
+    assert not any(domain.arrived_early(a, s) for a, s in late)
+    assert not domain.arrived_early("resolve", "in_progress")  # it applies: not early, not late

@@ -113,6 +113,32 @@ def test_dispatch_decisions_move_the_incident_once_even_when_delivered_twice(env
     assert version_of(other.id) == (1, "reported")
 
 
+def test_a_decision_that_overtakes_an_earlier_one_waits_for_it(environment, stub, incidents_nameko):
+    """Consumers run concurrently (and on several replicas), so a task's `resolved` can be taken
+    before its `acknowledged`: it waits in place, and the incident still goes
+    dispatched -> in_progress -> resolved. A late decision is dropped, not retried."""
+    uri = environment["GRIDBUS_AMQP_URI"]
+    incident = stub.Report(report_request(GRID), metadata=metadata(OFFICER)).incident
+    task = {"task_id": str(uuid.uuid4()), "incident_id": incident.id, "department_code": "SW-03",
+            "actor": {"id": "dispatch", "role": "service"}}
+    publish_event(uri, "dispatch.task.created", task)
+    assert wait_for(lambda: version_of(incident.id) == (2, "dispatched"))
+    department = {**task, "actor": {"id": "SW-03", "role": "department"}}
+    publish_event(uri, "dispatch.task.resolved", {**department, "resolution": "cleared"})
+    time.sleep(1.5)
+    assert version_of(incident.id) == (2, "dispatched")  # waiting, not dropped
+    publish_event(uri, "dispatch.task.acknowledged", department)
+    assert wait_for(lambda: version_of(incident.id) == (4, "resolved"), timeout=30)
+    with session_scope() as s:
+        actions = s.execute(text("SELECT action FROM incidents.history WHERE incident_id = :i ORDER BY version"),
+                            {"i": incident.id}).scalars().all()
+    assert actions == ["report", "dispatch", "accept", "resolve"]
+    publish_event(uri, "dispatch.task.acknowledged", department)  # late: the incident moved past it
+    assert wait_for(lambda: queue_depth(uri, HANDLER_QUEUE) == 0)
+    time.sleep(0.5)
+    assert version_of(incident.id) == (4, "resolved")
+
+
 def test_poison_messages_end_in_the_dead_letter_queue(environment, incidents_nameko):
     uri = environment["GRIDBUS_AMQP_URI"]
     before = queue_depth(uri, HANDLER_QUEUE + ".dlq")

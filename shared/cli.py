@@ -24,6 +24,24 @@ def _operator() -> Principal:
     return Principal(member_id=f"cli:{getpass.getuser()}", role=SERVICE, scope=())
 
 
+def operator_stub(stub_class, server: str | None, default_port: int, token: str | None):
+    """A gRPC stub for a command that acts as a person, and the metadata carrying their token."""
+    import grpc
+    if not token:
+        raise SystemExit("gridbus: give --token or set GRIDBUS_TOKEN (gridbus token mint ...)")
+    channel = grpc.insecure_channel(server or f"localhost:{default_port}")
+    return stub_class(channel), [("authorization", f"Bearer {token}")]
+
+
+def call_or_exit(fn, *a, **kw):
+    """Call a gRPC method; a refusal ends the command with its status and message."""
+    import grpc
+    try:
+        return fn(*a, **kw)
+    except grpc.RpcError as exc:
+        raise SystemExit(f"gridbus: {exc.code().name}: {exc.details()}")
+
+
 class Progress:
     """A one-line progress bar on stderr."""
 

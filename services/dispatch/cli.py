@@ -6,6 +6,8 @@ import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from shared.cli import call_or_exit, operator_stub
+
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "config" / "dispatch.yaml"
 
 
@@ -81,23 +83,10 @@ def evaluation_(args) -> None:
 
 
 def _stub(args):
-    import grpc
-
     from gridbus.dispatch.v1 import dispatch_pb2_grpc
     from shared.config import settings
-    if not args.token:
-        raise SystemExit("gridbus: give --token or set GRIDBUS_TOKEN (gridbus token mint ...)")
-    server = args.server or f"localhost:{settings().dispatch_grpc_port}"
-    return dispatch_pb2_grpc.DispatchServiceStub(grpc.insecure_channel(server)), [
-        ("authorization", f"Bearer {args.token}")]
-
-
-def _call(fn, *a, **kw):
-    import grpc
-    try:
-        return fn(*a, **kw)
-    except grpc.RpcError as exc:
-        raise SystemExit(f"gridbus: {exc.code().name}: {exc.details()}")
+    return operator_stub(dispatch_pb2_grpc.DispatchServiceStub, args.server,
+                         settings().dispatch_grpc_port, args.token)
 
 
 def _line(t) -> str:
@@ -110,8 +99,8 @@ def _line(t) -> str:
 def queue_(args) -> None:
     from gridbus.dispatch.v1 import dispatch_pb2 as pb
     stub, md = _stub(args)
-    out = _call(stub.ListQueue, pb.ListQueueRequest(unit_code=args.unit, escalated_only=args.escalated,
-                                                    limit=args.limit), metadata=md)
+    out = call_or_exit(stub.ListQueue, pb.ListQueueRequest(unit_code=args.unit, escalated_only=args.escalated,
+                                                           limit=args.limit), metadata=md)
     for t in out.tasks:
         print(_line(t))
 
@@ -120,12 +109,13 @@ def act_(args) -> None:
     from gridbus.dispatch.v1 import dispatch_pb2 as pb
     stub, md = _stub(args)
     if args.verb == "assign":
-        out = _call(stub.Assign, pb.AssignRequest(task_id=args.task_id, department_code=args.department,
-                                                  expected_version=args.version), metadata=md)
+        out = call_or_exit(stub.Assign, pb.AssignRequest(task_id=args.task_id, department_code=args.department,
+                                                         expected_version=args.version), metadata=md)
     elif args.verb == "reroute":
-        out = _call(stub.Reroute, pb.RerouteRequest(task_id=args.task_id, department_code=args.department,
-                                                    reason=args.reason, expected_version=args.version), metadata=md)
+        out = call_or_exit(stub.Reroute, pb.RerouteRequest(task_id=args.task_id, department_code=args.department,
+                                                           reason=args.reason, expected_version=args.version),
+                           metadata=md)
     else:
-        out = _call(stub.Reject, pb.RejectRequest(task_id=args.task_id, reason=args.reason,
-                                                  expected_version=args.version), metadata=md)
+        out = call_or_exit(stub.Reject, pb.RejectRequest(task_id=args.task_id, reason=args.reason,
+                                                         expected_version=args.version), metadata=md)
     print(_line(out))

@@ -9,7 +9,7 @@ import os
 import uuid
 from datetime import datetime, timezone
 
-from shared.errors import InvalidArgument
+from shared.cli import call_or_exit, operator_stub
 
 ACTIONS = ("dispatch", "reroute", "accept", "resolve", "verify", "reopen", "reject", "resubmit", "close", "merge")
 
@@ -75,24 +75,10 @@ def load_categories(args) -> None:
 
 
 def _stub(args):
-    import grpc
-
     from gridbus.incidents.v1 import incidents_pb2_grpc
     from shared.config import settings
-
-    if not args.token:
-        raise InvalidArgument("give --token or set GRIDBUS_TOKEN (gridbus token mint ...)")
-    server = args.server or f"localhost:{settings().incidents_grpc_port}"
-    return incidents_pb2_grpc.IncidentServiceStub(grpc.insecure_channel(server)), [
-        ("authorization", f"Bearer {args.token}")]
-
-
-def _call(fn, *a, **kw):
-    import grpc
-    try:
-        return fn(*a, **kw)
-    except grpc.RpcError as exc:
-        raise SystemExit(f"gridbus: {exc.code().name}: {exc.details()}")
+    return operator_stub(incidents_pb2_grpc.IncidentServiceStub, args.server,
+                         settings().incidents_grpc_port, args.token)
 
 
 def _line(i) -> str:
@@ -109,7 +95,7 @@ def report(args) -> None:
                            title=args.title, description=args.description,
                            location=pb.Location(lon=args.lon, lat=args.lat, accuracy_m=args.accuracy))
     req.occurred_at.FromDatetime(datetime.now(timezone.utc))
-    out = _call(stub.Report, req, metadata=md)
+    out = call_or_exit(stub.Report, req, metadata=md)
     print(("replayed: " if out.replayed else "") + _line(out.incident))
     if out.incident.duplicate_of:
         print(f"likely duplicate of {out.incident.duplicate_of}")
@@ -121,9 +107,9 @@ def list_(args) -> None:
     statuses = [getattr(pb, f"STATUS_{s.upper()}") for s in args.status]
     left, token = args.limit, ""
     while left > 0:
-        page = _call(stub.ListIncidents, pb.ListIncidentsRequest(
-            grid_code=args.grid, statuses=statuses, category_code=args.category, page_size=min(left, 200),
-            page_token=token), metadata=md)
+        page = call_or_exit(stub.ListIncidents, pb.ListIncidentsRequest(
+                   grid_code=args.grid, statuses=statuses, category_code=args.category, page_size=min(left, 200),
+                   page_token=token), metadata=md)
         for i in page.incidents:
             print(_line(i))
         left -= len(page.incidents)
@@ -135,7 +121,7 @@ def list_(args) -> None:
 def show_(args) -> None:
     from gridbus.incidents.v1 import incidents_pb2 as pb
     stub, md = _stub(args)
-    got = _call(stub.GetIncident, pb.GetIncidentRequest(incident_id=args.incident_id), metadata=md)
+    got = call_or_exit(stub.GetIncident, pb.GetIncidentRequest(incident_id=args.incident_id), metadata=md)
     print(_line(got.incident))
     print(f"  at ({got.incident.location.lon:.6f}, {got.incident.location.lat:.6f}) ±{got.incident.location.accuracy_m:.0f} m, "
           f"lineage {' > '.join(got.incident.lineage)}")
@@ -148,10 +134,10 @@ def show_(args) -> None:
 def act_(args) -> None:
     from gridbus.incidents.v1 import incidents_pb2 as pb
     stub, md = _stub(args)
-    out = _call(stub.Transition, pb.TransitionRequest(
-        incident_id=args.incident_id, action=getattr(pb, f"ACTION_{args.action.upper()}"),
-        expected_version=args.version, department_code=args.department, note=args.note,
-        violation_confirmed=args.violation, duplicate_of=args.duplicate_of), metadata=md)
+    out = call_or_exit(stub.Transition, pb.TransitionRequest(
+               incident_id=args.incident_id, action=getattr(pb, f"ACTION_{args.action.upper()}"),
+               expected_version=args.version, department_code=args.department, note=args.note,
+               violation_confirmed=args.violation, duplicate_of=args.duplicate_of), metadata=md)
     print(_line(out))
 
 

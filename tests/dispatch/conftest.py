@@ -43,14 +43,19 @@ def dispatch_nameko(environment, dispatch_config, incidents_nameko):
 
 
 @pytest.fixture(scope="module")
-def dispatch_stub(environment, dispatch_config):
+def dispatch_server(environment, dispatch_config):
     port = free_port()
     proc = Process(python("-m", "services.dispatch.grpc_server"),
                    {**environment, "GRIDBUS_DISPATCH_GRPC_PORT": str(port)}, "dispatch-grpc",
                    Path(environment["LOG_DIR"])).start()
     try:
         wait_for_grpc(port, proc)
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            yield dispatch_pb2_grpc.DispatchServiceStub(channel)
+        yield port
     finally:
         proc.stop()
+
+
+@pytest.fixture(scope="module")
+def dispatch_stub(dispatch_server):
+    with grpc.insecure_channel(f"127.0.0.1:{dispatch_server}") as channel:
+        yield dispatch_pb2_grpc.DispatchServiceStub(channel)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import text
@@ -224,12 +224,12 @@ def transition(caller: Principal, incident_id: str, expected_version: int, req: 
 
 
 def _transition_in(session: Session, caller: Principal, iid: uuid.UUID, expected_version: int,
-                   req: domain.Request, actor: tuple[str, str] | None) -> IncidentView:
-    row = store.get(session, iid)
+                   req: domain.Request, actor: tuple[str, str] | None, row=None) -> IncidentView:
+    """`row`: the incident as the caller has just read it in this session, if it has."""
+    row = row if row is not None else store.get(session, iid)
     if row is None:
         raise NotFound(f"no incident {iid}")
     current: store.Incident = row[0]
-    # Plain values: the update below refreshes `current` in the session.
     from_status, from_version = current.status, current.version
     facts = domain.Facts(from_status, tuple(current.lineage), current.reporter_id, current.department_code)
     if expected_version and from_version != expected_version:
@@ -249,15 +249,20 @@ def _transition_in(session: Session, caller: Principal, iid: uuid.UUID, expected
         if target_row is None:
             raise NotFound(f"no incident {req.duplicate_of} to merge into")
         values["duplicate_of"] = target_row[0].duplicate_of or target
-    new_version = store.apply_change(session, iid, from_version, values)
-    if new_version is None:
+    written = store.apply_change(session, iid, from_version, values)
+    if written is None:
         raise Aborted(f"incident {iid} changed while you acted on it; re-read and retry")
+    new_version = written.version
     actor_id, actor_role = actor or (caller.member_id, caller.role)
     note = (req.note or "").strip() or None
     store.append_history(session, incident_id=iid, version=new_version, action=req.action,
                          from_status=from_status, to_status=outcome.status, actor_id=actor_id,
                          actor_role=actor_role, note=note, department_code=outcome.department_code)
-    view = _view(store.get(session, iid))
+    # The row as read plus what the update wrote: no second read.
+    view = replace(_view(row), version=new_version, updated_at=written.updated_at,
+                   **{k: v for k, v in values.items() if k != "duplicate_of"})
+    if "duplicate_of" in values:
+        view.duplicate_of = str(values["duplicate_of"])
     record_event(session, SCHEMA, f"incidents.incident.{domain.EVENT_OF[req.action]}", f"incidents/{iid}",
                  event_data(view, previous_status=from_status, actor_id=actor_id,
                             actor_role=actor_role, note=note, at=view.updated_at),
@@ -391,7 +396,7 @@ def apply_dispatch_event(event: dict) -> str:
                     req = domain.Request(action="reroute", department_code=req.department_code,
                                          note=note or "reassigned by a dispatcher")
                 _transition_in(session, SYSTEM, iid, 0, req,
-                               (str(actor.get("id") or "dispatch"), str(actor.get("role") or auth.SERVICE)))
+                               (str(actor.get("id") or "dispatch"), str(actor.get("role") or auth.SERVICE)), row)
             return req.action
         except (FailedPrecondition, InvalidArgument, NotFound) as exc:
             if (isinstance(exc, FailedPrecondition) and row is not None

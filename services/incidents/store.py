@@ -172,13 +172,14 @@ def find_duplicate(session: Session, category_code: str, lon: float, lat: float,
     return row.duplicate_of or row.id
 
 
-def apply_change(session: Session, incident_id: uuid.UUID, expected_version: int, values: dict) -> int | None:
-    """Moves the incident on if it is still at expected_version; returns the new version."""
-    row = session.execute(
+def apply_change(session: Session, incident_id: uuid.UUID, expected_version: int, values: dict):
+    """Moves the incident on if it is still at expected_version; returns (version, updated_at)
+    as written, or None when it had moved on."""
+    return session.execute(
         update(Incident).where(Incident.id == incident_id, Incident.version == expected_version)
         .values(version=Incident.version + 1, updated_at=func.clock_timestamp(), **values)
-        .returning(Incident.version)).first()
-    return row.version if row else None
+        .returning(Incident.version, Incident.updated_at)
+        .execution_options(synchronize_session=False)).first()
 
 
 def append_history(session: Session, **values) -> None:

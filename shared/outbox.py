@@ -73,6 +73,11 @@ def outbox_notify_ddl(schema: str) -> list[str]:
     ]
 
 
+def drop_outbox_notify_ddl(schema: str) -> list[str]:
+    """Undoes outbox_notify_ddl (relays fall back to looking every idle_poll)."""
+    return [f"DROP TRIGGER outbox_notify ON {schema}.outbox", f"DROP FUNCTION {schema}.outbox_notify()"]
+
+
 def record_event(session: Session | Connection, schema: str, type_: str, subject: str, data: dict,
                  *, subject_sequence: int | None = None) -> str:
     """Adds an event to the caller's transaction; it leaves only if that transaction commits."""

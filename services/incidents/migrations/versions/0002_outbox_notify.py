@@ -5,7 +5,7 @@ Revises: 0001
 """
 from alembic import op
 
-from shared.outbox import outbox_notify_ddl
+from shared.outbox import drop_outbox_notify_ddl, outbox_notify_ddl
 
 revision = "0002"
 down_revision = "0001"
@@ -19,5 +19,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("DROP TRIGGER outbox_notify ON incidents.outbox")
-    op.execute("DROP FUNCTION incidents.outbox_notify()")
+    for statement in drop_outbox_notify_ddl("incidents"):
+        op.execute(statement)

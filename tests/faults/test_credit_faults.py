@@ -3,7 +3,6 @@ delivered twice, as a broker may): every event becomes exactly one record, the c
 intact, and every record's event reaches a durable subscriber."""
 from __future__ import annotations
 
-import json
 import random
 import sys
 import threading
@@ -21,6 +20,7 @@ from shared.db import session_scope
 from shared.events import declare_subscription
 from shared.health import check_nameko
 from tests.conftest import SYSTEM
+from tests.faults.test_faults import drain_envelopes
 from tests.incidents.conftest import GRIDS
 from tests.support import Process, publish_event, wait_healthy
 
@@ -97,19 +97,9 @@ def test_kill_9_the_credit_process_while_closed_incidents_stream_in(environment)
     assert broken is None and checked >= EVENTS
 
     record_ids = {ids[0] for ids in written.values()}
+    envelopes = drain_envelopes(uri, queue, lambda got: record_ids <= {e["data"]["record_id"] for e in got})
     seen: dict[str, set[str]] = {}  # record id -> event ids it arrived under
-    deadline = time.monotonic() + 60
-    with kombu.Connection(uri) as conn:
-        q = kombu.Queue(queue, no_declare=True)
-        while time.monotonic() < deadline:
-            m = q(conn.default_channel).get(no_ack=False)
-            if m is None:
-                if record_ids <= set(seen):
-                    break
-                time.sleep(0.1)
-                continue
-            envelope = json.loads(m.body)
-            seen.setdefault(envelope["data"]["record_id"], set()).add(envelope["id"])
-            m.ack()
+    for envelope in envelopes:
+        seen.setdefault(envelope["data"]["record_id"], set()).add(envelope["id"])
     assert record_ids <= set(seen), f"{len(record_ids - set(seen))} record events never arrived"
     assert all(len(seen[r]) == 1 for r in record_ids), "a record was announced under two event ids"

@@ -100,22 +100,30 @@ def system(environment, city, categories):
         proc.stop()
 
 
-def subscriber_ids(uri: str, queue: str, expected: set[str], timeout: float = 60) -> list[str]:
-    """The report ids of every event in the queue (with repeats), once all expected have come."""
-    seen: list[str] = []
+def drain_envelopes(uri: str, queue: str, done, timeout: float = 60) -> list[dict]:
+    """Every event in a subscriber's queue (with repeats), taken until the queue is empty and
+    done(envelopes) holds, or timeout."""
+    envelopes: list[dict] = []
     deadline = time.monotonic() + timeout
     with kombu.Connection(uri) as conn:
         q = kombu.Queue(queue, no_declare=True)
         while time.monotonic() < deadline:
             m = q(conn.default_channel).get(no_ack=False)
             if m is None:
-                if expected <= set(seen):
+                if done(envelopes):
                     break
                 time.sleep(0.1)
                 continue
-            seen.append(json.loads(m.body)["data"]["report_id"])
+            envelopes.append(json.loads(m.body))
             m.ack()
-    return seen
+    return envelopes
+
+
+def subscriber_ids(uri: str, queue: str, expected: set[str], timeout: float = 60) -> list[str]:
+    """The report ids of every event in the queue (with repeats), once all expected have come."""
+    def report_ids(envelopes):
+        return [e["data"]["report_id"] for e in envelopes]
+    return report_ids(drain_envelopes(uri, queue, lambda got: expected <= set(report_ids(got)), timeout))
 
 
 def assert_exactly_once(uri: str, queue: str, phones: Phones) -> None:

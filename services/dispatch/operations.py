@@ -269,7 +269,8 @@ def on_incident_changed(event: dict) -> str:
         return "ignored"
     data = event["data"]
     now = datetime.now(timezone.utc)
-    actor = (str((data.get("actor") or {}).get("id", "incidents")), str((data.get("actor") or {}).get("role", "service")))
+    who = data.get("actor") or {}
+    actor = (str(who.get("id", "incidents")), str(who.get("role", "service")))
     if action == "sync" and actor[0] == SYSTEM.member_id:
         return "in step"  # the echo of this service's own dispatch: nothing to read or write
     with session_scope() as session:

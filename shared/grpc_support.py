@@ -8,7 +8,10 @@ import signal
 import threading
 from concurrent import futures
 
+from datetime import datetime, timezone
+
 import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from sqlalchemy.exc import DBAPIError
@@ -38,6 +41,20 @@ def _unavailable(exc: Exception) -> bool:
 
 # Larger requests are refused by grpc itself with RESOURCE_EXHAUSTED.
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024
+
+
+def timestamp(when: datetime | None) -> Timestamp | None:
+    """A protobuf Timestamp; a missing time leaves the field unset (None), never 1970."""
+    if when is None:
+        return None
+    ts = Timestamp()
+    ts.FromDatetime(when)
+    return ts
+
+
+def time_field(message, name: str) -> datetime | None:
+    """A Timestamp field of a request as an aware UTC datetime; None when it is not set."""
+    return getattr(message, name).ToDatetime(tzinfo=timezone.utc) if message.HasField(name) else None
 
 
 def _metadata(context, key: str) -> str | None:

@@ -9,8 +9,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from gridbus.credit.v1 import credit_pb2 as pb
 from gridbus.credit.v1 import credit_pb2_grpc as pb_grpc
+from services import registry
 from services.credit import operations as ops
-from shared.config import settings
 from shared.grpc_support import serve, unary
 from shared.logs import setup_logging
 
@@ -98,7 +98,7 @@ class CreditServicer(pb_grpc.CreditServiceServicer):
 
 def main() -> None:
     setup_logging()
-    serve(SERVICE_NAME, pb_grpc.add_CreditServiceServicer_to_server, CreditServicer(), settings().credit_grpc_port)
+    serve(SERVICE_NAME, pb_grpc.add_CreditServiceServicer_to_server, CreditServicer(), registry.port("credit"))
 
 
 if __name__ == "__main__":

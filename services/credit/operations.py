@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -36,7 +35,7 @@ MAX_PAGE = 200
 
 @functools.lru_cache(maxsize=1)
 def rules() -> domain.Rules:
-    with open(os.environ.get("GRIDBUS_CREDIT_RULES", str(RULES_FILE)), encoding="utf-8") as f:
+    with open(settings().credit_rules or RULES_FILE, encoding="utf-8") as f:
         return domain.parse_rules(yaml.safe_load(f))
 
 

@@ -9,8 +9,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from gridbus.grid.v1 import grid_pb2 as pb
 from gridbus.grid.v1 import grid_pb2_grpc as pb_grpc
+from services import registry
 from services.grid import operations as ops
-from shared.config import settings
 from shared.errors import InvalidArgument
 from shared.grpc_support import serve, unary
 from shared.logs import setup_logging
@@ -115,7 +115,7 @@ class GridServicer(pb_grpc.GridServiceServicer):
 
 def main() -> None:
     setup_logging()
-    serve(SERVICE_NAME, pb_grpc.add_GridServiceServicer_to_server, GridServicer(), settings().grid_grpc_port)
+    serve(SERVICE_NAME, pb_grpc.add_GridServiceServicer_to_server, GridServicer(), registry.port("grid"))
 
 
 if __name__ == "__main__":

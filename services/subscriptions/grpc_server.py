@@ -10,8 +10,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from gridbus.subscriptions.v1 import subscriptions_pb2 as pb
 from gridbus.subscriptions.v1 import subscriptions_pb2_grpc as pb_grpc
+from services import registry
 from services.subscriptions import operations as ops
-from shared.config import settings
 from shared.grpc_support import serve, unary
 from shared.logs import setup_logging
 
@@ -50,7 +50,7 @@ class SubscriptionServicer(pb_grpc.SubscriptionServiceServicer):
 def main() -> None:
     setup_logging()
     serve(SERVICE_NAME, pb_grpc.add_SubscriptionServiceServicer_to_server, SubscriptionServicer(),
-          settings().subscriptions_grpc_port)
+          registry.port("subscriptions"))
 
 
 if __name__ == "__main__":

@@ -161,7 +161,7 @@ def get_subject(caller: Principal, *, subject_id: str = "", uscc: str = "", id_n
 
 # --- records -------------------------------------------------------------------------------
 
-def _append(session: Session, caller_id: str, subject_id: uuid.UUID, *, kind: str, category: str, severity: int,
+def _append(session: Session, subject_id: uuid.UUID, *, kind: str, category: str, severity: int,
             source: str, incident_id: str | None, confirmed_by: str, supersedes: uuid.UUID | None,
             reason: str | None, valid_from: datetime | None = None) -> RecordView:
     """Extends the chain by one record and records its events, in the caller's transaction."""
@@ -251,7 +251,7 @@ def add_record(caller: Principal, *, subject_id: str, kind: str, category: str, 
                 raise NotFound(f"no record {supersedes} of this subject")
             if session.execute(text("SELECT 1 FROM credit.records WHERE supersedes = :r"), {"r": old.id}).first():
                 raise FailedPrecondition(f"record {supersedes} was superseded already; supersede the newer one")
-        return _append(session, caller.member_id, sid, kind=kind, category=category, severity=severity,
+        return _append(session, sid, kind=kind, category=category, severity=severity,
                        source=f"manual:{uuid.uuid4()}", incident_id=incident_id or None, confirmed_by=caller.member_id,
                        supersedes=old.id if old else None, reason=(reason or "").strip() or None)
 
@@ -373,7 +373,7 @@ def on_incident_closed(event: dict) -> str:
             return "unmatched"
         severity = rules().severity_from_priority.get(int(data.get("priority") or 4), 4)
         actor = data.get("actor") or {}
-        _append(session, "credit", row.id, kind="violation", category=str(data.get("category") or "-"),
+        _append(session, row.id, kind="violation", category=str(data.get("category") or "-"),
                 severity=severity, source=source, incident_id=data.get("incident_id"),
                 confirmed_by=str(actor.get("id") or "incidents"), supersedes=None, reason=None)
         return "recorded"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime
-from typing import Callable, Iterable
+from typing import Callable
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (ARRAY, BigInteger, Boolean, DateTime, Float, ForeignKey, String, Text, func,
@@ -222,7 +222,3 @@ def position_lonlat(session: Session, member: Member) -> tuple[float, float] | N
     row = session.execute(select(func.ST_X(Member.position), func.ST_Y(Member.position))
                           .where(Member.id == member.id)).one()
     return row[0], row[1]
-
-
-def units_exist(session: Session, codes: Iterable[str]) -> set[str]:
-    return set(session.scalars(select(Unit.code).where(Unit.code.in_(list(codes)))))

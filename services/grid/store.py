@@ -72,15 +72,13 @@ class Assignment(Base):
 
 # --- units ------------------------------------------------------------------------------------
 
-_LOCATE = text(
-    "SELECT code, level, name, parent_code, ancestors, area_m2, updated_at FROM grid.units "
-    "WHERE level = 'grid' AND ST_Covers(geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)) "
-    "ORDER BY code LIMIT 1")
+_LOCATE = text("SELECT code, level, name, parent_code, ancestors, area_m2, updated_at FROM grid.locate(:lon, :lat)")
 
 
 def locate(session: Session, lon: float, lat: float):
     """The leaf grid covering the point (a row with Unit's plain columns). On a border shared
-    by several grids the lowest code wins, so the same point always lands in the same grid.
+    by several grids the lowest code wins, so the same point always lands in the same grid:
+    the rule is the SQL function grid.locate (migration 0003), which incidents calls too.
 
     Plain SQL on purpose: this is the hottest read in gridbus, and the ORM tripled its cost."""
     return session.execute(_LOCATE, {"lon": lon, "lat": lat}).first()

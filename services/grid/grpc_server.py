@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import json
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from gridbus.grid.v1 import grid_pb2 as pb
 from gridbus.grid.v1 import grid_pb2_grpc as pb_grpc
 from services import registry
 from services.grid import operations as ops
 from shared.errors import InvalidArgument
-from shared.grpc_support import serve, unary
+from shared.grpc_support import serve, timestamp, unary
 from shared.logs import setup_logging
 
 SERVICE_NAME = "gridbus.grid.v1.GridService"
@@ -23,27 +21,20 @@ _ROLE = {"officer": pb.ROLE_OFFICER, "dispatcher": pb.ROLE_DISPATCHER, "admin": 
 _ROLE_NAME = {v: k for k, v in _ROLE.items()}
 
 
-def _ts(when) -> Timestamp:
-    ts = Timestamp()
-    if when is not None:
-        ts.FromDatetime(when)
-    return ts
-
-
 def unit_pb(u: ops.UnitView) -> pb.Unit:
     return pb.Unit(code=u.code, level=_LEVEL[u.level], name=u.name, parent_code=u.parent_code or "",
                    ancestor_codes=u.ancestors, geometry_geojson=u.geometry_geojson or "",
-                   area_m2=u.area_m2, updated_at=_ts(u.updated_at))
+                   area_m2=u.area_m2, updated_at=timestamp(u.updated_at))
 
 
 def member_pb(m: ops.MemberView) -> pb.Member:
     out = pb.Member(id=m.id, name=m.name, phone=m.phone, role=_ROLE[m.role], active=m.active,
                     on_duty=m.on_duty, version=m.version,
-                    assignments=[pb.Assignment(grid_code=c, primary=p, assigned_at=_ts(t))
+                    assignments=[pb.Assignment(grid_code=c, primary=p, assigned_at=timestamp(t))
                                  for c, p, t in m.assignments])
     if m.position:
         out.last_position.CopyFrom(pb.Position(lon=m.position.lon, lat=m.position.lat,
-                                               reported_at=_ts(m.position.reported_at)))
+                                               reported_at=timestamp(m.position.reported_at)))
     return out
 
 
@@ -109,7 +100,7 @@ class GridServicer(pb_grpc.GridServiceServicer):
     def ReportPosition(self, request, context, caller):
         position, grid_code = ops.report_position(caller, request.member_id, request.lon, request.lat)
         return pb.ReportPositionResponse(
-            position=pb.Position(lon=position.lon, lat=position.lat, reported_at=_ts(position.reported_at)),
+            position=pb.Position(lon=position.lon, lat=position.lat, reported_at=timestamp(position.reported_at)),
             grid_code=grid_code or "")
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 
 from services.grid.domain import UnitDraft
 from shared.errors import InvalidArgument, NotFound
+from shared.units import ancestors
 
 SCHEMA = "grid"
 
@@ -114,7 +115,7 @@ def import_units(session: Session, drafts: list[UnitDraft],
     chunk = 1000
     for start in range(0, len(drafts), chunk):
         rows = [{"idx": d.index, "code": d.code, "level": d.level, "name": d.name, "parent": d.parent_code,
-                 "anc": _ancestors(d.code), "gj": json.dumps(d.geometry)} for d in drafts[start:start + chunk]]
+                 "anc": ancestors(d.code), "gj": json.dumps(d.geometry)} for d in drafts[start:start + chunk]]
         session.execute(text(
             "INSERT INTO import_staging (idx, code, level, name, parent_code, ancestors, gj) "
             "VALUES (:idx, :code, :level, :name, :parent, :anc, :gj)"), rows)
@@ -180,11 +181,6 @@ def import_units(session: Session, drafts: list[UnitDraft],
     created = sum(1 for row in changed if row.created)
     updated = len(changed) - created
     return created, updated, len(drafts) - len(changed), sorted(row.code for row in changed)
-
-
-def _ancestors(code: str) -> list[str]:
-    from services.grid.domain import ancestors
-    return ancestors(code)
 
 
 # --- members ----------------------------------------------------------------------------------

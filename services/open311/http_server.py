@@ -10,7 +10,7 @@ import json
 import logging
 import signal
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -22,6 +22,7 @@ from shared.auth import Principal
 from shared.config import settings
 from shared.errors import DomainError, NotFound, PermissionDenied
 from shared.logs import setup_logging
+from shared.timefmt import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ class Open311Handler(BaseHTTPRequestHandler):
     def _get_discovery(self, fmt, ident, query):
         base = f"http://{self.headers.get('Host', 'localhost')}/open311/v2"
         self._send(200, fmt, "discovery", {
-            "changeset": datetime.now(timezone.utc).date().isoformat(), "contact": "your city's gridbus operators",
+            "changeset": utcnow().date().isoformat(), "contact": "your city's gridbus operators",
             "key_service": "ask the operators for an api_key",
             "endpoints": [{"specification": mapping.SPEC, "url": base, "changeset": "2026-11-24",
                            "type": "production", "formats": list(v.split(";")[0] for v in mapping.FORMATS.values())}]})
@@ -128,7 +129,7 @@ class Open311Handler(BaseHTTPRequestHandler):
                 out.append(mapping.request_view(incident, names, notes))
             self._send(200, fmt, "service_requests", out)
             return
-        end = mapping.parse_time(_first(query, "end_date"), "end_date") or datetime.now(timezone.utc)
+        end = mapping.parse_time(_first(query, "end_date"), "end_date") or utcnow()
         start = mapping.parse_time(_first(query, "start_date"), "start_date") or end - DEFAULT_WINDOW
         filters = incidents.Filters(statuses=mapping.parse_statuses(_first(query, "status")),
                                     category_code=_first(query, "service_code"),

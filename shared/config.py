@@ -26,53 +26,55 @@ MIN_KEY_BYTES = 32
 MIN_API_KEY_CHARACTERS = 16
 
 
-def _text(name: str, raw: str) -> str:
+# Each parser turns a variable's text into its value, or raises ValueError saying what it must be.
+
+def _text(raw: str) -> str:
     return raw
 
 
-def _optional(name: str, raw: str) -> str | None:
+def _optional(raw: str) -> str | None:
     return raw or None
 
 
-def _key(name: str, raw: str) -> str:
+def _key(raw: str) -> str:
     if len(raw.encode()) < MIN_KEY_BYTES:
-        raise RuntimeError(f"{name} must be at least {MIN_KEY_BYTES} bytes")
+        raise ValueError(f"must be at least {MIN_KEY_BYTES} bytes")
     return raw
 
 
-def _positive_int(name: str, raw: str) -> int:
+def _positive_int(raw: str) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise RuntimeError(f"{name} must be a whole number, not {raw!r}")
+        raise ValueError(f"must be a whole number, not {raw!r}")
     if value <= 0:
-        raise RuntimeError(f"{name} must be above 0, not {value}")
+        raise ValueError(f"must be above 0, not {value}")
     return value
 
 
-def _positive_number(name: str, raw: str) -> float:
+def _positive_number(raw: str) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise RuntimeError(f"{name} must be a number, not {raw!r}")
+        raise ValueError(f"must be a number, not {raw!r}")
     if not (math.isfinite(value) and value > 0):
-        raise RuntimeError(f"{name} must be a finite number above 0, not {raw}")
+        raise ValueError(f"must be a finite number above 0, not {raw}")
     return value
 
 
-def _log_level(name: str, raw: str) -> str:
+def _log_level(raw: str) -> str:
     if raw not in logging.getLevelNamesMapping():
-        raise RuntimeError(f"{name} must be a logging level (DEBUG, INFO, WARNING, ERROR), not {raw!r}")
+        raise ValueError(f"must be a logging level (DEBUG, INFO, WARNING, ERROR), not {raw!r}")
     return raw
 
 
-def _api_keys(name: str, raw: str) -> dict[str, str]:
+def _api_keys(raw: str) -> dict[str, str]:
     """`key=client,key2=client2`; keys shorter than 16 characters are ignored (too guessable)."""
     pairs = [p.split("=", 1) for p in raw.split(",") if "=" in p]
     return {k.strip(): v.strip() for k, v in pairs if len(k.strip()) >= MIN_API_KEY_CHARACTERS}
 
 
-def _setting(default: str, parse: Callable[[str, str], Any] = _text, *, documented: str | None = None):
+def _setting(default: str, parse: Callable[[str], Any] = _text, *, documented: str | None = None):
     """A field read from its environment variable; `documented` is how README's table shows a
     default that is no literal value (a development key, a bundled file)."""
     return field(metadata={"default": default, "parse": parse, "documented": documented})
@@ -111,7 +113,10 @@ def settings(env: Mapping[str, str] | None = None) -> Settings:
     values = {}
     for f in fields(Settings):
         name = env_name(f.name)
-        values[f.name] = f.metadata["parse"](name, env.get(name, f.metadata["default"]))
+        try:
+            values[f.name] = f.metadata["parse"](env.get(name, f.metadata["default"]))
+        except ValueError as exc:
+            raise RuntimeError(f"{name} {exc}") from None
     return Settings(**values)
 
 

@@ -42,24 +42,20 @@ def _key(raw: str) -> str:
     return raw
 
 
-def _positive_int(raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"must be a whole number, not {raw!r}")
-    if value <= 0:
-        raise ValueError(f"must be above 0, not {value}")
-    return value
+def _positive(convert: Callable[[str], float], what: str) -> Callable[[str], Any]:
+    def parse(raw: str):
+        try:
+            value = convert(raw)
+        except ValueError:
+            raise ValueError(f"must be {what}, not {raw!r}")
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"must be {what} above 0, not {raw}")
+        return value
+    return parse
 
 
-def _positive_number(raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"must be a number, not {raw!r}")
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"must be a finite number above 0, not {raw}")
-    return value
+_positive_int = _positive(int, "a whole number")
+_positive_number = _positive(float, "a finite number")
 
 
 def _log_level(raw: str) -> str:

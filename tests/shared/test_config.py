@@ -55,7 +55,7 @@ def test_values_are_typed():
 
 
 @pytest.mark.parametrize("name, value, words", [
-    ("GRIDBUS_DUPLICATE_RADIUS_M", "fifty", "must be a number"),
+    ("GRIDBUS_DUPLICATE_RADIUS_M", "fifty", "must be a finite number"),
     ("GRIDBUS_DUPLICATE_WINDOW_HOURS", "-1", "above 0"),
     ("GRIDBUS_CREDIT_SWEEP_SECONDS", "nan", "above 0"),
     ("GRIDBUS_DISPATCH_ASSIGN_MINUTES", "0", "above 0"),

@@ -191,11 +191,17 @@ def update_member(caller: Principal, member_id: str, changes: dict, expected_ver
         return _member_view(session, member, caller)
 
 
-def assign_member(caller: Principal, member_id: str, grid_code: str, primary: bool) -> MemberView:
+def _may_manage_assignment(caller: Principal, member_id: str, grid_code: str) -> uuid.UUID:
+    """The member's id, once the caller may manage members and the unit is in their scope."""
     mid = parse_uuid(member_id, "member id")
     domain.may_manage_members(caller)
     units.level_of(grid_code)
     auth.require_scope(caller, units.lineage(grid_code), f"unit {grid_code}")
+    return mid
+
+
+def assign_member(caller: Principal, member_id: str, grid_code: str, primary: bool) -> MemberView:
+    mid = _may_manage_assignment(caller, member_id, grid_code)
     with session_scope() as session:
         member = store.get_member(session, mid, for_update=True)
         if not member.active:
@@ -223,10 +229,7 @@ def assign_member(caller: Principal, member_id: str, grid_code: str, primary: bo
 
 
 def release_member(caller: Principal, member_id: str, grid_code: str) -> MemberView:
-    mid = parse_uuid(member_id, "member id")
-    domain.may_manage_members(caller)
-    units.level_of(grid_code)
-    auth.require_scope(caller, units.lineage(grid_code), f"unit {grid_code}")
+    mid = _may_manage_assignment(caller, member_id, grid_code)
     with session_scope() as session:
         member = store.get_member(session, mid, for_update=True)
         released = next((a for a in member.assignments if a.unit_code == grid_code), None)

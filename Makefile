@@ -35,9 +35,11 @@ gen/.built: $(PROTOS) $(VENV)/.installed
 
 protos: gen/.built
 
-# The event catalogue, generated from protos/**/events.proto.
+# The event catalogue, generated from protos/**/events.proto, and the incident actions in
+# docs/service-contracts.md, from the action table in services/incidents/domain.py.
 docs: deps
 	$(PY) scripts/event_catalogue.py
+	$(PY) scripts/action_table.py
 
 migrate: deps protos infra
 	$(VENV)/bin/gridbus migrate

@@ -22,6 +22,7 @@ from gridbus.incidents.v1 import incidents_pb2 as ipb
 from gridbus.incidents.v1 import incidents_pb2_grpc
 from services import registry
 from services.credit.domain import USCC_CHARS, uscc_check_char
+from services.incidents.domain import STATUSES
 from shared.auth import mint_token
 from shared.db import session_scope
 from shared.health import check_grpc, wait_until
@@ -37,8 +38,6 @@ def md(subject: str, role: str, *scope: str):
 class LiveView(threading.Thread):
     """Every few seconds: incidents per state, escalations, events per second."""
 
-    STATES = ("reported", "dispatched", "in_progress", "resolved", "verified", "closed", "rejected", "reopened")
-
     def __init__(self, printer, interval: float = 3.0):
         super().__init__(daemon=True)
         self.printer, self.interval = printer, interval
@@ -53,7 +52,7 @@ class LiveView(threading.Thread):
             records = s.execute(text("SELECT count(*) FROM credit.records")).scalar()
         total = sum(self.printer.counts.values())
         rate = total / max(time.monotonic() - self.started, 1e-9)
-        cells = " ".join(f"{k}:{states.get(k, 0)}" for k in self.STATES)
+        cells = " ".join(f"{k}:{states.get(k, 0)}" for k in STATUSES)
         return (f"  [live {time.monotonic() - self.started:5.0f}s] {cells} | manual queue {queued}, "
                 f"escalated {escalated} | credit records {records} | events {total} ({rate:.1f}/s)")
 

@@ -9,10 +9,10 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
+from services.incidents.domain import ACTIONS, STATUSES
 from shared.cli import call_or_exit, operator_stub
 
 DEFAULT_CATEGORIES = Path(__file__).resolve().parent / "config" / "categories.yaml"
-ACTIONS = ("dispatch", "reroute", "accept", "resolve", "verify", "reopen", "reject", "resubmit", "close", "merge")
 
 
 def register(sub) -> None:
@@ -38,8 +38,7 @@ def register(sub) -> None:
 
     ls = s.add_parser("list", help="list incidents you may see, newest first")
     ls.add_argument("--grid", default="", help="a unit code: its whole subtree")
-    ls.add_argument("--status", nargs="*", default=[], choices=["reported", "dispatched", "in_progress", "resolved",
-                                                                 "verified", "closed", "rejected", "reopened"])
+    ls.add_argument("--status", nargs="*", default=[], choices=STATUSES)
     ls.add_argument("--category", default="")
     ls.add_argument("--limit", type=int, default=50)
     ls.set_defaults(func=list_)
@@ -50,7 +49,7 @@ def register(sub) -> None:
 
     act = s.add_parser("act", help="move an incident on (as dispatcher, department or officer)")
     act.add_argument("incident_id")
-    act.add_argument("action", choices=ACTIONS)
+    act.add_argument("action", choices=list(ACTIONS))
     act.add_argument("--version", type=int, required=True, help="the version you read (see `show`)")
     act.add_argument("--department", default="")
     act.add_argument("--note", default="")

@@ -111,14 +111,18 @@ def render() -> str:
     return "".join(parts)
 
 
-def main() -> None:
-    text = render()
+def write_or_check(out: Path, text: str) -> None:
+    """Writes a generated doc; with --check, fails when the committed one differs instead."""
     if "--check" in sys.argv:
-        if not OUT.exists() or OUT.read_text(encoding="utf-8") != text:
-            raise SystemExit(f"{OUT.relative_to(ROOT)} is out of date: run `make docs`")
+        if not out.exists() or out.read_text(encoding="utf-8") != text:
+            raise SystemExit(f"{out.relative_to(ROOT)} is out of date: run `make docs`")
         return
-    OUT.write_text(text, encoding="utf-8")
-    print(f"wrote {OUT.relative_to(ROOT)}")
+    out.write_text(text, encoding="utf-8")
+    print(f"wrote {out.relative_to(ROOT)}")
+
+
+def main() -> None:
+    write_or_check(OUT, render())
 
 
 if __name__ == "__main__":

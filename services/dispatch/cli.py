@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from services.dispatch.domain import GROUPINGS
 from shared.cli import call_or_exit, operator_stub
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "config" / "dispatch.yaml"
@@ -23,8 +24,7 @@ def register(sub) -> None:
     ev = s.add_parser("evaluation", help="figures per department or unit, as a table")
     ev.add_argument("--from", dest="start", help="ISO date or time (default: 30 days ago)")
     ev.add_argument("--to", dest="end", help="ISO date or time (default: now)")
-    ev.add_argument("--group-by", default="department",
-                    choices=["department", "district", "street", "community", "grid"])
+    ev.add_argument("--group-by", default="department", choices=GROUPINGS)
     ev.add_argument("--unit", default="", help="only this unit's subtree")
     ev.add_argument("--department", default="")
     ev.set_defaults(func=evaluation_)

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from gridbus.dispatch.v1 import dispatch_pb2 as pb
 from gridbus.incidents.v1 import incidents_pb2 as ipb
 from services.dispatch import operations as ops
+from services.dispatch.operations.changes import calendar
 from shared.db import session_scope
 from tests.dispatch.conftest import dispatch_nameko_process, wait_dispatch
 from tests.incidents.conftest import GRIDS, report_request
@@ -88,8 +89,8 @@ def test_working_time_deadlines_follow_the_calendar(stub, dispatch_stub, dispatc
     incident = stub.Report(report_request(D1_GRID, category="0301"), metadata=officer(D1_GRID)).incident
     task = task_for(dispatch_stub, incident.id)
     start = task.dispatched_at.ToDatetime(tzinfo=timezone.utc)
-    assert task.ack_due_at.ToDatetime(tzinfo=timezone.utc) == ops.due(start, 60, True)
-    assert task.resolve_due_at.ToDatetime(tzinfo=timezone.utc) == ops.due(start, 1440, True)
+    assert task.ack_due_at.ToDatetime(tzinfo=timezone.utc) == calendar().add(start, timedelta(minutes=60))
+    assert task.resolve_due_at.ToDatetime(tzinfo=timezone.utc) == calendar().add(start, timedelta(minutes=1440))
 
 
 def test_a_tie_is_refused_when_the_rule_is_written(dispatch_stub):

@@ -8,7 +8,7 @@ import logging
 import os
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -21,7 +21,7 @@ from shared.errors import AlreadyExists, Aborted, FailedPrecondition, InvalidArg
 from shared.ids import parse_uuid
 from shared.inbox import first_delivery
 from shared.outbox import record_event
-from shared.timefmt import iso_utc
+from shared.timefmt import iso_utc, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ def report(caller: Principal, *, report_id: str, category_code: str, title: str,
            subject_type: str = "", subject_ref: str = "", now: datetime | None = None) -> ReportResult:
     """Stores a report once per report id, pinned to its grid; a retry returns the first result."""
     auth.require_role(caller, auth.OFFICER, auth.SERVICE)
-    now = now or datetime.now(timezone.utc)
+    now = now or utcnow()
     draft = domain.make_draft(
         report_id=report_id, category_code=category_code, title=title, description=description,
         lon=lon, lat=lat, accuracy_m=accuracy_m, occurred_at=occurred_at, attachments=attachments,

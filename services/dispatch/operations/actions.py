@@ -3,8 +3,6 @@ report progress, resolve. The incidents service moves the incident when it sees 
 (docs/service-contracts.md)."""
 from __future__ import annotations
 
-import uuid
-
 from sqlalchemy.orm import Session
 
 from services.dispatch import domain, store
@@ -69,8 +67,8 @@ def assign(caller: Principal, task_id: str, department_code: str, expected_versi
         ack_due, resolve_due = domain.due_dates(None, domain.BY_HAND, now, calendar())
         values = {"status": domain.ASSIGNED, "department_code": department_code, "dispatched_at": now,
                   "ack_due_at": ack_due, "resolve_due_at": resolve_due}
-        store.cancel_deadlines(session, uuid.UUID(t.id), (domain.ASSIGN,))
-        schedule(session, uuid.UUID(t.id), values, now)
+        store.cancel_deadlines(session, t.key, (domain.ASSIGN,))
+        schedule(session, t.key, values, now)
         return values
     return _act(caller, task_id, expected_version, check, change, "assigned", "assign")
 
@@ -87,8 +85,8 @@ def reroute(caller: Principal, task_id: str, department_code: str, reason: str, 
     def change(session, t):
         _department(session, department_code, t.lineage)
         ack_due, _ = domain.due_dates(None, domain.REROUTED, utcnow(), calendar())
-        store.cancel_deadlines(session, uuid.UUID(t.id), (domain.ACK,))
-        store.add_deadline(session, uuid.UUID(t.id), domain.ACK, ack_due)
+        store.cancel_deadlines(session, t.key, (domain.ACK,))
+        store.add_deadline(session, t.key, domain.ACK, ack_due)
         return {"status": domain.ASSIGNED, "department_code": department_code, "acknowledged_at": None,
                 "ack_due_at": ack_due}
     return _act(caller, task_id, expected_version, check, change, "rerouted", "reroute", note,
@@ -103,7 +101,7 @@ def reject(caller: Principal, task_id: str, reason: str, expected_version: int) 
         domain.require_status(t.status, {domain.QUEUED, domain.ASSIGNED}, "reject")
 
     def change(session, t):
-        store.cancel_deadlines(session, uuid.UUID(t.id), domain.DEADLINE_KINDS)
+        store.cancel_deadlines(session, t.key, domain.DEADLINE_KINDS)
         return {"status": domain.REJECTED}
     return _act(caller, task_id, expected_version, check, change, "rejected", "reject", note,
                 lambda before: {"reason": note})
@@ -117,7 +115,7 @@ def merge(caller: Principal, task_id: str, into_incident_id: str, expected_versi
             raise InvalidArgument("an incident cannot be merged into itself")
 
     def change(session, t):
-        store.cancel_deadlines(session, uuid.UUID(t.id), domain.DEADLINE_KINDS)
+        store.cancel_deadlines(session, t.key, domain.DEADLINE_KINDS)
         return {"status": domain.MERGED}
     return _act(caller, task_id, expected_version, check, change, "merged", "merge",
                 f"duplicate of {into_incident_id}", lambda before: {"into_incident_id": into_incident_id})
@@ -129,7 +127,7 @@ def acknowledge(caller: Principal, task_id: str, expected_version: int) -> TaskV
         domain.require_status(t.status, {domain.ASSIGNED}, "acknowledge")
 
     def change(session, t):
-        store.cancel_deadlines(session, uuid.UUID(t.id), (domain.ACK,))
+        store.cancel_deadlines(session, t.key, (domain.ACK,))
         return {"status": domain.ACKNOWLEDGED, "acknowledged_at": utcnow()}
     return _act(caller, task_id, expected_version, check, change, "acknowledged", "acknowledge")
 
@@ -158,7 +156,7 @@ def resolve(caller: Principal, task_id: str, resolution: str, expected_version: 
         domain.require_status(t.status, {domain.ACKNOWLEDGED}, "resolve")
 
     def change(session, t):
-        store.cancel_deadlines(session, uuid.UUID(t.id), (domain.ACK, domain.RESOLVE))
+        store.cancel_deadlines(session, t.key, (domain.ACK, domain.RESOLVE))
         return {"status": domain.RESOLVED, "resolved_at": utcnow()}
     return _act(caller, task_id, expected_version, check, change, "resolved", "resolve", note,
                 lambda before: {"resolution": note})

@@ -77,6 +77,11 @@ class TaskView:
     next_due_at: datetime | None
     history: list = field(default_factory=list)
 
+    @property
+    def key(self) -> uuid.UUID:
+        """The id as the store takes it."""
+        return uuid.UUID(self.id)
+
 
 def task_view(row) -> TaskView:
     return TaskView(**{k: getattr(row, k) for k in (
@@ -110,7 +115,7 @@ def save(session: Session, before: TaskView | None, values: dict, *, action: str
         task_id, from_status, to_status = values["id"], None, values["status"]
         department = values["department_code"]
     else:
-        task_id = uuid.UUID(before.id)
+        task_id = before.key
         if store.update_task(session, task_id, before.version, values) is None:
             raise Aborted(f"task {before.id} changed while you acted on it; re-read and retry")
         from_status, to_status = before.status, values.get("status", before.status)

@@ -53,19 +53,19 @@ def _sync(session: Session, t: TaskView, data: dict, now: datetime):
               "dispatched_at": t.dispatched_at or now}
     if t.status == domain.QUEUED:  # out of the manual queue: its deadlines become the department's
         values["ack_due_at"], values["resolve_due_at"] = domain.due_dates(None, domain.BY_HAND, now, calendar())
-        store.cancel_deadlines(session, uuid.UUID(t.id), (domain.ASSIGN,))
-        schedule(session, uuid.UUID(t.id), values, now)
+        store.cancel_deadlines(session, t.key, (domain.ASSIGN,))
+        schedule(session, t.key, values, now)
     return values, None
 
 
 def _close(session: Session, t: TaskView, data: dict, now: datetime):
-    store.cancel_deadlines(session, uuid.UUID(t.id), domain.DEADLINE_KINDS)
+    store.cancel_deadlines(session, t.key, domain.DEADLINE_KINDS)
     return {"status": domain.CLOSED, "closed_at": now}, "closed"
 
 
 def _ends_as(status: str):
     def end(session: Session, t: TaskView, data: dict, now: datetime):
-        store.cancel_deadlines(session, uuid.UUID(t.id), domain.DEADLINE_KINDS)
+        store.cancel_deadlines(session, t.key, domain.DEADLINE_KINDS)
         return {"status": status}, None
     return end
 
@@ -75,16 +75,16 @@ def _reopen(session: Session, t: TaskView, data: dict, now: datetime):
     ack_due, resolve_due = domain.due_dates(rule, domain.REOPENED, now, calendar())
     values = {"status": domain.ASSIGNED, "reopened": t.reopened + 1, "acknowledged_at": None,
               "resolved_at": None, "ack_due_at": ack_due, "resolve_due_at": resolve_due}
-    store.cancel_deadlines(session, uuid.UUID(t.id), domain.DEADLINE_KINDS)
-    schedule(session, uuid.UUID(t.id), values, now)
+    store.cancel_deadlines(session, t.key, domain.DEADLINE_KINDS)
+    schedule(session, t.key, values, now)
     return values, "reopened"
 
 
 def _route_again(session: Session, t: TaskView, data: dict, now: datetime):
     """A resubmitted incident is routed again, as a new report would be."""
     values = routed_values(session, t.category, t.lineage, now)
-    store.cancel_deadlines(session, uuid.UUID(t.id), domain.DEADLINE_KINDS)
-    schedule(session, uuid.UUID(t.id), values, now)
+    store.cancel_deadlines(session, t.key, domain.DEADLINE_KINDS)
+    schedule(session, t.key, values, now)
     return values, "assigned" if values["department_code"] else None
 
 

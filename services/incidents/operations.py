@@ -108,7 +108,7 @@ def _view(row) -> IncidentView:
 
 def event_data(v: IncidentView, *, previous_status: str | None, actor_id: str, actor_role: str,
                note: str | None, at: datetime) -> dict:
-    """The payload of every incidents.incident.* event (docs/service-contracts.md)."""
+    """The payload of every incidents.incident.* event (IncidentEventData in events.proto)."""
     return {
         "incident_id": v.id, "report_id": v.report_id, "version": v.version, "status": v.status,
         "previous_status": previous_status, "category": v.category_code, "priority": v.priority,

@@ -5,7 +5,6 @@ trail and records its event, all in one transaction: a failure anywhere writes n
 from __future__ import annotations
 
 import logging
-import os
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -16,6 +15,7 @@ from sqlalchemy.orm import Session
 from services.incidents import domain, store
 from shared import auth
 from shared.auth import Principal
+from shared.config import settings
 from shared.db import session_scope
 from shared.errors import AlreadyExists, Aborted, FailedPrecondition, InvalidArgument, NotFound
 from shared.ids import parse_uuid
@@ -31,11 +31,11 @@ DEFAULT_PAGE = 50
 
 
 def duplicate_radius_m() -> float:
-    return float(os.environ.get("GRIDBUS_DUPLICATE_RADIUS_M", "50"))
+    return settings().duplicate_radius_m
 
 
 def duplicate_window() -> timedelta:
-    return timedelta(hours=float(os.environ.get("GRIDBUS_DUPLICATE_WINDOW_HOURS", "24")))
+    return timedelta(hours=settings().duplicate_window_hours)
 
 
 @dataclass

@@ -8,7 +8,6 @@ transaction, so the event leaves only after the change has committed."""
 from __future__ import annotations
 
 import functools
-import os
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -21,6 +20,7 @@ from services.dispatch import domain, store
 from services.dispatch.calendar import WorkCalendar, parse_calendar
 from shared import auth
 from shared.auth import Principal
+from shared.config import settings
 from shared.errors import Aborted
 from shared.outbox import record_event
 from shared.timefmt import iso_utc, utcnow
@@ -31,24 +31,9 @@ SYSTEM = Principal("dispatch", auth.SERVICE, ())
 SYSTEM_ACTOR = (SYSTEM.member_id, SYSTEM.role)
 
 
-def _minutes(name: str, default: float) -> float:
-    return float(os.environ.get(name, str(default)))
-
-
-def assign_minutes() -> float:
-    """How long an unrouted task may wait in the manual queue before it escalates."""
-    return _minutes("GRIDBUS_DISPATCH_ASSIGN_MINUTES", 30)
-
-
-def escalation_minutes() -> float:
-    """How long each escalation level has to act before the next one is told."""
-    return _minutes("GRIDBUS_DISPATCH_ESCALATION_MINUTES", 60)
-
-
 @functools.lru_cache(maxsize=1)
 def calendar() -> WorkCalendar:
-    path = os.environ.get("GRIDBUS_DISPATCH_CALENDAR", str(CONFIG_DIR / "calendar.yaml"))
-    with open(path, encoding="utf-8") as f:
+    with open(settings().dispatch_calendar or CONFIG_DIR / "calendar.yaml", encoding="utf-8") as f:
         return parse_calendar(yaml.safe_load(f))
 
 
@@ -149,7 +134,9 @@ def routed_values(session: Session, category: str, lineage: list[str], now: date
 def schedule(session: Session, task_id: uuid.UUID, values: dict, now: datetime) -> None:
     """The deadline rows for a task in the manual queue, or with its department."""
     if values["status"] == domain.QUEUED:
-        store.add_deadline(session, task_id, domain.ASSIGN, now + timedelta(minutes=assign_minutes()))
+        # How long an unrouted task may wait in the manual queue before it escalates.
+        store.add_deadline(session, task_id, domain.ASSIGN,
+                           now + timedelta(minutes=settings().dispatch_assign_minutes))
     else:
         store.add_deadline(session, task_id, domain.ACK, values["ack_due_at"])
         store.add_deadline(session, task_id, domain.RESOLVE, values["resolve_due_at"])

@@ -10,7 +10,9 @@ from shared import auth
 
 def test_every_action_has_its_grpc_enum_value_and_every_value_is_an_action():
     values = {v.name for v in pb.Action.DESCRIPTOR.values} - {"ACTION_UNSPECIFIED"}
-    assert values == {f"ACTION_{name.upper()}" for name in domain.ACTIONS}
+    rows = {f"ACTION_{name.upper()}" for name in domain.ACTIONS}
+    assert values == rows, (f"incidents.proto's Action lacks {sorted(rows - values)}; "
+                            f"no row of ACTIONS has {sorted(values - rows)}")
 
 
 def test_the_fields_some_actions_take_are_in_the_transition_request():
@@ -20,7 +22,9 @@ def test_the_fields_some_actions_take_are_in_the_transition_request():
 
 def test_the_events_actions_emit_are_exactly_the_catalogued_incident_events():
     catalogued = {t: message for t, (_, message) in event_payloads().items() if t.startswith("incidents.")}
-    assert sorted(catalogued) == sorted(domain.EVENT_TYPES)
+    emitted = set(domain.EVENT_TYPES)
+    assert set(catalogued) == emitted, (f"events.proto has no @event line for {sorted(emitted - set(catalogued))}; "
+                                        f"no action emits {sorted(set(catalogued) - emitted)}")
     assert len(set(domain.EVENT_TYPES)) == len(domain.EVENT_TYPES)  # one event, one action
     assert set(catalogued.values()) == {"IncidentEventData"}
 

@@ -12,7 +12,7 @@ from typing import Callable
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from services.grid import domain, store
+from services.grid import domain, import_store, store
 from shared import auth
 from shared.auth import Principal
 from shared.db import engine, session_scope
@@ -62,6 +62,9 @@ class ImportResult:
     created: int
     updated: int
     unchanged: int
+    tolerance_m: float
+    adjustments: list[domain.Adjustment] = field(default_factory=list)  # by feature index
+    source_crs: str = "EPSG:4326"
 
 
 def _unit_view(unit: store.Unit, geometry: str | None = None) -> UnitView:
@@ -129,22 +132,48 @@ def list_children(caller: Principal, code: str) -> list[UnitView]:
 
 
 def import_units(caller: Principal, feature_collection: dict,
-                 progress: Callable[[int], None] | None = None) -> ImportResult:
-    """Idempotent upsert of a FeatureCollection, all or nothing."""
+                 progress: Callable[[int, int], None] | None = None,
+                 options: domain.ImportOptions = domain.ImportOptions()) -> ImportResult:
+    """Idempotent upsert of a FeatureCollection (WGS 84), all or nothing; what the tolerance let
+    it adjust comes back in the result. progress(step, total) follows the staging."""
     auth.require_role(caller, auth.ADMIN, auth.SERVICE)
-    drafts = domain.parse_feature_collection(feature_collection)
+    drafts = domain.parse_feature_collection(feature_collection, options)
     if caller.role != auth.SERVICE:
         for d in drafts:
             domain.may_manage_unit(caller, d.code)
     with session_scope() as session:
-        created, updated, unchanged, changed = store.import_units(session, drafts, progress)
-        if changed:
+        written = import_store.import_units(session, drafts, options, progress)
+        if written.changed_codes:
+            changed = written.changed_codes
             record_event(session, SCHEMA, "grid.units.imported", "units", {
-                "created": created, "updated": updated, "unchanged": unchanged,
+                "created": written.created, "updated": written.updated, "unchanged": written.unchanged,
                 "changed_codes": changed[:CHANGED_CODES_IN_EVENT],
                 "changed_codes_truncated": len(changed) > CHANGED_CODES_IN_EVENT,
                 "by": caller.member_id})
-    return ImportResult(created, updated, unchanged)
+    return ImportResult(written.created, written.updated, written.unchanged, options.tolerance_m,
+                        written.adjustments)
+
+
+def import_geojson(caller: Principal, raw: str | bytes,
+                   options: domain.ImportOptions = domain.ImportOptions()) -> ImportResult:
+    """Imports GeoJSON text: WGS 84, unless an old-style "crs" member names another system."""
+    from services.grid import boundary_files
+    source = boundary_files.read_geojson(raw)
+    result = import_units(caller, source.feature_collection, None, options)
+    result.source_crs = source.crs_name
+    return result
+
+
+def import_file(caller: Principal, path: str, options: domain.ImportOptions = domain.ImportOptions(), *,
+                layer: str | None = None, crs: str | None = None, encoding: str | None = None,
+                progress: Callable[[int, int], None] | None = None) -> ImportResult:
+    """Imports a boundary file (GeoJSON, Shapefile, GeoPackage, ...; "-" is GeoJSON on stdin),
+    transformed from its coordinate reference system (or `crs`) to WGS 84."""
+    from services.grid import boundary_files
+    source = boundary_files.read(path, layer=layer, crs=crs, encoding=encoding)
+    result = import_units(caller, source.feature_collection, progress, options)
+    result.source_crs = source.crs_name
+    return result
 
 
 # --- members ----------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import shapely
-from shapely.geometry import MultiPolygon, Polygon, mapping, shape
+from shapely.geometry import MultiPolygon, Polygon, shape
 
 COUNTIES_FILE = Path(__file__).resolve().parent.parent / "data/realcity/counties.geojson.gz"
 SOURCE = "echarts-china-counties-pypkg-0.0.2.tar.gz (PyPI)"
@@ -156,7 +156,8 @@ def subdivide(parent, n: int, rng: random.Random) -> list[MultiPolygon]:
 
 
 def _feature(code: str, name: str, geometry) -> dict:
-    return {"type": "Feature", "properties": {"code": code, "name": name}, "geometry": mapping(geometry)}
+    return {"type": "Feature", "properties": {"code": code, "name": name},
+            "geometry": json.loads(shapely.to_geojson(geometry))}
 
 
 def build(plan: RealCityPlan = RealCityPlan()) -> dict:

@@ -129,7 +129,7 @@ def _check_rings(session: Session, repair: bool) -> None:
                                    "WHERE NOT ST_IsValid(geom) ORDER BY idx LIMIT 1")).first()
         if bad:
             raise InvalidArgument(f"feature {bad[0]} ({bad[1]}): invalid polygon: {bad[2]} "
-                                  f"(--repair repairs it, and reports the repair)")
+                                  f"(the repair option, --repair, repairs it and reports the repair)")
         return
     # ST_MakeValid's "structure" method keeps the area the rings enclose (a ring folded over
     # itself loses the fold) rather than every loop of the line work.
@@ -193,7 +193,8 @@ def _refuse(session: Session, params: dict, message: str, rows_sql: str, beyond_
         WHERE code = :code AND other_code = :other"""), {**params, **one}).one()
 
     def beyond(tolerance: float) -> bool:
-        return session.scalar(text(f"SELECT {beyond_sql} FROM ({rows_sql}) v WHERE code = :code AND other_code = :other"),
+        return session.scalar(text(f"SELECT {beyond_sql} FROM ({rows_sql}) v "
+                                   f"WHERE code = :code AND other_code = :other"),
                               {**params, **one, "tol": tolerance})
 
     raise InvalidArgument(f"feature {idx} ({code}): " + message.format(
@@ -230,46 +231,52 @@ def _short_geojson(session: Session, geojson: str) -> str:
 
 
 def _clip_to_parents(session: Session, params: dict) -> None:
-    session.execute(text(f"""
-        INSERT INTO import_parts (idx, code, other_code, part)
+    _adjust(session, params, CLIPPED, find=f"""
         SELECT c.idx, c.code, p.code, {_polygonal("ST_Difference(c.geom, p.geom)")}
         FROM import_work c JOIN import_work p ON p.code = c.parent_code
-        WHERE c.idx IS NOT NULL AND c.depth = :depth AND NOT ST_CoveredBy(c.geom, p.geom)"""), params)
-    session.execute(text("DELETE FROM import_parts WHERE ST_IsEmpty(part)"))
-    outside = "SELECT o.idx, o.code, o.other_code, o.part, p.geom AS parent FROM import_parts o " \
-              "JOIN import_work p ON p.code = o.other_code"
-    _refuse(session, params, "not inside its parent {other}: {area} lies outside it, reaching {reach} from "
-            "its border (tolerance {tol}); the part outside: {geojson}",
-            outside, _beyond("part", "parent"))
-    session.execute(text(f"""
+        WHERE c.idx IS NOT NULL AND c.depth = :depth AND NOT ST_CoveredBy(c.geom, p.geom)""",
+        judged="SELECT o.idx, o.code, o.other_code, o.part, p.geom AS parent FROM import_parts o "
+               "JOIN import_work p ON p.code = o.other_code",
+        beyond=_beyond("part", "parent"),
+        refusal="not inside its parent {other}: {area} lies outside it, reaching {reach} from its border "
+                "(tolerance {tol}); the part outside: {geojson}",
+        change=f"""
         UPDATE import_work c SET geom = {_polygonal("ST_Intersection(c.geom, p.geom)")}
-        FROM import_parts o JOIN import_work p ON p.code = o.other_code WHERE c.code = o.code"""))
-    _record_and_clear(session, CLIPPED)
-    _refuse_emptied(session, params, "nothing of it is left inside its parent")
+        FROM import_parts o JOIN import_work p ON p.code = o.other_code WHERE c.code = o.code""",
+        emptied="nothing of it is left inside its parent")
 
 
 def _resolve_sibling_overlaps(session: Session, params: dict) -> None:
     # Each overlapping pair once: the imported unit that gives the overlap up (`code`), and the
     # sibling that keeps it (`other_code`): the lower code, or a stored sibling not in the import.
-    session.execute(text(f"""
-        INSERT INTO import_parts (idx, code, other_code, part)
+    _adjust(session, params, OVERLAP, find=f"""
         SELECT l.idx, l.code, w.code, {_polygonal("ST_Intersection(l.geom, w.geom)")}
         FROM import_work l JOIN import_work w
           ON coalesce(w.parent_code, '') = coalesce(l.parent_code, '') AND w.depth = l.depth
          AND w.code <> l.code AND l.geom && w.geom
         WHERE l.idx IS NOT NULL AND l.depth = :depth AND (w.idx IS NULL OR w.code < l.code)
-          AND ST_Relate(l.geom, w.geom, '2********')"""), params)
-    session.execute(text("DELETE FROM import_parts WHERE ST_IsEmpty(part)"))
-    overlaps = "SELECT o.idx, o.code, o.other_code, o.part, l.geom AS loser, w.geom AS winner " \
-               "FROM import_parts o JOIN import_work l ON l.code = o.code JOIN import_work w ON w.code = o.other_code"
-    _refuse(session, params, "overlaps its sibling {other}: {area} in common, reaching {reach} into one of "
-            "them (tolerance {tol}); the overlap: {geojson}",
-            overlaps, f"({_beyond('part', 'winner')} OR {_beyond('part', 'loser')})")
-    session.execute(text(f"""
+          AND ST_Relate(l.geom, w.geom, '2********')""",
+        judged="SELECT o.idx, o.code, o.other_code, o.part, l.geom AS loser, w.geom AS winner FROM import_parts o "
+               "JOIN import_work l ON l.code = o.code JOIN import_work w ON w.code = o.other_code",
+        beyond=f"({_beyond('part', 'winner')} OR {_beyond('part', 'loser')})",
+        refusal="overlaps its sibling {other}: {area} in common, reaching {reach} into one of them "
+                "(tolerance {tol}); the overlap: {geojson}",
+        change=f"""
         UPDATE import_work l SET geom = {_polygonal("ST_Difference(l.geom, o.given)")}
-        FROM (SELECT code, ST_Union(part) AS given FROM import_parts GROUP BY code) o WHERE l.code = o.code"""))
-    _record_and_clear(session, OVERLAP)
-    _refuse_emptied(session, params, "nothing of it is left once its overlaps with its siblings are removed")
+        FROM (SELECT code, ST_Union(part) AS given FROM import_parts GROUP BY code) o WHERE l.code = o.code""",
+        emptied="nothing of it is left once its overlaps with its siblings are removed")
+
+
+def _adjust(session: Session, params: dict, kind: str, *, find: str, judged: str, beyond: str, refusal: str,
+            change: str, emptied: str) -> None:
+    """One kind of adjustment at one level: `find` the parts to remove (idx, code, other_code,
+    part), refuse the first beyond the tolerance, `change` the units, record what changed."""
+    session.execute(text(f"INSERT INTO import_parts (idx, code, other_code, part) {find}"), params)
+    session.execute(text("DELETE FROM import_parts WHERE ST_IsEmpty(part)"))
+    _refuse(session, params, refusal, judged, beyond)
+    session.execute(text(change))
+    _record_and_clear(session, kind)
+    _refuse_emptied(session, params, emptied)
 
 
 def _check_stored_children(session: Session, params: dict) -> None:

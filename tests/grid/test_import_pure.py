@@ -94,7 +94,8 @@ def test_the_summary_lists_the_largest_adjustments_per_feature_with_totals():
     assert lines[6].split()[:4] == ["6", "130102001001003", "2.5e-07", "clipped"]
     assert len(lines) == 7
     everything = import_summary(result, show=0)
-    assert "all 3 adjustments" in everything and "invalid ring repaired (Ring Self-intersection[114.5 38.0])" in everything
+    assert "all 3 adjustments" in everything
+    assert "invalid ring repaired (Ring Self-intersection[114.5 38.0])" in everything
 
 
 def test_the_summary_of_a_clean_import_says_nothing_was_adjusted():

@@ -123,7 +123,8 @@ def test_a_real_violation_is_refused_with_index_code_size_and_the_part(real_city
     message = info.value.message
     assert message.startswith(f"feature {i} ({code}): not inside its parent {code[:12]}: ")
     area = float(re.search(r": ([0-9,.]+) m² lies outside it", message).group(1).replace(",", ""))
-    reach = float(re.search(r"reaching ([0-9,.]+) m from its border \(tolerance 0.5 m\)", message).group(1).replace(",", ""))
+    reach = re.search(r"reaching ([0-9,.]+) m from its border \(tolerance 0.5 m\)", message).group(1)
+    reach = float(reach.replace(",", ""))
     assert area > 100 and reach > 1
     part = geojson_after(message, "the part outside: ")
     assert part["type"] == "MultiPolygon" and shapely.intersects(shape(part), grown)
@@ -137,7 +138,7 @@ def test_real_invalid_rings_are_refused_and_repaired_only_on_request(real_city):
     with pytest.raises(InvalidArgument) as info:
         ops.import_units(SYSTEM, published)
     assert info.value.message == ("feature 0 (130102): invalid polygon: Ring Self-intersection[114.5087890625 "
-                                  "38.04296875] (--repair repairs it, and reports the repair)")
+                                  "38.04296875] (the repair option, --repair, repairs it and reports the repair)")
     assert units_fingerprint() == before
     try:
         result = ops.import_units(SYSTEM, published, None, domain.ImportOptions(repair=True))
@@ -166,7 +167,8 @@ def close_to_stored(features) -> float:
     with session_scope() as s:
         stored = dict(s.execute(text("SELECT code, ST_AsBinary(geom) FROM grid.units WHERE code = ANY(:codes)"),
                                 {"codes": [f["properties"]["code"] for f in features]}).all())
-    return max(shapely.hausdorff_distance(shape(f["geometry"]), shapely.from_wkb(bytes(stored[f["properties"]["code"]])))
+    return max(shapely.hausdorff_distance(shape(f["geometry"]),
+                                          shapely.from_wkb(bytes(stored[f["properties"]["code"]])))
                for f in features)
 
 
@@ -237,7 +239,8 @@ def test_import_units_over_grpc_takes_the_tolerance_and_returns_the_adjustments(
 def test_a_violation_over_grpc_is_invalid_argument_with_the_part_as_geojson(real_city, grid_stub):
     features = features_under(real_city.doc, "130108")
     i = _a_grid_on_its_community_border({"features": features})
-    features[i]["geometry"] = json.loads(shapely.to_geojson(shapely.affinity.scale(shape(features[i]["geometry"]), 1.05, 1.05)))
+    grown = shapely.affinity.scale(shape(features[i]["geometry"]), 1.05, 1.05)
+    features[i]["geometry"] = json.loads(shapely.to_geojson(grown))
     body = json.dumps({"type": "FeatureCollection", "features": features}).encode()
     with pytest.raises(grpc.RpcError) as info:
         grid_stub.ImportUnits(pb.ImportUnitsRequest(feature_collection_geojson=body, repair=True),

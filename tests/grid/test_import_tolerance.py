@@ -193,7 +193,7 @@ def test_an_invalid_ring_is_refused_unless_repair_is_asked_for(city):
     sw["geometry"]["coordinates"] = [[[w, s], [e, n], [e, s], [w, n], [w, s]]]  # a bow tie
     message = refused(collection(sw))
     assert message.startswith(f"feature 0 ({SW}): invalid polygon: Self-intersection[")
-    assert message.endswith("(--repair repairs it, and reports the repair)")
+    assert message.endswith("(the repair option, --repair, repairs it and reports the repair)")
     result = ops.import_units(SYSTEM, collection(sw), None, domain.ImportOptions(repair=True))
     [repaired] = [a for a in result.adjustments if a.kind == domain.REPAIRED]
     assert repaired.code == SW and repaired.detail.startswith("Self-intersection[104.025 30.5375]")

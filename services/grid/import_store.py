@@ -221,7 +221,7 @@ def _short_geojson(session: Session, geojson: str) -> str:
     step = 1e-6
     while step < 1:
         shorter = session.scalar(text(
-            "SELECT ST_AsGeoJSON(ST_SimplifyPreserveTopology(ST_GeomFromGeoJSON(:gj), :step), 7)"),
+            "SELECT ST_AsGeoJSON(ST_Multi(ST_SimplifyPreserveTopology(ST_GeomFromGeoJSON(:gj), :step)), 7)"),
             {"gj": geojson, "step": step})
         if len(shorter) <= MESSAGE_GEOJSON_CHARS:
             return f"(simplified to {step:g}°) {shorter}"

@@ -198,3 +198,16 @@ def test_an_invalid_ring_is_refused_unless_repair_is_asked_for(city):
     [repaired] = [a for a in result.adjustments if a.kind == domain.REPAIRED]
     assert repaired.code == SW and repaired.detail.startswith("Self-intersection[104.025 30.5375]")
     assert stored(SW).area_m2 == pytest.approx(before.area_m2 / 2, rel=0.001)  # the bow tie's two triangles
+
+
+def test_a_long_offending_part_is_simplified_in_the_message_and_still_geojson(city):
+    sw = feature(city, SW)
+    circle = [[104.0 + 0.01 * math.cos(2 * math.pi * k / 3000), 30.54 + 0.01 * math.sin(2 * math.pi * k / 3000)]
+              for k in range(3000)]
+    sw["geometry"]["coordinates"] = [circle + [circle[0]]]  # half of it west of the community
+    message = refused(collection(sw))
+    assert len(message) < 3500  # inside gRPC's trailers, with room to spare
+    head, part = message.split("the part outside: (simplified to ", 1)
+    assert head.startswith(f"feature 0 ({SW}): not inside its parent {COMMUNITY}: ")
+    simplified = json.loads(part.split("°) ", 1)[1])
+    assert simplified["type"] == "MultiPolygon" and 4 < len(simplified["coordinates"][0][0]) < 300

@@ -78,7 +78,7 @@ def _beyond(part: str, boundary_of: str) -> str:
 
 
 def import_units(session: Session, drafts: list[UnitDraft], options: ImportOptions,
-                 progress: Callable[[int, int], None] | None = None) -> Written:
+                 progress: Callable[[int], None] | None = None) -> Written:
     """Checks, adjusts and upserts the drafts (parents first). Raises InvalidArgument naming the
     first feature beyond the tolerance; the caller's transaction then writes nothing."""
     params = {"tol": float(options.tolerance_m)}
@@ -119,7 +119,7 @@ def _stage(session: Session, drafts: list[UnitDraft], progress) -> None:
             "INSERT INTO import_work (idx, code, depth, level, name, parent_code, ancestors, gj) "
             "VALUES (:idx, :code, :depth, :level, :name, :parent, :anc, :gj)"), rows)
         if progress:
-            progress(len(rows), len(drafts))
+            progress(len(rows))
     session.execute(text("UPDATE import_work SET geom = ST_SetSRID(ST_GeomFromGeoJSON(gj), 4326), gj = NULL"))
 
 

@@ -13,10 +13,11 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from services.grid import domain, import_store, store
-from shared import auth
+from shared import auth, units
 from shared.auth import Principal
 from shared.db import engine, session_scope
 from shared.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound
+from shared.ids import parse_uuid
 from shared.outbox import record_event
 from shared.privacy import mask_phone
 
@@ -64,7 +65,6 @@ class ImportResult:
     unchanged: int
     tolerance_m: float
     adjustments: list[domain.Adjustment] = field(default_factory=list)  # by feature index
-    source_crs: str = "EPSG:4326"
 
 
 def _unit_view(unit: store.Unit, geometry: str | None = None) -> UnitView:
@@ -90,13 +90,6 @@ def _member_event(member: store.Member) -> dict:
             "version": member.version}
 
 
-def _member_id(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise InvalidArgument(f"member id {value!r} is not a UUID")
-
-
 def _touch(member: store.Member) -> None:
     member.version += 1
     member.updated_at = datetime.now().astimezone()
@@ -116,7 +109,7 @@ def locate(caller: Principal, lon: float, lat: float) -> UnitView:
 
 
 def get_unit(caller: Principal, code: str, include_geometry: bool = False) -> UnitView:
-    domain.level_of(code)
+    units.level_of(code)
     domain.may_read_unit(caller, code)
     with session_scope() as session:
         unit = store.get_unit(session, code)
@@ -124,7 +117,7 @@ def get_unit(caller: Principal, code: str, include_geometry: bool = False) -> Un
 
 
 def list_children(caller: Principal, code: str) -> list[UnitView]:
-    domain.level_of(code)
+    units.level_of(code)
     domain.may_read_unit(caller, code)
     with session_scope() as session:
         store.get_unit(session, code)
@@ -132,10 +125,11 @@ def list_children(caller: Principal, code: str) -> list[UnitView]:
 
 
 def import_units(caller: Principal, feature_collection: dict,
-                 progress: Callable[[int, int], None] | None = None,
+                 progress: Callable[[int], None] | None = None,
                  options: domain.ImportOptions = domain.ImportOptions()) -> ImportResult:
-    """Idempotent upsert of a FeatureCollection (WGS 84), all or nothing; what the tolerance let
-    it adjust comes back in the result. progress(step, total) follows the staging."""
+    """Idempotent upsert of a FeatureCollection (WGS 84; services/grid/boundary_files.py reads
+    the files cities have into one), all or nothing; what the tolerance let it adjust comes back
+    in the result."""
     auth.require_role(caller, auth.ADMIN, auth.SERVICE)
     drafts = domain.parse_feature_collection(feature_collection, options)
     if caller.role != auth.SERVICE:
@@ -154,28 +148,6 @@ def import_units(caller: Principal, feature_collection: dict,
                         written.adjustments)
 
 
-def import_geojson(caller: Principal, raw: str | bytes,
-                   options: domain.ImportOptions = domain.ImportOptions()) -> ImportResult:
-    """Imports GeoJSON text: WGS 84, unless an old-style "crs" member names another system."""
-    from services.grid import boundary_files
-    source = boundary_files.read_geojson(raw)
-    result = import_units(caller, source.feature_collection, None, options)
-    result.source_crs = source.crs_name
-    return result
-
-
-def import_file(caller: Principal, path: str, options: domain.ImportOptions = domain.ImportOptions(), *,
-                layer: str | None = None, crs: str | None = None, encoding: str | None = None,
-                progress: Callable[[int, int], None] | None = None) -> ImportResult:
-    """Imports a boundary file (GeoJSON, Shapefile, GeoPackage, ...; "-" is GeoJSON on stdin),
-    transformed from its coordinate reference system (or `crs`) to WGS 84."""
-    from services.grid import boundary_files
-    source = boundary_files.read(path, layer=layer, crs=crs, encoding=encoding)
-    result = import_units(caller, source.feature_collection, progress, options)
-    result.source_crs = source.crs_name
-    return result
-
-
 # --- members ----------------------------------------------------------------------------------
 
 def create_member(caller: Principal, name: str, phone: str, role: str) -> MemberView:
@@ -191,7 +163,7 @@ def create_member(caller: Principal, name: str, phone: str, role: str) -> Member
 
 
 def get_member(caller: Principal, member_id: str) -> MemberView:
-    mid = _member_id(member_id)
+    mid = parse_uuid(member_id, "member id")
     with session_scope() as session:
         member = store.get_member(session, mid)
         domain.may_read_member(caller, str(mid), [a.unit_code for a in member.assignments])
@@ -199,7 +171,7 @@ def get_member(caller: Principal, member_id: str) -> MemberView:
 
 
 def update_member(caller: Principal, member_id: str, changes: dict, expected_version: int = 0) -> MemberView:
-    mid = _member_id(member_id)
+    mid = parse_uuid(member_id, "member id")
     unknown = set(changes) - {"name", "phone", "active", "on_duty"}
     if unknown:
         raise InvalidArgument(f"cannot change {', '.join(sorted(unknown))}")
@@ -226,11 +198,17 @@ def update_member(caller: Principal, member_id: str, changes: dict, expected_ver
         return _member_view(session, member, caller)
 
 
-def assign_member(caller: Principal, member_id: str, grid_code: str, primary: bool) -> MemberView:
-    mid = _member_id(member_id)
+def _may_manage_assignment(caller: Principal, member_id: str, grid_code: str) -> uuid.UUID:
+    """The member's id, once the caller may manage members and the unit is in their scope."""
+    mid = parse_uuid(member_id, "member id")
     domain.may_manage_members(caller)
-    domain.level_of(grid_code)
-    auth.require_scope(caller, domain.lineage(grid_code), f"unit {grid_code}")
+    units.level_of(grid_code)
+    auth.require_scope(caller, units.lineage(grid_code), f"unit {grid_code}")
+    return mid
+
+
+def assign_member(caller: Principal, member_id: str, grid_code: str, primary: bool) -> MemberView:
+    mid = _may_manage_assignment(caller, member_id, grid_code)
     with session_scope() as session:
         member = store.get_member(session, mid, for_update=True)
         if not member.active:
@@ -258,10 +236,7 @@ def assign_member(caller: Principal, member_id: str, grid_code: str, primary: bo
 
 
 def release_member(caller: Principal, member_id: str, grid_code: str) -> MemberView:
-    mid = _member_id(member_id)
-    domain.may_manage_members(caller)
-    domain.level_of(grid_code)
-    auth.require_scope(caller, domain.lineage(grid_code), f"unit {grid_code}")
+    mid = _may_manage_assignment(caller, member_id, grid_code)
     with session_scope() as session:
         member = store.get_member(session, mid, for_update=True)
         released = next((a for a in member.assignments if a.unit_code == grid_code), None)
@@ -280,7 +255,7 @@ def release_member(caller: Principal, member_id: str, grid_code: str) -> MemberV
 
 def list_members(caller: Principal, root_code: str, role: str | None = None, on_duty_only: bool = False,
                  page_size: int = 100, page_token: str = "") -> tuple[list[MemberView], str]:
-    domain.level_of(root_code)
+    units.level_of(root_code)
     domain.may_read_unit(caller, root_code)
     if role:
         domain.check_member_fields(role=role)
@@ -303,7 +278,7 @@ def list_members(caller: Principal, root_code: str, role: str | None = None, on_
 
 
 def report_position(caller: Principal, member_id: str, lon: float, lat: float) -> tuple[Position, str | None]:
-    mid = _member_id(member_id)
+    mid = parse_uuid(member_id, "member id")
     domain.may_report_position(caller, str(mid))
     lon, lat = domain.check_point(lon, lat)
     with session_scope() as session:

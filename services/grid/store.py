@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Iterable
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (ARRAY, BigInteger, Boolean, DateTime, Float, ForeignKey, String, Text, func,
@@ -70,15 +69,13 @@ class Assignment(Base):
 
 # --- units ------------------------------------------------------------------------------------
 
-_LOCATE = text(
-    "SELECT code, level, name, parent_code, ancestors, area_m2, updated_at FROM grid.units "
-    "WHERE level = 'grid' AND ST_Covers(geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)) "
-    "ORDER BY code LIMIT 1")
+_LOCATE = text("SELECT code, level, name, parent_code, ancestors, area_m2, updated_at FROM grid.locate(:lon, :lat)")
 
 
 def locate(session: Session, lon: float, lat: float):
     """The leaf grid covering the point (a row with Unit's plain columns). On a border shared
-    by several grids the lowest code wins, so the same point always lands in the same grid.
+    by several grids the lowest code wins, so the same point always lands in the same grid:
+    the rule is the SQL function grid.locate (migration 0003), which incidents calls too.
 
     Plain SQL on purpose: this is the hottest read in gridbus, and the ORM tripled its cost."""
     return session.execute(_LOCATE, {"lon": lon, "lat": lat}).first()
@@ -132,7 +129,3 @@ def position_lonlat(session: Session, member: Member) -> tuple[float, float] | N
     row = session.execute(select(func.ST_X(Member.position), func.ST_Y(Member.position))
                           .where(Member.id == member.id)).one()
     return row[0], row[1]
-
-
-def units_exist(session: Session, codes: Iterable[str]) -> set[str]:
-    return set(session.scalars(select(Unit.code).where(Unit.code.in_(list(codes)))))

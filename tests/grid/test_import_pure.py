@@ -9,9 +9,9 @@ import pytest
 from demo import realcity
 from gridbus.grid.v1 import grid_pb2 as pb
 from services.grid import boundary_files, domain
+from services.grid.cli import import_summary
 from services.grid.grpc_server import _ADJUSTMENT
 from services.grid.operations import ImportResult
-from shared.cli import import_summary
 from shared.errors import InvalidArgument
 
 
@@ -82,8 +82,8 @@ def test_the_summary_lists_the_largest_adjustments_per_feature_with_totals():
         domain.Adjustment(9, "130102001001005", domain.OVERLAP, 0.25, "130102001001004"),
         domain.Adjustment(1, "130102", domain.REPAIRED, 0.0, detail="Ring Self-intersection[114.5 38.0]"),
     ]
-    result = ImportResult(3, 0, 0, 0.5, adjustments, "EPSG:4547 (CGCS2000 / 3-degree Gauss-Kruger CM 114E)")
-    lines = import_summary(result, show=2).splitlines()
+    result = ImportResult(3, 0, 0, 0.5, adjustments)
+    lines = import_summary(result, "EPSG:4547 (CGCS2000 / 3-degree Gauss-Kruger CM 114E)", show=2).splitlines()
     assert lines[0] == "created 3, updated 0, unchanged 0"
     assert lines[1] == "coordinates read as EPSG:4547 (CGCS2000 / 3-degree Gauss-Kruger CM 114E)"
     assert lines[2] == ("adjusted within the tolerance of 0.5 m: clipped 1 (2.5e-07 m²), overlap 1 (0.25 m²), "
@@ -93,13 +93,14 @@ def test_the_summary_lists_the_largest_adjustments_per_feature_with_totals():
                                 "removed,", "left", "to", "130102001001004"]
     assert lines[6].split()[:4] == ["6", "130102001001003", "2.5e-07", "clipped"]
     assert len(lines) == 7
-    everything = import_summary(result, show=0)
+    everything = import_summary(result, "EPSG:4326", show=0)
     assert "all 3 adjustments" in everything
     assert "invalid ring repaired (Ring Self-intersection[114.5 38.0])" in everything
 
 
 def test_the_summary_of_a_clean_import_says_nothing_was_adjusted():
-    assert import_summary(ImportResult(0, 0, 5, 0.5), show=50).splitlines()[2] == "nothing adjusted (tolerance 0.5 m)"
+    summary = import_summary(ImportResult(0, 0, 5, 0.5), "EPSG:4326", show=50)
+    assert summary.splitlines()[2] == "nothing adjusted (tolerance 0.5 m)"
 
 
 # --- coordinate reference systems -------------------------------------------------------------

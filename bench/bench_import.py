@@ -56,9 +56,9 @@ def main() -> None:
     args = parser.parse_args()
     url = os.environ.get("GRIDBUS_BENCH_DATABASE_URL", "postgresql+psycopg://root@127.0.0.1:5432/gridbus_bench")
     os.environ["GRIDBUS_DATABASE_URL"] = url
-    from shared.migrations import upgrade
+    from services.registry import migrate
     fresh_database(url)
-    upgrade(url)
+    migrate(url)
 
     started = time.perf_counter()
     doc = build(RealCityPlan(seed=args.seed))
@@ -70,7 +70,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "shijiazhuang.geojson"
         path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
-        command = [sys.executable, "-m", "shared.cli", "grid", "import", str(path), "--show", "5"]
+        command = [sys.executable, "-m", "services.cli", "grid", "import", str(path), "--show", "5"]
         print(f"\n$ gridbus grid import {path.name} --show 5   (the whole command, process start included)")
         for attempt in ("first import", "same file again"):
             started = time.perf_counter()

@@ -64,8 +64,8 @@ ADJUSTMENT_KINDS = {
     CLIPPED: "clipped to its parent {other}",
     OVERLAP: "overlap with sibling {other} removed, left to {other}",
     REPAIRED: "invalid ring repaired ({detail}); area changed by",
-    SLIVER: "has a part thinner than the tolerance (kept)",
-    GAP: "its children leave gaps thinner than the tolerance (kept)",
+    SLIVER: "has parts narrower than the tolerance (kept)",
+    GAP: "its children leave gaps narrower than the tolerance (kept)",
 }
 
 

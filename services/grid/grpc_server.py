@@ -3,12 +3,10 @@
 Run: python -m services.grid.grpc_server (port from GRIDBUS_GRID_GRPC_PORT)."""
 from __future__ import annotations
 
-import json
-
 from gridbus.grid.v1 import grid_pb2 as pb
 from gridbus.grid.v1 import grid_pb2_grpc as pb_grpc
 from services import registry
-from services.grid import operations as ops
+from services.grid import boundary_files, domain, operations as ops
 from shared.errors import InvalidArgument
 from shared.grpc_support import serve, timestamp, unary
 from shared.logs import setup_logging
@@ -19,6 +17,9 @@ _LEVEL = {"city": pb.LEVEL_CITY, "district": pb.LEVEL_DISTRICT, "street": pb.LEV
           "community": pb.LEVEL_COMMUNITY, "grid": pb.LEVEL_GRID}
 _ROLE = {"officer": pb.ROLE_OFFICER, "dispatcher": pb.ROLE_DISPATCHER, "admin": pb.ROLE_ADMIN}
 _ROLE_NAME = {v: k for k, v in _ROLE.items()}
+_ADJUSTMENT = {domain.CLIPPED: pb.ImportAdjustment.KIND_CLIPPED, domain.OVERLAP: pb.ImportAdjustment.KIND_OVERLAP,
+               domain.REPAIRED: pb.ImportAdjustment.KIND_REPAIRED, domain.SLIVER: pb.ImportAdjustment.KIND_SLIVER,
+               domain.GAP: pb.ImportAdjustment.KIND_GAP}
 
 
 def unit_pb(u: ops.UnitView) -> pb.Unit:
@@ -61,12 +62,16 @@ class GridServicer(pb_grpc.GridServiceServicer):
 
     @unary
     def ImportUnits(self, request, context, caller):
-        try:
-            doc = json.loads(request.feature_collection_geojson)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise InvalidArgument(f"feature_collection_geojson is not JSON: {exc}")
-        r = ops.import_units(caller, doc)
-        return pb.ImportUnitsResponse(created=r.created, updated=r.updated, unchanged=r.unchanged)
+        options = domain.ImportOptions(
+            tolerance_m=request.tolerance_m if request.HasField("tolerance_m") else domain.DEFAULT_TOLERANCE_M,
+            repair=request.repair, code_field=request.code_field or "code", name_field=request.name_field or "name")
+        source = boundary_files.read_geojson(request.feature_collection_geojson)
+        r = ops.import_units(caller, source.feature_collection, None, options)
+        return pb.ImportUnitsResponse(
+            created=r.created, updated=r.updated, unchanged=r.unchanged, tolerance_m=r.tolerance_m,
+            adjustments=[pb.ImportAdjustment(feature_index=a.index, code=a.code, kind=_ADJUSTMENT[a.kind],
+                                             area_m2=a.area_m2, other_code=a.other_code, detail=a.detail)
+                         for a in r.adjustments])
 
     @unary
     def CreateMember(self, request, context, caller):

@@ -12,7 +12,7 @@ from typing import Callable
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from services.grid import domain, store
+from services.grid import domain, import_store, store
 from shared import auth, units
 from shared.auth import Principal
 from shared.db import engine, session_scope
@@ -63,6 +63,8 @@ class ImportResult:
     created: int
     updated: int
     unchanged: int
+    tolerance_m: float
+    adjustments: list[domain.Adjustment] = field(default_factory=list)  # by feature index
 
 
 def _unit_view(unit: store.Unit, geometry: str | None = None) -> UnitView:
@@ -123,22 +125,27 @@ def list_children(caller: Principal, code: str) -> list[UnitView]:
 
 
 def import_units(caller: Principal, feature_collection: dict,
-                 progress: Callable[[int], None] | None = None) -> ImportResult:
-    """Idempotent upsert of a FeatureCollection, all or nothing."""
+                 progress: Callable[[int], None] | None = None,
+                 options: domain.ImportOptions = domain.ImportOptions()) -> ImportResult:
+    """Idempotent upsert of a FeatureCollection (WGS 84; services/grid/boundary_files.py reads
+    the files cities have into one), all or nothing; what the tolerance let it adjust comes back
+    in the result."""
     auth.require_role(caller, auth.ADMIN, auth.SERVICE)
-    drafts = domain.parse_feature_collection(feature_collection)
+    drafts = domain.parse_feature_collection(feature_collection, options)
     if caller.role != auth.SERVICE:
         for d in drafts:
             domain.may_manage_unit(caller, d.code)
     with session_scope() as session:
-        created, updated, unchanged, changed = store.import_units(session, drafts, progress)
-        if changed:
+        written = import_store.import_units(session, drafts, options, progress)
+        if written.changed_codes:
+            changed = written.changed_codes
             record_event(session, SCHEMA, "grid.units.imported", "units", {
-                "created": created, "updated": updated, "unchanged": unchanged,
+                "created": written.created, "updated": written.updated, "unchanged": written.unchanged,
                 "changed_codes": changed[:CHANGED_CODES_IN_EVENT],
                 "changed_codes_truncated": len(changed) > CHANGED_CODES_IN_EVENT,
                 "by": caller.member_id})
-    return ImportResult(created, updated, unchanged)
+    return ImportResult(written.created, written.updated, written.unchanged, options.tolerance_m,
+                        written.adjustments)
 
 
 # --- members ----------------------------------------------------------------------------------

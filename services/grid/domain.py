@@ -14,10 +14,14 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from typing import Sequence
 
-from shared import auth
+import numpy as np
+
+from shared import auth, datum
 from shared.auth import Principal
-from shared.errors import InvalidArgument, PermissionDenied
+from shared.datum import Datum
+from shared.errors import InvalidArgument, PermissionDenied, ResourceExhausted
 
 CITY, DISTRICT, STREET, COMMUNITY, GRID = "city", "district", "street", "community", "grid"
 LEVELS = (CITY, DISTRICT, STREET, COMMUNITY, GRID)
@@ -25,6 +29,7 @@ _CODE_LENGTH = {9: STREET, 12: COMMUNITY, 15: GRID}
 _DIGITS = re.compile(r"[0-9]+")
 
 MAX_NAME = 128
+MAX_LOCATE_MANY = 1000
 MAX_FEATURES = 200_000
 MAX_VERTICES_PER_FEATURE = 100_000
 
@@ -79,6 +84,44 @@ def check_point(lon: float, lat: float) -> tuple[float, float]:
         if not -bound <= value <= bound:
             raise InvalidArgument(f"{name} {value} is out of range [-{bound:g}, {bound:g}]")
     return float(lon), float(lat)
+
+
+def to_wgs84(lon: float, lat: float, in_datum: Datum) -> tuple[float, float]:
+    """A point as sent, checked, then converted to WGS 84 and checked again (a datum's shift
+    can carry a point near the antimeridian out of range)."""
+    lon, lat = check_point(lon, lat)
+    return check_point(*datum.to_wgs84(in_datum, lon, lat))
+
+
+def many_to_wgs84(lons: Sequence[float], lats: Sequence[float], datums: Sequence[Datum | None]
+                  ) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+    """to_wgs84 for a batch, converting each datum's points together. Returns the WGS 84
+    coordinates and, by position, why each bad point was refused (a datum of None is unknown)."""
+    if len(lons) > MAX_LOCATE_MANY:
+        raise ResourceExhausted(f"{len(lons)} points; at most {MAX_LOCATE_MANY} in one call")
+    lons, lats = np.asarray(lons, dtype=float), np.asarray(lats, dtype=float)
+    kinds = np.array([d.value if d is not None else "" for d in datums], dtype=object)
+
+    def in_range(x, y):
+        return np.isfinite(x) & np.isfinite(y) & (np.abs(x) <= 180.0) & (np.abs(y) <= 90.0)
+
+    good = in_range(lons, lats) & (kinds != "")
+    out_lon, out_lat = lons.copy(), lats.copy()
+    for d in {d for d in datums if d is not None}:
+        chosen = good & (kinds == d.value)
+        if chosen.any():
+            out_lon[chosen], out_lat[chosen] = datum.to_wgs84(d, lons[chosen], lats[chosen])
+    good &= in_range(out_lon, out_lat)
+    refused: dict[int, str] = {}
+    for i in np.flatnonzero(~good):
+        if datums[i] is None:
+            refused[int(i)] = f"datum is not one of {', '.join(d.name for d in Datum)}"
+            continue
+        try:
+            to_wgs84(lons[i], lats[i], datums[i])
+        except InvalidArgument as exc:
+            refused[int(i)] = exc.message
+    return out_lon, out_lat, refused
 
 
 # --- GeoJSON import -------------------------------------------------------------------------

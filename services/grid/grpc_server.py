@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import json
 
+import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from gridbus.common.v1 import geo_pb2
 from gridbus.grid.v1 import grid_pb2 as pb
 from gridbus.grid.v1 import grid_pb2_grpc as pb_grpc
 from services.grid import operations as ops
 from shared.config import settings
+from shared.datum import Datum
 from shared.errors import InvalidArgument
-from shared.grpc_support import serve, unary
+from shared.grpc_support import STATUS, serve, unary
 from shared.logs import setup_logging
 
 SERVICE_NAME = "gridbus.grid.v1.GridService"
@@ -21,6 +24,10 @@ _LEVEL = {"city": pb.LEVEL_CITY, "district": pb.LEVEL_DISTRICT, "street": pb.LEV
           "community": pb.LEVEL_COMMUNITY, "grid": pb.LEVEL_GRID}
 _ROLE = {"officer": pb.ROLE_OFFICER, "dispatcher": pb.ROLE_DISPATCHER, "admin": pb.ROLE_ADMIN}
 _ROLE_NAME = {v: k for k, v in _ROLE.items()}
+_DATUM = {geo_pb2.DATUM_UNSPECIFIED: Datum.WGS84, geo_pb2.DATUM_WGS84: Datum.WGS84,
+          geo_pb2.DATUM_CGCS2000: Datum.CGCS2000, geo_pb2.DATUM_GCJ02: Datum.GCJ02, geo_pb2.DATUM_BD09: Datum.BD09}
+_DATUM_PB = {d: v for v, d in _DATUM.items() if v != geo_pb2.DATUM_UNSPECIFIED}
+_OK = grpc.StatusCode.OK.value[0]
 
 
 def _ts(when) -> Timestamp:
@@ -42,9 +49,22 @@ def member_pb(m: ops.MemberView) -> pb.Member:
                     assignments=[pb.Assignment(grid_code=c, primary=p, assigned_at=_ts(t))
                                  for c, p, t in m.assignments])
     if m.position:
-        out.last_position.CopyFrom(pb.Position(lon=m.position.lon, lat=m.position.lat,
-                                               reported_at=_ts(m.position.reported_at)))
+        out.last_position.CopyFrom(position_pb(m.position))
     return out
+
+
+def position_pb(p: ops.Position) -> pb.Position:
+    out = pb.Position(lon=p.lon, lat=p.lat, reported_at=_ts(p.reported_at))
+    if p.sent:
+        lon, lat, datum = p.sent
+        out.as_sent.CopyFrom(geo_pb2.GeoPoint(lon=lon, lat=lat, datum=_DATUM_PB[datum]))
+    return out
+
+
+def _datum(value: int) -> Datum:
+    if value not in _DATUM:
+        raise InvalidArgument(f"datum {value} is not one of WGS84, CGCS2000, GCJ02, BD09")
+    return _DATUM[value]
 
 
 def _role(value: int, *, required: bool) -> str | None:
@@ -58,7 +78,22 @@ def _role(value: int, *, required: bool) -> str | None:
 class GridServicer(pb_grpc.GridServiceServicer):
     @unary
     def Locate(self, request, context, caller):
-        return pb.LocateResponse(grid=unit_pb(ops.locate(caller, request.lon, request.lat)))
+        found = ops.locate(caller, request.lon, request.lat, _datum(request.datum))
+        return pb.LocateResponse(grid=unit_pb(found.grid), wgs84=geo_pb2.LonLat(lon=found.lon, lat=found.lat))
+
+    @unary
+    def LocateMany(self, request, context, caller):
+        points = request.points
+        answers = ops.locate_many(caller, [p.lon for p in points], [p.lat for p in points],
+                                  [_DATUM.get(p.datum) for p in points])
+        results = []
+        for a in answers:
+            out = pb.LocatedPoint(code=_OK if a.error is None else STATUS[a.error.code].value[0],
+                                  message=a.error.message if a.error else "", grid_code=a.grid_code or "")
+            if a.lon is not None:
+                out.wgs84.lon, out.wgs84.lat = a.lon, a.lat
+            results.append(out)
+        return pb.LocateManyResponse(results=results)
 
     @unary
     def GetUnit(self, request, context, caller):
@@ -107,14 +142,14 @@ class GridServicer(pb_grpc.GridServiceServicer):
 
     @unary
     def ReportPosition(self, request, context, caller):
-        position, grid_code = ops.report_position(caller, request.member_id, request.lon, request.lat)
-        return pb.ReportPositionResponse(
-            position=pb.Position(lon=position.lon, lat=position.lat, reported_at=_ts(position.reported_at)),
-            grid_code=grid_code or "")
+        position, grid_code = ops.report_position(caller, request.member_id, request.lon, request.lat,
+                                                  _datum(request.datum))
+        return pb.ReportPositionResponse(position=position_pb(position), grid_code=grid_code or "")
 
 
 def main() -> None:
     setup_logging()
+    ops.leaf_grids()  # built before the first call is taken
     serve(SERVICE_NAME, pb_grpc.add_GridServiceServicer_to_server, GridServicer(), settings().grid_grpc_port)
 
 

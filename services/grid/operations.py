@@ -124,7 +124,8 @@ def _touch(member: store.Member) -> None:
 
 # --- units ------------------------------------------------------------------------------------
 
-def _leaf_grid_rows():
+def leaf_grid_rows() -> list[tuple[str, UnitView, bytes]]:
+    """(code, view, WKB) of every leaf grid: what the in-memory index is built from."""
     with engine().connect() as conn:
         return [(r.code, UnitView(r.code, r.level, r.name, r.parent_code, list(r.ancestors), r.area_m2,
                                   r.updated_at), bytes(r.wkb))
@@ -143,7 +144,7 @@ def leaf_grids(offload=None) -> LiveIndex[UnitView]:
     with _leaf_grids_lock:
         if _leaf_grids is None:
             dsn = engine().url.set(drivername="postgresql").render_as_string(hide_password=False)
-            _leaf_grids = LiveIndex(_leaf_grid_rows, dsn, store.LEAF_GRIDS_CHANNEL, offload=offload,
+            _leaf_grids = LiveIndex(leaf_grid_rows, dsn, store.LEAF_GRIDS_CHANNEL, offload=offload,
                                     name="leaf grids").start()
         return _leaf_grids
 

@@ -44,6 +44,17 @@ def test_locate_over_rpc(grid_nameko):
     assert found["code"] == code and found["ancestors"][-1] == code[:12]
 
 
+def test_locate_over_rpc_takes_the_datum_of_the_point(grid_nameko):
+    from tests.grid.test_locate import AS_BD09, HERE, WEST
+    with rpc(grid_nameko) as cluster:
+        found = cluster.grid.locate(*AS_BD09, "bd09")
+        with pytest.raises(RemoteError) as unknown:
+            cluster.grid.locate(*HERE, "mars")
+    assert found["code"] == WEST
+    assert (found["wgs84"]["lon"], found["wgs84"]["lat"]) == pytest.approx(HERE, abs=1e-7)
+    assert unknown.value.exc_type == "InvalidArgument"
+
+
 def test_domain_errors_reach_the_caller_by_name(grid_nameko):
     with rpc(grid_nameko) as cluster:
         with pytest.raises(RemoteError) as outside:

@@ -38,6 +38,7 @@ class PolygonIndex(Generic[R]):
         ordered = sorted(rows, key=lambda row: row[0])  # position order is key order: the lowest wins
         self.keys: list[str] = [row[0] for row in ordered]
         self.records: list[R] = [row[1] for row in ordered]
+        self._keys_then_none = np.array([*self.keys, None], dtype=object)  # [NOWHERE] is None
         self._polygons = shapely.from_wkb([row[2] for row in ordered])
         shapely.prepare(self._polygons)
         # GEOS builds a prepared polygon's point locator on its first lookup: build them all now,
@@ -48,6 +49,10 @@ class PolygonIndex(Generic[R]):
 
     def __len__(self) -> int:
         return len(self.keys)
+
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(west, south, east, north) of all the polygons."""
+        return tuple(shapely.total_bounds(self._polygons).tolist())
 
     def position(self, lon: float, lat: float) -> int:
         """The position of the lowest-keyed polygon covering the point, or NOWHERE."""
@@ -71,6 +76,10 @@ class PolygonIndex(Generic[R]):
             np.minimum.at(found, point_at[covers], polygon_at[covers])
         found[found == len(self.keys)] = NOWHERE
         return found
+
+    def keys_at(self, positions: np.ndarray) -> list[str | None]:
+        """The keys at positions() (None where NOWHERE)."""
+        return self._keys_then_none[positions].tolist()
 
 
 class LiveIndex(Generic[R]):

@@ -100,27 +100,30 @@ def many_to_wgs84(lons: Sequence[float], lats: Sequence[float], datums: Sequence
     if len(lons) > MAX_LOCATE_MANY:
         raise ResourceExhausted(f"{len(lons)} points; at most {MAX_LOCATE_MANY} in one call")
     lons, lats = np.asarray(lons, dtype=float), np.asarray(lats, dtype=float)
-    kinds = np.array([d.value if d is not None else "" for d in datums], dtype=object)
 
     def in_range(x, y):
         return np.isfinite(x) & np.isfinite(y) & (np.abs(x) <= 180.0) & (np.abs(y) <= 90.0)
 
-    good = in_range(lons, lats) & (kinds != "")
+    good = in_range(lons, lats)
     out_lon, out_lat = lons.copy(), lats.copy()
-    for d in {d for d in datums if d is not None}:
-        chosen = good & (kinds == d.value)
+    for d in set(datums) - {Datum.WGS84, Datum.CGCS2000}:  # the unknown (None) and the shifted ones
+        chosen = np.fromiter((x is d for x in datums), dtype=bool, count=len(datums))
+        if d is None:
+            good &= ~chosen
+            continue
+        chosen &= good
         if chosen.any():
             out_lon[chosen], out_lat[chosen] = datum.to_wgs84(d, lons[chosen], lats[chosen])
     good &= in_range(out_lon, out_lat)
     refused: dict[int, str] = {}
-    for i in np.flatnonzero(~good):
+    for i in np.flatnonzero(~good).tolist():
         if datums[i] is None:
-            refused[int(i)] = f"datum is not one of {', '.join(d.name for d in Datum)}"
+            refused[i] = f"datum is not one of {', '.join(d.name for d in Datum)}"
             continue
         try:
             to_wgs84(lons[i], lats[i], datums[i])
         except InvalidArgument as exc:
-            refused[int(i)] = exc.message
+            refused[i] = exc.message
     return out_lon, out_lat, refused
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from gridbus.common.v1 import geo_pb2
@@ -27,7 +26,7 @@ _ROLE_NAME = {v: k for k, v in _ROLE.items()}
 _DATUM = {geo_pb2.DATUM_UNSPECIFIED: Datum.WGS84, geo_pb2.DATUM_WGS84: Datum.WGS84,
           geo_pb2.DATUM_CGCS2000: Datum.CGCS2000, geo_pb2.DATUM_GCJ02: Datum.GCJ02, geo_pb2.DATUM_BD09: Datum.BD09}
 _DATUM_PB = {d: v for v, d in _DATUM.items() if v != geo_pb2.DATUM_UNSPECIFIED}
-_OK = grpc.StatusCode.OK.value[0]
+_SHIFTED = {Datum.GCJ02, Datum.BD09}
 
 
 def _ts(when) -> Timestamp:
@@ -83,17 +82,21 @@ class GridServicer(pb_grpc.GridServiceServicer):
 
     @unary
     def LocateMany(self, request, context, caller):
-        points = request.points
-        answers = ops.locate_many(caller, [p.lon for p in points], [p.lat for p in points],
-                                  [_DATUM.get(p.datum) for p in points])
-        results = []
-        for a in answers:
-            out = pb.LocatedPoint(code=_OK if a.error is None else STATUS[a.error.code].value[0],
-                                  message=a.error.message if a.error else "", grid_code=a.grid_code or "")
-            if a.lon is not None:
-                out.wgs84.lon, out.wgs84.lat = a.lon, a.lat
-            results.append(out)
-        return pb.LocateManyResponse(results=results)
+        sent = [(p.lon, p.lat, _DATUM.get(p.datum)) for p in request.points]
+        lons, lats, datums = zip(*sent) if sent else ((), (), ())
+        found = ops.locate_many(caller, lons, lats, datums)
+        response = pb.LocateManyResponse()
+        results, add = response.results, response.results.add
+        for code in found.grid_codes:  # a thousand points: the common case first, in one pass
+            add(grid_code=code)
+        for i, error in found.errors.items():
+            results[i].code, results[i].message = STATUS[error.code].value[0], error.message
+        if _SHIFTED.intersection(datums):
+            for i, d in enumerate(datums):
+                if d in _SHIFTED and not isinstance(found.errors.get(i), InvalidArgument):
+                    wgs84 = results[i].wgs84
+                    wgs84.lon, wgs84.lat = found.lons[i], found.lats[i]
+        return response
 
     @unary
     def GetUnit(self, request, context, caller):

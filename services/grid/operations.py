@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, Sequence
 
+import numpy as np
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -56,12 +57,12 @@ class Located:
 
 
 @dataclass
-class PointAnswer:
-    """One point of a locate_many: its leaf grid, or why not."""
-    grid_code: str | None
-    lon: float | None          # the WGS 84 point pinned; None when the point was refused
-    lat: float | None
-    error: InvalidArgument | NotFound | None
+class LocatedMany:
+    """The answers of a locate_many, by position (columns: a batch is a thousand points)."""
+    grid_codes: list[str | None]
+    lons: list[float]          # the WGS 84 points pinned (meaningless where refused)
+    lats: list[float]
+    errors: dict[int, InvalidArgument | NotFound]  # the points without a grid, and why
 
 
 @dataclass
@@ -160,23 +161,21 @@ def locate(caller: Principal, lon: float, lat: float, datum: Datum = Datum.WGS84
 
 
 def locate_many(caller: Principal, lons: Sequence[float], lats: Sequence[float],
-                datums: Sequence[Datum | None]) -> list[PointAnswer]:
+                datums: Sequence[Datum | None]) -> LocatedMany:
     """locate() for up to domain.MAX_LOCATE_MANY points at once, all from the same index; a bad
     point gets its own error and fails nothing else. A datum of None is an unknown one."""
     wgs_lons, wgs_lats, refused = domain.many_to_wgs84(lons, lats, datums)
     index = leaf_grids().current
     positions = index.positions(wgs_lons, wgs_lats)
-    answers = []
-    for i, at in enumerate(positions.tolist()):
-        if i in refused:
-            answers.append(PointAnswer(None, None, None, InvalidArgument(refused[i])))
-            continue
-        lon, lat = float(wgs_lons[i]), float(wgs_lats[i])
-        if at == NOWHERE:
-            answers.append(PointAnswer(None, lon, lat, NotFound(f"point ({lon}, {lat}) lies outside every grid")))
-        else:
-            answers.append(PointAnswer(index.keys[at], lon, lat, None))
-    return answers
+    codes = index.keys_at(positions)
+    lons_out, lats_out = wgs_lons.tolist(), wgs_lats.tolist()
+    errors: dict[int, InvalidArgument | NotFound] = {}
+    for i in np.flatnonzero(positions == NOWHERE).tolist():
+        errors[i] = NotFound(f"point ({lons_out[i]}, {lats_out[i]}) lies outside every grid")
+    for i, why in refused.items():
+        codes[i] = None
+        errors[i] = InvalidArgument(why)
+    return LocatedMany(codes, lons_out, lats_out, errors)
 
 
 def get_unit(caller: Principal, code: str, include_geometry: bool = False) -> UnitView:

@@ -11,7 +11,7 @@ the old index or the new one, never part of either.
 The answer is PostGIS's: `ST_Covers(geom, point)` (a point on a polygon's boundary is covered),
 and where several polygons cover the point (a shared border or corner) the lowest key wins.
 For a single point, "covers" and "intersects" are the same relation, which GEOS answers from
-prepared polygons without building a point geometry.
+the coordinates without building a point geometry. Lookups may run in many threads at once.
 """
 from __future__ import annotations
 
@@ -32,20 +32,20 @@ NOWHERE = -1
 
 
 class PolygonIndex(Generic[R]):
-    """An immutable STRtree over prepared polygons; each polygon carries a key and a record."""
+    """An immutable STRtree over polygons; each polygon carries a key and a record."""
 
     def __init__(self, rows: Iterable[Row]):
         ordered = sorted(rows, key=lambda row: row[0])  # position order is key order: the lowest wins
         self.keys: list[str] = [row[0] for row in ordered]
         self.records: list[R] = [row[1] for row in ordered]
         self._keys_then_none = np.array([*self.keys, None], dtype=object)  # [NOWHERE] is None
+        # Not shapely.prepare()d: GEOS's prepared polygons corrupt the heap when threads query them
+        # at once (shapely 2.2, GEOS 3.14: "double free or corruption"), and grids are small
+        # enough that a plain point-in-polygon test costs the same (~100 vertices: ~2 us a point).
         self._polygons = shapely.from_wkb([row[2] for row in ordered])
-        shapely.prepare(self._polygons)
-        # GEOS builds a prepared polygon's point locator on its first lookup: build them all now,
-        # in the building thread, so that the published index is only ever read.
-        bounds = shapely.bounds(self._polygons).reshape(-1, 4)
-        shapely.intersects_xy(self._polygons, (bounds[:, 0] + bounds[:, 2]) / 2, (bounds[:, 1] + bounds[:, 3]) / 2)
         self._tree = shapely.STRtree(self._polygons)
+        # GEOS builds the tree on its first query: build it here, so lookups only ever read it.
+        self._tree.query(shapely.points(0.0, 0.0))
 
     def __len__(self) -> int:
         return len(self.keys)

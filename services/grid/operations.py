@@ -156,8 +156,12 @@ def locate(caller: Principal, lon: float, lat: float, datum: Datum = Datum.WGS84
     lon, lat = domain.to_wgs84(lon, lat, datum)
     grid = leaf_grids().current.locate(lon, lat)
     if grid is None:
-        raise NotFound(f"point ({lon}, {lat}) lies outside every grid")
+        raise _outside(lon, lat)
     return Located(grid, lon, lat)
+
+
+def _outside(lon: float, lat: float) -> NotFound:
+    return NotFound(f"point ({lon}, {lat}) lies outside every grid")
 
 
 def locate_many(caller: Principal, lons: Sequence[float], lats: Sequence[float],
@@ -171,7 +175,7 @@ def locate_many(caller: Principal, lons: Sequence[float], lats: Sequence[float],
     lons_out, lats_out = wgs_lons.tolist(), wgs_lats.tolist()
     errors: dict[int, InvalidArgument | NotFound] = {}
     for i in np.flatnonzero(positions == NOWHERE).tolist():
-        errors[i] = NotFound(f"point ({lons_out[i]}, {lats_out[i]}) lies outside every grid")
+        errors[i] = _outside(lons_out[i], lats_out[i])
     for i, why in refused.items():
         codes[i] = None
         errors[i] = InvalidArgument(why)

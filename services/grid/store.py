@@ -87,8 +87,9 @@ _LEAF_GRIDS = text(
 
 def leaf_grids(conn):
     """Every leaf grid with its polygon as WKB: what the in-memory index is built from.
-    One statement, so one snapshot: an import is in it whole or not at all."""
-    return conn.execute(_LEAF_GRIDS).all()
+    One statement, so one snapshot: an import is in it whole or not at all. Streamed in
+    chunks, so the driver never holds the whole city's polygons besides the caller's copy."""
+    return conn.execution_options(yield_per=1000).execute(_LEAF_GRIDS)
 
 
 def get_unit(session: Session, code: str) -> Unit:

@@ -68,3 +68,30 @@ def test_many_points_at_once_answer_as_one_by_one_and_as_the_rule_says(points):
         assert at == index.position(lon, lat)
         covering = [k for k, _, wkb in BOARD if shapely.covers(shapely.from_wkb(wkb), shapely.Point(lon, lat))]
         assert (index.keys[at] if at != NOWHERE else None) == (min(covering) if covering else None)
+
+
+def test_threads_may_query_a_fresh_index_at_once():
+    """GEOS's prepared polygons crashed the process here ("double free or corruption") within a
+    few rounds; the index's plain polygons and pre-built tree must not."""
+    import threading
+    rows = [(f"k{i:02d}{j:02d}", None, shapely.to_wkb(shapely.Point(i, j).buffer(0.7, quad_segs=64)))
+            for i in range(30) for j in range(30)]
+    rng = np.random.default_rng(0)
+    lons, lats = rng.uniform(0, 30, 2000), rng.uniform(0, 30, 2000)
+    for _ in range(20):
+        index = PolygonIndex(rows)
+        start, answers = threading.Barrier(4), {}
+
+        def look(n):
+            start.wait()
+            if n % 2:
+                answers[n] = [int(at) for k in range(0, 2000, 50) for at in index.positions(lons[k:k + 50], lats[k:k + 50])]
+            else:
+                answers[n] = [index.position(x, y) for x, y in zip(lons, lats)]
+
+        threads = [threading.Thread(target=look, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(answers) == 4 and all(a == answers[0] for a in answers.values())

@@ -102,12 +102,12 @@ def main() -> None:
     url = os.environ.get("GRIDBUS_BENCH_DATABASE_URL", "postgresql+psycopg://root@127.0.0.1:5432/gridbus_bench")
     os.environ["GRIDBUS_DATABASE_URL"] = url
     from services.grid import operations as ops
+    from services.registry import migrate
     from shared.config import settings
-    from shared.migrations import upgrade
     from shared.spatial import PolygonIndex
     s = settings()
     fresh_database(url)
-    upgrade(url)
+    migrate(url)
     city = json.loads(args.city.read_text()) if args.city else build(SYNTHETIC)
     started = time.perf_counter()
     ops.import_units(Principal("bench", SERVICE, ()), city)

@@ -20,6 +20,7 @@ from gridbus.dispatch.v1 import dispatch_pb2 as dpb
 from gridbus.dispatch.v1 import dispatch_pb2_grpc
 from gridbus.incidents.v1 import incidents_pb2 as ipb
 from gridbus.incidents.v1 import incidents_pb2_grpc
+from services import registry
 from services.credit.domain import USCC_CHARS, uscc_check_char
 from shared.auth import mint_token
 from shared.db import session_scope
@@ -90,12 +91,13 @@ def _wait(fn, timeout=30.0, interval=0.2):
     return fn()
 
 
-def run_cases(settings, officers, districts, city_code: str, reports_each: int = 3) -> None:
-    for port in (settings.incidents_grpc_port, settings.dispatch_grpc_port, settings.credit_grpc_port):
+def run_cases(officers, districts, city_code: str, reports_each: int = 3) -> None:
+    ports = {name: registry.port(name) for name in ("incidents", "dispatch", "credit")}
+    for port in ports.values():
         wait_until(lambda port=port: check_grpc(f"127.0.0.1:{port}", timeout=1))
-    incidents = incidents_pb2_grpc.IncidentServiceStub(grpc.insecure_channel(f"127.0.0.1:{settings.incidents_grpc_port}"))
-    dispatch = dispatch_pb2_grpc.DispatchServiceStub(grpc.insecure_channel(f"127.0.0.1:{settings.dispatch_grpc_port}"))
-    credit = credit_pb2_grpc.CreditServiceStub(grpc.insecure_channel(f"127.0.0.1:{settings.credit_grpc_port}"))
+    incidents = incidents_pb2_grpc.IncidentServiceStub(grpc.insecure_channel(f"127.0.0.1:{ports['incidents']}"))
+    dispatch = dispatch_pb2_grpc.DispatchServiceStub(grpc.insecure_channel(f"127.0.0.1:{ports['dispatch']}"))
+    credit = credit_pb2_grpc.CreditServiceStub(grpc.insecure_channel(f"127.0.0.1:{ports['credit']}"))
     rng = random.Random(11)
     admin = md("demo-admin", "admin", city_code)
     dispatchers = {d: md(f"dispatcher-{d}", "dispatcher", d) for d in districts}

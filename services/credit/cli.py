@@ -17,8 +17,8 @@ def register(sub) -> None:
 
 def verify_chain_(args) -> None:
     from services.credit import operations as ops
-    from shared.cli import _operator
-    checked, broken = ops.verify_chain(_operator())
+    from shared.cli import operator_principal
+    checked, broken = ops.verify_chain(operator_principal())
     if broken:
         raise SystemExit(f"chain broken at record {broken.record_id} (seq {broken.seq}): {broken.reason}; "
                          f"{checked} records before it are intact")
@@ -29,8 +29,8 @@ def standing_(args) -> None:
     from datetime import datetime
 
     from services.credit import operations as ops
-    from shared.cli import _operator
-    me = _operator()
+    from shared.cli import operator_principal
+    me = operator_principal()
     subject = ops.get_subject(me, uscc=args.uscc)
     s = ops.get_standing(me, subject.id, datetime.fromisoformat(args.as_of) if args.as_of else None)
     print(f"{s.subject.code} {s.subject.name}: score {s.score}, lists {', '.join(s.lists) or 'none'}, "
@@ -39,6 +39,6 @@ def standing_(args) -> None:
 
 def unmatched_(args) -> None:
     from services.credit import operations as ops
-    from shared.cli import _operator
-    for u in ops.list_unmatched(_operator()):
+    from shared.cli import operator_principal
+    for u in ops.list_unmatched(operator_principal()):
         print(f"{u.at:%Y-%m-%d %H:%M} incident {u.incident_id} {u.subject_type}:{u.subject_ref} - {u.reason}")

@@ -84,7 +84,10 @@ def mask_id(number: str) -> str:
 
 # --- the chain -----------------------------------------------------------------------------
 
-def _iso(value) -> str | None:
+def _chain_time(value) -> str | None:
+    """A time as the hash chain's canonical form writes it: UTC, ending "+00:00". Not
+    shared.timefmt.iso_utc's "Z": every stored record was hashed this way, and would stop
+    verifying."""
     if isinstance(value, datetime):
         return value.astimezone(timezone.utc).isoformat()
     return None if value is None else str(value)
@@ -96,7 +99,7 @@ CONTENT_FIELDS = ("id", "subject_id", "kind", "category", "severity", "source", 
 
 def content_of(record) -> dict:
     get = record.get if isinstance(record, dict) else lambda k: getattr(record, k)
-    return {k: (_iso(get(k)) if k in ("valid_from", "valid_until", "created_at") else
+    return {k: (_chain_time(get(k)) if k in ("valid_from", "valid_until", "created_at") else
                 (None if get(k) is None else (get(k) if isinstance(get(k), int) else str(get(k)))))
             for k in CONTENT_FIELDS}
 

@@ -9,9 +9,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from gridbus.dispatch.v1 import dispatch_pb2 as pb
 from gridbus.dispatch.v1 import dispatch_pb2_grpc as pb_grpc
+from services import registry
 from services.dispatch import domain
 from services.dispatch import operations as ops
-from shared.config import settings
 from shared.errors import InvalidArgument
 from shared.grpc_support import serve, unary
 from shared.logs import setup_logging
@@ -133,7 +133,7 @@ class DispatchServicer(pb_grpc.DispatchServiceServicer):
 def main() -> None:
     setup_logging()
     serve(SERVICE_NAME, pb_grpc.add_DispatchServiceServicer_to_server, DispatchServicer(),
-          settings().dispatch_grpc_port)
+          registry.port("dispatch"))
 
 
 if __name__ == "__main__":

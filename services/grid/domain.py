@@ -1,14 +1,7 @@
-"""Grid rules: codes, levels, coordinates, GeoJSON features, members and who may do what.
+"""Grid rules: coordinates, GeoJSON features, members and who may do what.
 
-Plain Python, no I/O.
-
-Unit codes follow GB/T 30428.1 unit-grid coding: the 6-digit county-level administrative
-code, then 3 digits of street, 3 of community and 3 of grid sequence. The city's code is its
-prefecture code (the county code's first 4 digits and "00"). So a code alone tells a unit's
-level and all its ancestors:
-
-    city 330100 > district 330106 > street 330106001 > community 330106001002 > grid 330106001002003
-"""
+Plain Python, no I/O. Unit codes (a code alone tells its level and ancestors) are
+shared/units.py's, as every service reads them."""
 from __future__ import annotations
 
 import math
@@ -22,57 +15,12 @@ from shared import auth, datum
 from shared.auth import Principal
 from shared.datum import Datum
 from shared.errors import InvalidArgument, PermissionDenied, ResourceExhausted
-
-CITY, DISTRICT, STREET, COMMUNITY, GRID = "city", "district", "street", "community", "grid"
-LEVELS = (CITY, DISTRICT, STREET, COMMUNITY, GRID)
-_CODE_LENGTH = {9: STREET, 12: COMMUNITY, 15: GRID}
-_DIGITS = re.compile(r"[0-9]+")
+from shared.units import CITY, DISTRICT, GRID, LEVELS, STREET, level_of, lineage, parent_of
 
 MAX_NAME = 128
 MAX_LOCATE_MANY = 1000
 MAX_FEATURES = 200_000
 MAX_VERTICES_PER_FEATURE = 100_000
-
-
-def level_of(code: str) -> str:
-    """The level a code names; InvalidArgument when it is no unit code."""
-    if not isinstance(code, str) or not _DIGITS.fullmatch(code or ""):
-        raise InvalidArgument(f"unit code {code!r} must be digits only")
-    if len(code) == 6:
-        if code[:2] == "00":
-            raise InvalidArgument(f"unit code {code!r} has no province part")
-        return CITY if code.endswith("00") else DISTRICT
-    level = _CODE_LENGTH.get(len(code))
-    if level is None:
-        raise InvalidArgument(f"unit code {code!r} must have 6, 9, 12 or 15 digits")
-    if code[-3:] == "000":
-        raise InvalidArgument(f"unit code {code!r}: sequence numbers start at 001")
-    if code[4:6] == "00":
-        raise InvalidArgument(f"unit code {code!r} does not start with a county-level code")
-    return level
-
-
-def parent_of(code: str) -> str | None:
-    level = level_of(code)
-    if level == CITY:
-        return None
-    if level == DISTRICT:
-        return code[:4] + "00"
-    return code[:-3]
-
-
-def lineage(code: str) -> list[str]:
-    """Ancestors from the city down, then the unit itself."""
-    chain = [code]
-    parent = parent_of(code)
-    while parent is not None:
-        chain.append(parent)
-        parent = parent_of(parent)
-    return chain[::-1]
-
-
-def ancestors(code: str) -> list[str]:
-    return lineage(code)[:-1]
 
 
 def check_point(lon: float, lat: float) -> tuple[float, float]:

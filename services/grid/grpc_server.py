@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import json
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from gridbus.common.v1 import geo_pb2
 from gridbus.grid.v1 import grid_pb2 as pb
 from gridbus.grid.v1 import grid_pb2_grpc as pb_grpc
+from services import registry
 from services.grid import operations as ops
-from shared.config import settings
 from shared.datum import Datum
 from shared.errors import InvalidArgument
-from shared.grpc_support import STATUS, serve, unary
+from shared.grpc_support import STATUS, serve, timestamp, unary
 from shared.logs import setup_logging
 
 SERVICE_NAME = "gridbus.grid.v1.GridService"
@@ -29,23 +27,16 @@ _DATUM_PB = {d: v for v, d in _DATUM.items() if v != geo_pb2.DATUM_UNSPECIFIED}
 _SHIFTED = {Datum.GCJ02, Datum.BD09}
 
 
-def _ts(when) -> Timestamp:
-    ts = Timestamp()
-    if when is not None:
-        ts.FromDatetime(when)
-    return ts
-
-
 def unit_pb(u: ops.UnitView) -> pb.Unit:
     return pb.Unit(code=u.code, level=_LEVEL[u.level], name=u.name, parent_code=u.parent_code or "",
                    ancestor_codes=u.ancestors, geometry_geojson=u.geometry_geojson or "",
-                   area_m2=u.area_m2, updated_at=_ts(u.updated_at))
+                   area_m2=u.area_m2, updated_at=timestamp(u.updated_at))
 
 
 def member_pb(m: ops.MemberView) -> pb.Member:
     out = pb.Member(id=m.id, name=m.name, phone=m.phone, role=_ROLE[m.role], active=m.active,
                     on_duty=m.on_duty, version=m.version,
-                    assignments=[pb.Assignment(grid_code=c, primary=p, assigned_at=_ts(t))
+                    assignments=[pb.Assignment(grid_code=c, primary=p, assigned_at=timestamp(t))
                                  for c, p, t in m.assignments])
     if m.position:
         out.last_position.CopyFrom(position_pb(m.position))
@@ -53,7 +44,7 @@ def member_pb(m: ops.MemberView) -> pb.Member:
 
 
 def position_pb(p: ops.Position) -> pb.Position:
-    out = pb.Position(lon=p.lon, lat=p.lat, reported_at=_ts(p.reported_at))
+    out = pb.Position(lon=p.lon, lat=p.lat, reported_at=timestamp(p.reported_at))
     if p.sent:
         lon, lat, datum = p.sent
         out.as_sent.CopyFrom(geo_pb2.GeoPoint(lon=lon, lat=lat, datum=_DATUM_PB[datum]))
@@ -153,7 +144,7 @@ class GridServicer(pb_grpc.GridServiceServicer):
 def main() -> None:
     setup_logging()
     ops.leaf_grids()  # built before the first call is taken
-    serve(SERVICE_NAME, pb_grpc.add_GridServiceServicer_to_server, GridServicer(), settings().grid_grpc_port)
+    serve(SERVICE_NAME, pb_grpc.add_GridServiceServicer_to_server, GridServicer(), registry.port("grid"))
 
 
 if __name__ == "__main__":

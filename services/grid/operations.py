@@ -15,11 +15,12 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from services.grid import domain, store
-from shared import auth
+from shared import auth, units
 from shared.auth import Principal
 from shared.datum import Datum
 from shared.db import engine, session_scope
 from shared.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound
+from shared.ids import parse_uuid
 from shared.outbox import record_event
 from shared.privacy import mask_phone
 from shared.spatial import NOWHERE, LiveIndex
@@ -111,13 +112,6 @@ def _member_event(member: store.Member) -> dict:
             "version": member.version}
 
 
-def _member_id(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise InvalidArgument(f"member id {value!r} is not a UUID")
-
-
 def _touch(member: store.Member) -> None:
     member.version += 1
     member.updated_at = datetime.now().astimezone()
@@ -183,7 +177,7 @@ def locate_many(caller: Principal, lons: Sequence[float], lats: Sequence[float],
 
 
 def get_unit(caller: Principal, code: str, include_geometry: bool = False) -> UnitView:
-    domain.level_of(code)
+    units.level_of(code)
     domain.may_read_unit(caller, code)
     with session_scope() as session:
         unit = store.get_unit(session, code)
@@ -191,7 +185,7 @@ def get_unit(caller: Principal, code: str, include_geometry: bool = False) -> Un
 
 
 def list_children(caller: Principal, code: str) -> list[UnitView]:
-    domain.level_of(code)
+    units.level_of(code)
     domain.may_read_unit(caller, code)
     with session_scope() as session:
         store.get_unit(session, code)
@@ -232,7 +226,7 @@ def create_member(caller: Principal, name: str, phone: str, role: str) -> Member
 
 
 def get_member(caller: Principal, member_id: str) -> MemberView:
-    mid = _member_id(member_id)
+    mid = parse_uuid(member_id, "member id")
     with session_scope() as session:
         member = store.get_member(session, mid)
         domain.may_read_member(caller, str(mid), [a.unit_code for a in member.assignments])
@@ -240,7 +234,7 @@ def get_member(caller: Principal, member_id: str) -> MemberView:
 
 
 def update_member(caller: Principal, member_id: str, changes: dict, expected_version: int = 0) -> MemberView:
-    mid = _member_id(member_id)
+    mid = parse_uuid(member_id, "member id")
     unknown = set(changes) - {"name", "phone", "active", "on_duty"}
     if unknown:
         raise InvalidArgument(f"cannot change {', '.join(sorted(unknown))}")
@@ -267,11 +261,17 @@ def update_member(caller: Principal, member_id: str, changes: dict, expected_ver
         return _member_view(session, member, caller)
 
 
-def assign_member(caller: Principal, member_id: str, grid_code: str, primary: bool) -> MemberView:
-    mid = _member_id(member_id)
+def _may_manage_assignment(caller: Principal, member_id: str, grid_code: str) -> uuid.UUID:
+    """The member's id, once the caller may manage members and the unit is in their scope."""
+    mid = parse_uuid(member_id, "member id")
     domain.may_manage_members(caller)
-    domain.level_of(grid_code)
-    auth.require_scope(caller, domain.lineage(grid_code), f"unit {grid_code}")
+    units.level_of(grid_code)
+    auth.require_scope(caller, units.lineage(grid_code), f"unit {grid_code}")
+    return mid
+
+
+def assign_member(caller: Principal, member_id: str, grid_code: str, primary: bool) -> MemberView:
+    mid = _may_manage_assignment(caller, member_id, grid_code)
     with session_scope() as session:
         member = store.get_member(session, mid, for_update=True)
         if not member.active:
@@ -299,10 +299,7 @@ def assign_member(caller: Principal, member_id: str, grid_code: str, primary: bo
 
 
 def release_member(caller: Principal, member_id: str, grid_code: str) -> MemberView:
-    mid = _member_id(member_id)
-    domain.may_manage_members(caller)
-    domain.level_of(grid_code)
-    auth.require_scope(caller, domain.lineage(grid_code), f"unit {grid_code}")
+    mid = _may_manage_assignment(caller, member_id, grid_code)
     with session_scope() as session:
         member = store.get_member(session, mid, for_update=True)
         released = next((a for a in member.assignments if a.unit_code == grid_code), None)
@@ -321,7 +318,7 @@ def release_member(caller: Principal, member_id: str, grid_code: str) -> MemberV
 
 def list_members(caller: Principal, root_code: str, role: str | None = None, on_duty_only: bool = False,
                  page_size: int = 100, page_token: str = "") -> tuple[list[MemberView], str]:
-    domain.level_of(root_code)
+    units.level_of(root_code)
     domain.may_read_unit(caller, root_code)
     if role:
         domain.check_member_fields(role=role)
@@ -346,7 +343,7 @@ def list_members(caller: Principal, root_code: str, role: str | None = None, on_
 def report_position(caller: Principal, member_id: str, lon: float, lat: float,
                     datum: Datum = Datum.WGS84) -> tuple[Position, str | None]:
     """Stores where a member is, in WGS 84, with the point as sent; returns it and its grid."""
-    mid = _member_id(member_id)
+    mid = parse_uuid(member_id, "member id")
     domain.may_report_position(caller, str(mid))
     sent_lon, sent_lat = domain.check_point(lon, lat)
     lon, lat = domain.to_wgs84(sent_lon, sent_lat, datum)

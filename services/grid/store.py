@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime
-from typing import Callable, Iterable
+from typing import Callable
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (ARRAY, BigInteger, Boolean, DateTime, Float, ForeignKey, String, Text, func,
@@ -13,6 +13,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 
 from services.grid.domain import UnitDraft
 from shared.errors import InvalidArgument, NotFound
+from shared.units import ancestors
 
 SCHEMA = "grid"
 
@@ -77,7 +78,7 @@ class Assignment(Base):
 # --- units ------------------------------------------------------------------------------------
 
 # A trigger on grid.units NOTIFYs here when a committed transaction changed a leaf grid
-# (migration 0003); every process that pins points rebuilds its index then.
+# (migration 0004); every process that pins points rebuilds its index then.
 LEAF_GRIDS_CHANNEL = "gridbus_grid_leaves"
 
 _LEAF_GRIDS = text(
@@ -122,7 +123,7 @@ def import_units(session: Session, drafts: list[UnitDraft],
     chunk = 1000
     for start in range(0, len(drafts), chunk):
         rows = [{"idx": d.index, "code": d.code, "level": d.level, "name": d.name, "parent": d.parent_code,
-                 "anc": _ancestors(d.code), "gj": json.dumps(d.geometry)} for d in drafts[start:start + chunk]]
+                 "anc": ancestors(d.code), "gj": json.dumps(d.geometry)} for d in drafts[start:start + chunk]]
         session.execute(text(
             "INSERT INTO import_staging (idx, code, level, name, parent_code, ancestors, gj) "
             "VALUES (:idx, :code, :level, :name, :parent, :anc, :gj)"), rows)
@@ -190,11 +191,6 @@ def import_units(session: Session, drafts: list[UnitDraft],
     return created, updated, len(drafts) - len(changed), sorted(row.code for row in changed)
 
 
-def _ancestors(code: str) -> list[str]:
-    from services.grid.domain import ancestors
-    return ancestors(code)
-
-
 # --- members ----------------------------------------------------------------------------------
 
 def get_member(session: Session, member_id: uuid.UUID, *, for_update: bool = False) -> Member:
@@ -228,7 +224,3 @@ def position_lonlat(session: Session, member: Member) -> tuple[float, float] | N
     row = session.execute(select(func.ST_X(Member.position), func.ST_Y(Member.position))
                           .where(Member.id == member.id)).one()
     return row[0], row[1]
-
-
-def units_exist(session: Session, codes: Iterable[str]) -> set[str]:
-    return set(session.scalars(select(Unit.code).where(Unit.code.in_(list(codes)))))

@@ -12,6 +12,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from gridbus.incidents.v1 import incidents_pb2 as pb
 from gridbus.incidents.v1 import incidents_pb2_grpc as pb_grpc
+from services import registry
 from services.incidents import domain
 from services.incidents import operations as ops
 from shared.changefeed import ChangeFeed
@@ -190,7 +191,7 @@ def main() -> None:
     s = settings()
     feed = ChangeFeed(s.amqp_uri, ["incidents.incident.*"])
     serve(SERVICE_NAME, pb_grpc.add_IncidentServiceServicer_to_server, IncidentServicer(feed),
-          s.incidents_grpc_port, workers=32, max_receive_bytes=MAX_REQUEST_BYTES)
+          registry.port("incidents"), workers=32, max_receive_bytes=MAX_REQUEST_BYTES)
 
 
 if __name__ == "__main__":

@@ -36,10 +36,9 @@ CITY_CORNERS = sorted({(x, y) for _, w, s, e, n in grid_cells(CITY) for x in (w,
 SWAPPED = CityPlan(city_code="360400", name="Swapped City", west=115.8, south=29.5, east=116.2, north=29.8,
                    grids_x=4, grids_y=4)
 
+# grid.locate (grid migration 0003) is the rule written in SQL: ST_Covers, the lowest code.
 _POSTGIS = text("""
-    SELECT (SELECT code FROM grid.units
-            WHERE level = 'grid' AND ST_Covers(geom, ST_SetSRID(ST_MakePoint(p.x, p.y), 4326))
-            ORDER BY code LIMIT 1)
+    SELECT (SELECT code FROM grid.locate(p.x, p.y))
     FROM unnest(CAST(:xs AS float8[]), CAST(:ys AS float8[])) WITH ORDINALITY AS p(x, y, i) ORDER BY p.i""")
 _COVERING = text("""
     SELECT count(*) FROM grid.units
@@ -47,7 +46,7 @@ _COVERING = text("""
 
 
 def postgis(points) -> list[str | None]:
-    """Locate by the rule itself: ST_Covers, lowest code, in PostGIS."""
+    """Locate by the rule itself, in PostGIS."""
     with session_scope() as s:
         return list(s.scalars(_POSTGIS, {"xs": [p[0] for p in points], "ys": [p[1] for p in points]}))
 

@@ -15,6 +15,8 @@ the coordinates without building a point geometry. Lookups may run in many threa
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import threading
 import time
@@ -27,6 +29,7 @@ import shapely
 log = logging.getLogger(__name__)
 
 R = TypeVar("R")
+_LIBC = ctypes.CDLL(ctypes.util.find_library("c") or None)
 Row = tuple[str, Any, bytes]  # (key, record, WKB of a polygon or multipolygon)
 NOWHERE = -1
 
@@ -82,6 +85,14 @@ class PolygonIndex(Generic[R]):
         return self._keys_then_none[positions].tolist()
 
 
+def _release_freed_memory() -> None:
+    """glibc keeps what the old index and the loaded rows freed in its arenas, resident: ~150 MB
+    after each rebuild of a city of 2 million vertices. malloc_trim hands it back to the system."""
+    trim = getattr(_LIBC, "malloc_trim", None)  # glibc only; elsewhere the memory stays reserved
+    if trim is not None:
+        trim(0)
+
+
 class LiveIndex(Generic[R]):
     """The current PolygonIndex of some table, rebuilt after every committed change to it.
 
@@ -129,6 +140,7 @@ class LiveIndex(Generic[R]):
         started = time.perf_counter()
         index = self._offload(PolygonIndex, list(self._load()))
         self._index = index  # the swap: one reference, replaced whole
+        _release_freed_memory()
         self.generation += 1
         self.last_build_seconds = time.perf_counter() - started
         log.info("%s: %d polygons indexed in %.2fs (generation %d)",

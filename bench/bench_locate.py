@@ -112,6 +112,8 @@ def main() -> None:
     started = time.perf_counter()
     ops.import_units(Principal("bench", SERVICE, ()), city)
     print(f"imported {len(city['features'])} units in {time.perf_counter() - started:.1f}s")
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+        conn.execute("ANALYZE grid.units")  # the raw baseline gets the planner's statistics
 
     started = time.perf_counter()
     rows = ops.leaf_grid_rows()
@@ -156,8 +158,13 @@ def bench(url: str, port: int, amqp_uri: str, server_pid: int, points, args) -> 
         c: run_clients(c, singles, psycopg_client, lambda conn, p: conn.execute(RAW_ST_COVERS, p).fetchone())
         for c in args.clients}
 
+    def connected_channel():
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        grpc.channel_ready_future(channel).result(timeout=30)  # connected before the clock starts
+        return channel
+
     def grpc_client():
-        return grid_pb2_grpc.GridServiceStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
+        return grid_pb2_grpc.GridServiceStub(connected_channel())
 
     results["Locate via gRPC"] = {
         c: run_clients(c, singles, grpc_client,
@@ -167,7 +174,7 @@ def bench(url: str, port: int, amqp_uri: str, server_pid: int, points, args) -> 
     # The same server's empty call: what one gRPC round trip costs before any work is done.
     health = health_pb2.HealthCheckRequest(service="")
     results["  an empty call (grpc.health Check)"] = {
-        c: run_clients(c, singles, lambda: health_pb2_grpc.HealthStub(grpc.insecure_channel(f"127.0.0.1:{port}")),
+        c: run_clients(c, singles, lambda: health_pb2_grpc.HealthStub(connected_channel()),
                        lambda stub, _: stub.Check(health))
         for c in args.clients}
 

@@ -51,7 +51,7 @@ test: deps protos infra
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: deps protos infra
-	$(PY) bench/bench_locate.py
+	$(PY) bench/bench_locate.py $(if $(BENCH_CITY),--city $(BENCH_CITY))
 	$(PY) bench/bench_incidents.py
 	$(PY) bench/bench_pipeline.py
 	$(PY) bench/bench_credit.py

@@ -31,6 +31,11 @@ class Aborted(DomainError):
     code = "ABORTED"
 
 
+class ResourceExhausted(DomainError):
+    """The request asks for more than a documented limit allows."""
+    code = "RESOURCE_EXHAUSTED"
+
+
 class PermissionDenied(DomainError):
     code = "PERMISSION_DENIED"
 

@@ -7,13 +7,18 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from typing import Sequence
 
-from shared import auth
+import numpy as np
+
+from shared import auth, datum
 from shared.auth import Principal
-from shared.errors import InvalidArgument, PermissionDenied
+from shared.datum import Datum
+from shared.errors import InvalidArgument, PermissionDenied, ResourceExhausted
 from shared.units import CITY, DISTRICT, GRID, LEVELS, STREET, level_of, lineage, parent_of
 
 MAX_NAME = 128
+MAX_LOCATE_MANY = 1000
 MAX_FEATURES = 200_000
 MAX_VERTICES_PER_FEATURE = 100_000
 
@@ -27,6 +32,47 @@ def check_point(lon: float, lat: float) -> tuple[float, float]:
         if not -bound <= value <= bound:
             raise InvalidArgument(f"{name} {value} is out of range [-{bound:g}, {bound:g}]")
     return float(lon), float(lat)
+
+
+def to_wgs84(lon: float, lat: float, in_datum: Datum) -> tuple[float, float]:
+    """A point as sent, checked, then converted to WGS 84 and checked again (a datum's shift
+    can carry a point near the antimeridian out of range)."""
+    lon, lat = check_point(lon, lat)
+    return check_point(*datum.to_wgs84(in_datum, lon, lat))
+
+
+def many_to_wgs84(lons: Sequence[float], lats: Sequence[float], datums: Sequence[Datum | None]
+                  ) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+    """to_wgs84 for a batch, converting each datum's points together. Returns the WGS 84
+    coordinates and, by position, why each bad point was refused (a datum of None is unknown)."""
+    if len(lons) > MAX_LOCATE_MANY:
+        raise ResourceExhausted(f"{len(lons)} points; at most {MAX_LOCATE_MANY} in one call")
+    lons, lats = np.asarray(lons, dtype=float), np.asarray(lats, dtype=float)
+
+    def in_range(x, y):
+        return np.isfinite(x) & np.isfinite(y) & (np.abs(x) <= 180.0) & (np.abs(y) <= 90.0)
+
+    good = in_range(lons, lats)
+    out_lon, out_lat = lons.copy(), lats.copy()
+    for d in set(datums) - {Datum.WGS84, Datum.CGCS2000}:  # the unknown (None) and the shifted ones
+        chosen = np.fromiter((x is d for x in datums), dtype=bool, count=len(datums))
+        if d is None:
+            good &= ~chosen
+            continue
+        chosen &= good
+        if chosen.any():
+            out_lon[chosen], out_lat[chosen] = datum.to_wgs84(d, lons[chosen], lats[chosen])
+    good &= in_range(out_lon, out_lat)
+    refused: dict[int, str] = {}
+    for i in np.flatnonzero(~good).tolist():
+        if datums[i] is None:
+            refused[i] = f"datum is not one of {', '.join(d.name for d in Datum)}"
+            continue
+        try:
+            to_wgs84(lons[i], lats[i], datums[i])
+        except InvalidArgument as exc:
+            refused[i] = exc.message
+    return out_lon, out_lat, refused
 
 
 # --- import: features, options, and what an import adjusts -----------------------------------

@@ -3,12 +3,14 @@
 Run: python -m services.grid.grpc_server (port from GRIDBUS_GRID_GRPC_PORT)."""
 from __future__ import annotations
 
+from gridbus.common.v1 import geo_pb2
 from gridbus.grid.v1 import grid_pb2 as pb
 from gridbus.grid.v1 import grid_pb2_grpc as pb_grpc
 from services import registry
 from services.grid import boundary_files, domain, operations as ops
+from shared.datum import Datum
 from shared.errors import InvalidArgument
-from shared.grpc_support import serve, timestamp, unary
+from shared.grpc_support import STATUS, serve, timestamp, unary
 from shared.logs import setup_logging
 
 SERVICE_NAME = "gridbus.grid.v1.GridService"
@@ -20,6 +22,10 @@ _ROLE_NAME = {v: k for k, v in _ROLE.items()}
 _ADJUSTMENT = {domain.CLIPPED: pb.ImportAdjustment.KIND_CLIPPED, domain.OVERLAP: pb.ImportAdjustment.KIND_OVERLAP,
                domain.REPAIRED: pb.ImportAdjustment.KIND_REPAIRED, domain.SLIVER: pb.ImportAdjustment.KIND_SLIVER,
                domain.GAP: pb.ImportAdjustment.KIND_GAP}
+_DATUM = {geo_pb2.DATUM_UNSPECIFIED: Datum.WGS84, geo_pb2.DATUM_WGS84: Datum.WGS84,
+          geo_pb2.DATUM_CGCS2000: Datum.CGCS2000, geo_pb2.DATUM_GCJ02: Datum.GCJ02, geo_pb2.DATUM_BD09: Datum.BD09}
+_DATUM_PB = {d: v for v, d in _DATUM.items() if v != geo_pb2.DATUM_UNSPECIFIED}
+_SHIFTED = {Datum.GCJ02, Datum.BD09}
 
 
 def unit_pb(u: ops.UnitView) -> pb.Unit:
@@ -34,9 +40,22 @@ def member_pb(m: ops.MemberView) -> pb.Member:
                     assignments=[pb.Assignment(grid_code=c, primary=p, assigned_at=timestamp(t))
                                  for c, p, t in m.assignments])
     if m.position:
-        out.last_position.CopyFrom(pb.Position(lon=m.position.lon, lat=m.position.lat,
-                                               reported_at=timestamp(m.position.reported_at)))
+        out.last_position.CopyFrom(position_pb(m.position))
     return out
+
+
+def position_pb(p: ops.Position) -> pb.Position:
+    out = pb.Position(lon=p.lon, lat=p.lat, reported_at=timestamp(p.reported_at))
+    if p.sent:
+        lon, lat, datum = p.sent
+        out.as_sent.CopyFrom(geo_pb2.GeoPoint(lon=lon, lat=lat, datum=_DATUM_PB[datum]))
+    return out
+
+
+def _datum(value: int) -> Datum:
+    if value not in _DATUM:
+        raise InvalidArgument(f"datum {value} is not one of WGS84, CGCS2000, GCJ02, BD09")
+    return _DATUM[value]
 
 
 def _role(value: int, *, required: bool) -> str | None:
@@ -50,7 +69,26 @@ def _role(value: int, *, required: bool) -> str | None:
 class GridServicer(pb_grpc.GridServiceServicer):
     @unary
     def Locate(self, request, context, caller):
-        return pb.LocateResponse(grid=unit_pb(ops.locate(caller, request.lon, request.lat)))
+        found = ops.locate(caller, request.lon, request.lat, _datum(request.datum))
+        return pb.LocateResponse(grid=unit_pb(found.grid), wgs84=geo_pb2.LonLat(lon=found.lon, lat=found.lat))
+
+    @unary
+    def LocateMany(self, request, context, caller):
+        sent = [(p.lon, p.lat, _DATUM.get(p.datum)) for p in request.points]
+        lons, lats, datums = zip(*sent) if sent else ((), (), ())
+        found = ops.locate_many(caller, lons, lats, datums)
+        response = pb.LocateManyResponse()
+        results, add = response.results, response.results.add
+        for code in found.grid_codes:  # a thousand points: the common case first, in one pass
+            add(grid_code=code)
+        for i, error in found.errors.items():
+            results[i].code, results[i].message = STATUS[error.code].value[0], error.message
+        if _SHIFTED.intersection(datums):
+            for i, d in enumerate(datums):
+                if d in _SHIFTED and not isinstance(found.errors.get(i), InvalidArgument):
+                    wgs84 = results[i].wgs84
+                    wgs84.lon, wgs84.lat = found.lons[i], found.lats[i]
+        return response
 
     @unary
     def GetUnit(self, request, context, caller):
@@ -103,14 +141,14 @@ class GridServicer(pb_grpc.GridServiceServicer):
 
     @unary
     def ReportPosition(self, request, context, caller):
-        position, grid_code = ops.report_position(caller, request.member_id, request.lon, request.lat)
-        return pb.ReportPositionResponse(
-            position=pb.Position(lon=position.lon, lat=position.lat, reported_at=timestamp(position.reported_at)),
-            grid_code=grid_code or "")
+        position, grid_code = ops.report_position(caller, request.member_id, request.lon, request.lat,
+                                                  _datum(request.datum))
+        return pb.ReportPositionResponse(position=position_pb(position), grid_code=grid_code or "")
 
 
 def main() -> None:
     setup_logging()
+    ops.leaf_grids()  # built before the first call is taken
     serve(SERVICE_NAME, pb_grpc.add_GridServiceServicer_to_server, GridServicer(), registry.port("grid"))
 
 

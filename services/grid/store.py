@@ -44,8 +44,12 @@ class Member(Base):
     role: Mapped[str] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     on_duty: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
-    position = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=True)
+    position = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=True)  # WGS 84
     position_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The position as the phone sent it, in its own datum.
+    position_sent_lon: Mapped[float | None] = mapped_column(Float)
+    position_sent_lat: Mapped[float | None] = mapped_column(Float)
+    position_sent_datum: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     version: Mapped[int] = mapped_column(BigInteger, server_default=text("1"))
@@ -69,16 +73,20 @@ class Assignment(Base):
 
 # --- units ------------------------------------------------------------------------------------
 
-_LOCATE = text("SELECT code, level, name, parent_code, ancestors, area_m2, updated_at FROM grid.locate(:lon, :lat)")
+# A trigger on grid.units NOTIFYs here when a committed transaction changed a leaf grid
+# (migration 0004); every process that pins points rebuilds its index then.
+LEAF_GRIDS_CHANNEL = "gridbus_grid_leaves"
+
+_LEAF_GRIDS = text(
+    "SELECT code, level, name, parent_code, ancestors, area_m2, updated_at, ST_AsBinary(geom) AS wkb "
+    "FROM grid.units WHERE level = 'grid'")
 
 
-def locate(session: Session, lon: float, lat: float):
-    """The leaf grid covering the point (a row with Unit's plain columns). On a border shared
-    by several grids the lowest code wins, so the same point always lands in the same grid:
-    the rule is the SQL function grid.locate (migration 0003), which incidents calls too.
-
-    Plain SQL on purpose: this is the hottest read in gridbus, and the ORM tripled its cost."""
-    return session.execute(_LOCATE, {"lon": lon, "lat": lat}).first()
+def leaf_grids(conn):
+    """Every leaf grid with its polygon as WKB: what the in-memory index is built from.
+    One statement, so one snapshot: an import is in it whole or not at all. Streamed in
+    chunks, so the driver never holds the whole city's polygons besides the caller's copy."""
+    return conn.execution_options(yield_per=1000).execute(_LEAF_GRIDS)
 
 
 def get_unit(session: Session, code: str) -> Unit:

@@ -1,11 +1,13 @@
-"""grid.locate, the border rule's one source: grid's Locate and incidents' pinning both call it,
-so they agree on every point, borders and corners included."""
+"""grid.locate, the border rule's one source: incidents' pinning calls it, and grid's Locate
+(its in-memory index) agrees with it on every point, borders and corners included
+(tests/grid/test_locate_index.py compares the two on many more points)."""
 from sqlalchemy import text
 
 from demo.city import grid_cells
-from services.grid import store as grid_store
+from services.grid import operations as grid_ops
 from services.incidents import store as incidents_store
 from shared.db import session_scope
+from shared.spatial import PolygonIndex
 from shared.units import lineage
 from tests.conftest import CITY
 
@@ -18,10 +20,16 @@ def _points():
         yield e, n                      # the north-eastern corner
 
 
+def _grid_locate():
+    """What grid's Locate answers from: the index of the leaf grids as stored now."""
+    return PolygonIndex(grid_ops.leaf_grid_rows()).locate
+
+
 def test_grid_and_incidents_pin_every_point_to_the_same_grid(city):
+    locate = _grid_locate()
     with session_scope() as session:
         for lon, lat in _points():
-            unit = grid_store.locate(session, lon, lat)
+            unit = locate(lon, lat)
             assert incidents_store.locate_grid(session, lon, lat) == (unit.code, lineage(unit.code))
 
 
@@ -34,10 +42,10 @@ def test_a_corner_goes_to_the_lowest_of_the_grids_that_meet_there(city):
             "AND ST_Covers(geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)) ORDER BY code"),
             {"lon": e, "lat": n}).scalars().all()
         assert len(meeting) > 1 and meeting[0] == code
-        assert incidents_store.locate_grid(session, e, n)[0] == grid_store.locate(session, e, n).code == code
+        assert incidents_store.locate_grid(session, e, n)[0] == _grid_locate()(e, n).code == code
 
 
 def test_outside_every_grid_neither_pins(city):
     with session_scope() as session:
-        assert grid_store.locate(session, 10.0, 10.0) is None
+        assert _grid_locate()(10.0, 10.0) is None
         assert incidents_store.locate_grid(session, 10.0, 10.0) is None

@@ -25,7 +25,8 @@ def processes(amqp_uri: str) -> dict[str, list[tuple[str, list[str]]]]:
         "dispatch": [("dispatch-nameko", _nameko("services.dispatch.service", amqp_uri)),
                      ("dispatch-grpc", [py, "-m", "services.dispatch.grpc_server"])],
         "credit": [("credit-nameko", _nameko("services.credit.service", amqp_uri)),
-                   ("credit-grpc", [py, "-m", "services.credit.grpc_server"])],
+                   ("credit-grpc", [py, "-m", "services.credit.grpc_server"]),
+                   ("credit-public-http", [py, "-m", "services.credit.public_http"])],
         "subscriptions": [("subscriptions-grpc", [py, "-m", "services.subscriptions.grpc_server"])],
         "open311": [("open311-http", [py, "-m", "services.open311.http_server"])],
     }

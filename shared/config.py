@@ -28,6 +28,10 @@ class Settings:
     credit_id_key: str
     log_level: str
     token_ttl_seconds: int
+    credit_public_http_port: int
+    public_rate_limit: str          # per client, in the `limits` notation: "60/minute", "5/second"
+    public_max_concurrency: int     # connections and requests at once per process; more get 503
+    public_forwarded_allow_ips: str  # proxies whose X-Forwarded-For names the client (comma-separated)
 
 
 MIN_TOKEN_KEY_BYTES = 32
@@ -56,6 +60,10 @@ def settings() -> Settings:
         credit_id_key=_key(env, "GRIDBUS_CREDIT_ID_KEY", INSECURE_DEV_ID_KEY),
         log_level=env.get("GRIDBUS_LOG_LEVEL", "INFO"),
         token_ttl_seconds=int(env.get("GRIDBUS_TOKEN_TTL_SECONDS", str(12 * 3600))),
+        credit_public_http_port=int(env.get("GRIDBUS_CREDIT_PUBLIC_HTTP_PORT", "8312")),
+        public_rate_limit=env.get("GRIDBUS_PUBLIC_RATE_LIMIT", "60/minute"),
+        public_max_concurrency=int(env.get("GRIDBUS_PUBLIC_MAX_CONCURRENCY", "64")),
+        public_forwarded_allow_ips=env.get("GRIDBUS_PUBLIC_FORWARDED_ALLOW_IPS", "127.0.0.1"),
     )
 
 

@@ -30,7 +30,7 @@ from typing import Callable
 
 import limits
 import uvicorn
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, TimeoutError as PoolTimeout
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -96,7 +96,7 @@ def json_endpoint(fn: Callable[[Request], dict]):
             return JSONResponse(jsonable(await run_in_threadpool(fn, request)))
         except DomainError as exc:
             return error_response(HTTP_STATUS.get(exc.code, 400), exc.code, exc.message)
-        except DBAPIError:
+        except (DBAPIError, PoolTimeout):  # the database is down, or every pooled connection is busy
             log.exception("%s: database error", request.url.path)
             return error_response(503, "UNAVAILABLE", "the database is unavailable; retry later")
 

@@ -103,13 +103,17 @@ def test_a_jsonl_batch_through_the_cli(environment, authorities, credit, tmp_pat
         json.dumps({"authority": "SCJG-MARKET", "decision_number": f"市监许〔2026〕{code[-5:]}号",
                     "decision_date": day(-3), "kind": "licence", "subject_code": code, "legal_basis": "食品安全法 第三十五条",
                     "summary": "food business licence"}, ensure_ascii=False),
+        json.dumps({"authority": "SCJG-MARKET", "decision_number": f"市监罚〔2026〕{code[-5:]}号",
+                    "decision_date": day(-200), "kind": "penalty", "subject_code": code, "legal_basis": "计量法 第二十七条",
+                    "severity": 1}, ensure_ascii=False),
     ]
     path = tmp_path / "market.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     run = gridbus(environment, "import", str(path))
     assert "line 2: refused: not JSON" in run.stdout
     assert "line 3: refused: authority 'NO-SUCH-BUREAU' is not known to the registry" in run.stdout
-    assert "inserted 2, duplicates 0, refused 2" in run.stdout
+    assert f"line 6: duplicate: decision 市监罚〔2026〕{code[-5:]}号 of SCJG-MARKET is on line 1 already" in run.stdout
+    assert "inserted 2, duplicates 1, refused 2" in run.stdout
     _, records = records_of(credit, code)
     assert sorted(r.kind for r in records) == ["licence", "penalty"]
     serious = [r for r in records if r.kind == "penalty"][0]

@@ -174,18 +174,15 @@ def get_subject(caller: Principal, *, subject_id: str = "", uscc: str = "", id_n
 
 def _append(session: Session, caller_id: str, subject_id: uuid.UUID, *, kind: str, category: str, severity: int,
             source: str, incident_id: str | None, confirmed_by: str, supersedes: uuid.UUID | None,
-            reason: str | None, valid_from: datetime | None = None, valid_until: datetime | None = None,
-            decision: dict | None = None) -> RecordView:
-    """Extends the chain by one record and records its events, in the caller's transaction.
-    `decision`: a department's decision (store.DECISION_COLUMNS)."""
+            reason: str | None, valid_from: datetime | None = None) -> RecordView:
+    """Extends the chain by one record and records its events, in the caller's transaction."""
     store.lock_chain(session)
     now = datetime.now(timezone.utc)
     valid_from = valid_from or now
     values = {"id": uuid.uuid4(), "subject_id": subject_id, "kind": kind, "category": category, "severity": severity,
               "source": source, "incident_id": incident_id, "valid_from": valid_from,
-              "valid_until": valid_until or valid_from + timedelta(days=rules().validity_days.get(kind, 1095)),
-              "confirmed_by": confirmed_by, "supersedes": supersedes, "reason": reason, "created_at": now,
-              **(decision or {})}
+              "valid_until": valid_from + timedelta(days=rules().validity_days.get(kind, 1095)),
+              "confirmed_by": confirmed_by, "supersedes": supersedes, "reason": reason, "created_at": now}
     prev = store.last_hash(session) or domain.GENESIS
     values["prev_hash"] = prev
     values["hash"] = domain.record_hash(prev, domain.content_of(values))
@@ -233,7 +230,7 @@ def _announce_many(session: Session, new_records: dict, now: datetime, *, cause:
     written for it (empty for the sweep). Callers hold the chain lock, so announcements never
     interleave. Returns how many subjects changed lists."""
     ids = list(new_records)
-    records = {sid: [_domain_record(r) for r in rows] for sid, rows in store.records_of_many(session, ids).items()}
+    records = {sid: [_domain_record(r) for r in rows] for sid, rows in store.standing_records_of(session, ids).items()}
     last = store.announced_many(session, ids)
     subjects = store.subjects_many(session, ids)
     saved, events = [], []

@@ -9,13 +9,11 @@ import psycopg
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from services.credit import domain
+
 SCHEMA = "credit"
 SUBJECT = "id, type, uscc, id_masked, name, registered_grid, name_verified, created_at"
-DECISION_COLUMNS = ("authority", "legal_basis", "decision_number", "decision_date", "summary", "list_code",
-                    "published_from", "published_until")
-RECORD_COLUMNS = ("id", "subject_id", "kind", "category", "severity", "source", "incident_id", "valid_from",
-                  "valid_until", "confirmed_by", "supersedes", "reason", "created_at", "prev_hash", "hash",
-                  *DECISION_COLUMNS)
+RECORD_COLUMNS = (*domain.CONTENT_FIELDS, "prev_hash", "hash", *domain.DECISION_FIELDS)
 RECORD = "seq, " + ", ".join(RECORD_COLUMNS)
 
 
@@ -75,10 +73,13 @@ def record(session: Session, record_id: uuid.UUID):
     return session.execute(text(f"SELECT {RECORD} FROM credit.records WHERE id = :i"), {"i": record_id}).first()
 
 
-def records_of_many(session: Session, subject_ids: list[uuid.UUID]) -> dict[uuid.UUID, list]:
+def standing_records_of(session: Session, subject_ids: list[uuid.UUID]) -> dict[uuid.UUID, list]:
+    """What a standing is computed from, for many subjects: subject id -> its records (the
+    columns domain.Record has), oldest first."""
     out: dict[uuid.UUID, list] = {sid: [] for sid in subject_ids}
-    for row in session.execute(text(f"SELECT {RECORD} FROM credit.records WHERE subject_id = ANY(:s) ORDER BY seq"),
-                               {"s": list(subject_ids)}):
+    for row in session.execute(text(
+            "SELECT subject_id, id, kind, severity, valid_from, valid_until, created_at, supersedes, list_code "
+            "FROM credit.records WHERE subject_id = ANY(:s) ORDER BY seq"), {"s": list(subject_ids)}):
         out[row.subject_id].append(row)
     return out
 
@@ -264,11 +265,6 @@ def staged_subjects(session: Session) -> dict[int, uuid.UUID]:
         "WHERE s.uscc IS NOT NULL UNION ALL "
         "SELECT s.line, sub.id FROM import_rows s JOIN credit.subjects sub ON sub.id_lookup = s.id_lookup "
         "WHERE s.id_lookup IS NOT NULL")).all())
-
-
-def record_by_decision(session: Session, authority: str, decision_number: str):
-    return session.execute(text(f"SELECT {RECORD} FROM credit.records WHERE authority = :a AND decision_number = :n "
-                                "AND decision_number IS NOT NULL"), {"a": authority, "n": decision_number}).first()
 
 
 def superseded_by(session: Session, record_id: uuid.UUID):

@@ -303,3 +303,20 @@ def test_only_authorized_roles_write(credit):
         grpc.StatusCode.PERMISSION_DENIED
     assert call_error(credit.VerifyChain, pb.VerifyChainRequest(), metadata=near).code() == \
         grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_a_closure_that_black_lists_announces_it_from_the_nameko_worker(environment, credit, credit_nameko):
+    """The nameko worker writes the list change too (its events go out in bulk, under eventlet)."""
+    code = _fresh_uscc()
+    subject = enterprise(credit, code, "Serious Case Co.")
+    data = {"incident_id": str(uuid.uuid4()), "category": "0302", "priority": 1, "grid_code": GRID,
+            "subject": {"type": "enterprise", "ref": code}, "violation_confirmed": True}
+    tap = EventTap(environment["GRIDBUS_AMQP_URI"], "credit.list.changed")
+    try:
+        publish_event(environment["GRIDBUS_AMQP_URI"], "incidents.incident.closed", data)
+        events = tap.drain(lambda ev: any(e["subject"] == f"subjects/{subject.id}" for e in ev), timeout=20)
+    finally:
+        tap.close()
+    (changed,) = [e["data"] for e in events if e["subject"] == f"subjects/{subject.id}"]
+    assert (changed["lists"], changed["subject_code"], changed["registered_grid"], changed["division"]) == \
+        (["black"], code, GRID, GRID[:6])

@@ -10,7 +10,7 @@ PROTOS := $(shell find protos -name '*.proto')
 help:
 	@echo "make run    start RabbitMQ/PostGIS if needed, migrate, run the services and the demo city"
 	@echo "make test   run the tests against the real RabbitMQ and PostGIS"
-	@echo "make bench  Locate, Report, the whole path to dispatch, and credit, against raw PostGIS and RabbitMQ"
+	@echo "make bench  Locate, Report, the whole path to dispatch, credit, and importing a real city, against raw PostGIS and RabbitMQ"
 	@echo "make validate-deploy  check docker-compose.yml and k8s/ offline"
 	@echo "make soak   report at a fixed rate for 10 minutes; print latency and memory over time"
 
@@ -35,9 +35,11 @@ gen/.built: $(PROTOS) $(VENV)/.installed
 
 protos: gen/.built
 
-# The event catalogue, generated from protos/**/events.proto.
+# The event catalogue, generated from protos/**/events.proto, and the incident actions in
+# docs/service-contracts.md, from the action table in services/incidents/domain.py.
 docs: deps
 	$(PY) scripts/event_catalogue.py
+	$(PY) scripts/action_table.py
 
 migrate: deps protos infra
 	$(VENV)/bin/gridbus migrate
@@ -53,6 +55,7 @@ bench: deps protos infra
 	$(PY) bench/bench_incidents.py
 	$(PY) bench/bench_pipeline.py
 	$(PY) bench/bench_credit.py
+	$(PY) bench/bench_import.py
 
 # docker-compose.yml and k8s/ checked offline (also part of make test).
 validate-deploy: deps

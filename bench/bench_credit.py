@@ -65,12 +65,12 @@ def main() -> None:
     os.environ["GRIDBUS_DATABASE_URL"] = url
     dsn = url.replace("postgresql+psycopg://", "postgresql://")
     from services.credit import operations as ops
+    from services.registry import migrate
     from shared.config import settings
-    from shared.migrations import upgrade
     from shared.outbox import CONTENT_TYPE, events_exchange
     s = settings()
     fresh_database(url)
-    upgrade(url)
+    migrate(url)
     rng = random.Random(5)
     system = Principal("bench", SERVICE, ())
     subjects = [ops.register(system, type_="enterprise", code=uscc(rng), name=f"Bench Co. {i}") for i in range(args.subjects)]

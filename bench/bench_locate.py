@@ -76,12 +76,12 @@ def main() -> None:
 
     url = os.environ.get("GRIDBUS_BENCH_DATABASE_URL", "postgresql+psycopg://root@127.0.0.1:5432/gridbus_bench")
     os.environ["GRIDBUS_DATABASE_URL"] = url
-    from shared.config import settings
-    from shared.migrations import upgrade
     from services.grid import operations as ops
+    from services.registry import migrate
+    from shared.config import settings
     s = settings()
     fresh_database(url)
-    upgrade(url)
+    migrate(url)
     started = time.perf_counter()
     ops.import_units(Principal("bench", SERVICE, ()), build(PLAN))
     print(f"imported {PLAN.grid_count} grids (+ parents) in {time.perf_counter() - started:.1f}s")

@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from gridbus.credit.v1 import credit_pb2 as cpb
+from services import registry
 from shared.auth import mint_token
 from shared.health import wait_until
 
@@ -32,9 +33,9 @@ def _show(body: dict) -> None:
         print("     nothing published, on no list")
 
 
-def run(settings, credit, admin, enterprises) -> None:
+def run(credit, admin, enterprises) -> None:
     from services.credit.intake import today
-    from shared.cli import main as gridbus
+    from services.cli import main as gridbus
     kitchen, builders, market = enterprises
     decided = today() - timedelta(days=100)
     rows = [
@@ -60,7 +61,7 @@ def run(settings, credit, admin, enterprises) -> None:
         except SystemExit:
             pass  # a refused row makes the exit status 1; its line and reason are printed above
 
-    port = settings.credit_public_http_port
+    port = registry.port("credit", registry.HTTP)
     wait_until(lambda: _public(port, kitchen.code))
     _show(_public(port, kitchen.code))
     record_id = next(r.id for r in credit.ListRecords(cpb.ListRecordsRequest(subject_id=kitchen.id),

@@ -26,6 +26,7 @@ from demo.city import CityPlan, build, grid_cells
 from demo.supervisor import ROOT, Supervisor
 from gridbus.grid.v1 import grid_pb2 as pb
 from gridbus.grid.v1 import grid_pb2_grpc
+from services import registry
 from shared.auth import mint_token
 from shared.config import settings
 from shared.health import check_grpc, wait_until
@@ -87,11 +88,10 @@ def main(argv=None) -> None:
 
     os.environ.setdefault("GRIDBUS_DATABASE_URL", "postgresql+psycopg://root@127.0.0.1:5432/gridbus_demo")
     s = settings()
-    port = s.grid_grpc_port
+    port = registry.port("grid")
     print(f"== fresh demo database {s.database_url.rsplit('/', 1)[1]}, migrations")
     fresh_database(s.database_url)
-    from shared.migrations import upgrade
-    upgrade(s.database_url)
+    registry.migrate(s.database_url)
 
     log_dir = ROOT / ".run" / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -100,7 +100,7 @@ def main(argv=None) -> None:
            "GRIDBUS_DISPATCH_ESCALATION_MINUTES": "0.05"}
     sup = Supervisor(env, log_dir)
     print(f"== starting {', '.join(services.start(sup, s.amqp_uri))} (logs in {log_dir})")
-    from shared.cli import main as gridbus
+    from services.cli import main as gridbus
     gridbus(["incidents", "load-categories"])
     gridbus(["dispatch", "load"])
     gridbus(["credit", "load-authorities"])
@@ -119,7 +119,7 @@ def main(argv=None) -> None:
     try:
         officers, districts = run_demo(port, args)
         live.start()
-        run_cases(s, officers, districts, PLAN.city_code, args.reports)
+        run_cases(officers, districts, PLAN.city_code, args.reports)
         live.stop.set()
         print(live.snapshot())
         print("== evaluation, today, per department:")

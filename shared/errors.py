@@ -38,6 +38,3 @@ class PermissionDenied(DomainError):
 class Unauthenticated(DomainError):
     code = "UNAUTHENTICATED"
 
-
-BY_CODE = {cls.code: cls for cls in (InvalidArgument, NotFound, AlreadyExists, FailedPrecondition,
-                                     Aborted, PermissionDenied, Unauthenticated)}

@@ -20,7 +20,6 @@ import logging
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
 
 import kombu
 import psycopg
@@ -30,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from shared import failpoints
 from shared.config import EVENTS_EXCHANGE
+from shared.timefmt import iso_utc
 
 log = logging.getLogger(__name__)
 
@@ -105,14 +105,13 @@ def record_events(session: Session | Connection, schema: str, events: list[tuple
 
 
 def envelope(row) -> dict:
-    when: datetime = row.time.astimezone(timezone.utc)
     out = {
         "specversion": "1.0",
         "id": str(row.event_id),
         "source": row.source,
         "type": row.type,
         "subject": row.subject,
-        "time": when.isoformat().replace("+00:00", "Z"),
+        "time": iso_utc(row.time),
         "datacontenttype": "application/json",
         "sequence": str(row.sequence),
         "data": row.data,

@@ -48,8 +48,8 @@ def register(sub) -> None:
 
 def verify_chain_(args) -> None:
     from services.credit import operations as ops
-    from shared.cli import _operator
-    checked, broken = ops.verify_chain(_operator())
+    from shared.cli import operator_principal
+    checked, broken = ops.verify_chain(operator_principal())
     if broken:
         raise SystemExit(f"chain broken at record {broken.record_id} (seq {broken.seq}): {broken.reason}; "
                          f"{checked} records before it are intact")
@@ -60,8 +60,8 @@ def standing_(args) -> None:
     from datetime import datetime
 
     from services.credit import operations as ops
-    from shared.cli import _operator
-    me = _operator()
+    from shared.cli import operator_principal
+    me = operator_principal()
     subject = ops.get_subject(me, uscc=args.uscc)
     s = ops.get_standing(me, subject.id, datetime.fromisoformat(args.as_of) if args.as_of else None)
     print(f"{s.subject.code} {s.subject.name}: score {s.score}, lists {', '.join(s.lists) or 'none'}, "
@@ -70,8 +70,8 @@ def standing_(args) -> None:
 
 def unmatched_(args) -> None:
     from services.credit import operations as ops
-    from shared.cli import _operator
-    for u in ops.list_unmatched(_operator()):
+    from shared.cli import operator_principal
+    for u in ops.list_unmatched(operator_principal()):
         print(f"{u.at:%Y-%m-%d %H:%M} incident {u.incident_id} {u.subject_type}:{u.subject_ref} - {u.reason}")
 
 
@@ -79,9 +79,9 @@ def load_authorities_(args) -> None:
     import yaml
 
     from services.credit import intake
-    from shared.cli import _operator
+    from shared.cli import operator_principal
     with open(args.file or intake.DIRECTORY_FILE, encoding="utf-8") as f:
-        counts = intake.load_authorities(_operator(), yaml.safe_load(f))
+        counts = intake.load_authorities(operator_principal(), yaml.safe_load(f))
     print(", ".join(f"{table}: {loaded} loaded, {gone} deactivated" for table, (loaded, gone) in counts.items()))
 
 
@@ -89,10 +89,8 @@ def import_(args) -> None:
     import csv
     import sys
 
-    from tqdm import tqdm
-
     from services.credit import intake, sharing
-    from shared.cli import _operator
+    from shared.cli import operator_principal, progress
     fmt = args.format or ("csv" if args.file.lower().endswith(".csv") else
                           "jsonl" if args.file.lower().endswith((".jsonl", ".ndjson")) else None)
     if fmt is None:
@@ -100,8 +98,8 @@ def import_(args) -> None:
     stream = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8-sig", newline="")
     with stream:
         items = list(sharing.read_csv(stream) if fmt == "csv" else sharing.read_jsonl(stream))
-    with tqdm(total=len(items), unit="row", desc="importing", file=sys.stderr) as bar:
-        report = intake.import_records(_operator(), items, progress=bar.update)
+    with progress(len(items), "importing", "rows") as step:
+        report = intake.import_records(operator_principal(), items, progress=step)
     for o in report.outcomes:
         if o.outcome != intake.INSERTED:
             print(f"line {o.line}: {o.outcome}: {o.message}" + (f" (record {o.record_id})" if o.record_id else ""))
@@ -124,30 +122,30 @@ def _show_repair(a) -> None:
 
 def repair_apply_(args) -> None:
     from services.credit import repair
-    from shared.cli import _operator
-    _show_repair(repair.apply_repair(_operator(), record_id=args.record_id, applicant=args.applicant,
+    from shared.cli import operator_principal
+    _show_repair(repair.apply_repair(operator_principal(), record_id=args.record_id, applicant=args.applicant,
                                      evidence=args.evidence, corrected_on=args.corrected_on))
 
 
 def repair_decide_(args) -> None:
     from services.credit import repair
-    from shared.cli import _operator
-    _show_repair(repair.decide_repair(_operator(), application_id=args.application_id, approve=args.approve,
+    from shared.cli import operator_principal
+    _show_repair(repair.decide_repair(operator_principal(), application_id=args.application_id, approve=args.approve,
                                       reason=args.reason))
 
 
 def repair_list_(args) -> None:
     from services.credit import operations as ops, repair
-    from shared.cli import _operator
-    me = _operator()
+    from shared.cli import operator_principal
+    me = operator_principal()
     for a in repair.list_repairs(me, subject_id=ops.get_subject(me, uscc=args.uscc).id):
         _show_repair(a)
 
 
 def check_(args) -> None:
     from services.credit import disclosure
-    from shared.cli import _operator
-    answer = disclosure.check_restriction(_operator(), action=args.action, purpose=args.purpose, uscc=args.uscc)
+    from shared.cli import operator_principal
+    answer = disclosure.check_restriction(operator_principal(), action=args.action, purpose=args.purpose, uscc=args.uscc)
     if not answer.restricted:
         print(f"{args.uscc}: not restricted for {args.action}" + ("" if answer.subject_known else
                                                                    " (the registry holds nothing about it)"))

@@ -93,7 +93,10 @@ def mask_id(number: str) -> str:
 
 # --- the chain -----------------------------------------------------------------------------
 
-def _iso(value) -> str | None:
+def _chain_time(value) -> str | None:
+    """A time as the hash chain's canonical form writes it: UTC, ending "+00:00". Not
+    shared.timefmt.iso_utc's "Z": every stored record was hashed this way, and would stop
+    verifying."""
     if isinstance(value, datetime):
         return value.astimezone(timezone.utc).isoformat()
     return None if value is None else str(value)
@@ -109,7 +112,7 @@ DECISION_FIELDS = ("authority", "legal_basis", "decision_number", "decision_date
 
 def _canonical(key: str, value):
     if key in ("valid_from", "valid_until", "created_at"):
-        return _iso(value)
+        return _chain_time(value)
     return None if value is None else (value if isinstance(value, int) else str(value))
 
 

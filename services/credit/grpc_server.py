@@ -3,39 +3,23 @@
 Run: python -m services.credit.grpc_server (port from GRIDBUS_CREDIT_GRPC_PORT)."""
 from __future__ import annotations
 
-from datetime import timezone
-
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from gridbus.credit.v1 import credit_pb2 as pb
 from gridbus.credit.v1 import credit_pb2_grpc as pb_grpc
+from services import registry
 from services.credit import disclosure, intake, repair
 from services.credit import operations as ops
 from services.credit.sharing import FIELDS
-from shared.config import settings
 from shared.errors import InvalidArgument
-from shared.grpc_support import serve, timestamp, unary
+from shared.grpc_support import serve, time_field, timestamp, unary
 from shared.logs import setup_logging
 
 SERVICE_NAME = "gridbus.credit.v1.CreditService"
 MAX_STREAM_ITEMS = 10_000
 
 
-def _ts(when) -> Timestamp | None:
-    if when is None:
-        return None
-    ts = Timestamp()
-    ts.FromDatetime(when)
-    return ts
-
-
-def _when(request, name):
-    return getattr(request, name).ToDatetime(tzinfo=timezone.utc) if request.HasField(name) else None
-
-
 def subject_pb(s: ops.SubjectView) -> pb.Subject:
     return pb.Subject(id=s.id, type=s.type, code=s.code, name=s.name, registered_grid=s.registered_grid or "",
-                      name_verified=s.name_verified, created_at=_ts(s.created_at))
+                      name_verified=s.name_verified, created_at=timestamp(s.created_at))
 
 
 def _day(value) -> str:
@@ -45,8 +29,8 @@ def _day(value) -> str:
 def record_pb(r: ops.RecordView) -> pb.Record:
     return pb.Record(seq=r.seq, id=r.id, subject_id=r.subject_id, kind=r.kind, category=r.category,
                      severity=r.severity, source=r.source, incident_id=r.incident_id or "",
-                     valid_from=_ts(r.valid_from), valid_until=_ts(r.valid_until), confirmed_by=r.confirmed_by,
-                     supersedes=r.supersedes or "", reason=r.reason or "", created_at=_ts(r.created_at), hash=r.hash,
+                     valid_from=timestamp(r.valid_from), valid_until=timestamp(r.valid_until), confirmed_by=r.confirmed_by,
+                     supersedes=r.supersedes or "", reason=r.reason or "", created_at=timestamp(r.created_at), hash=r.hash,
                      authority=r.authority or "", decision_number=r.decision_number or "",
                      decision_date=_day(r.decision_date), legal_basis=r.legal_basis or "", summary=r.summary or "",
                      list=r.list_code or "", published_from=_day(r.published_from),
@@ -74,7 +58,7 @@ def restriction_pb(m: disclosure.ListMembership) -> pb.Restriction:
 
 
 def standing_pb(s: ops.StandingView) -> pb.Standing:
-    return pb.Standing(subject=subject_pb(s.subject), as_of=_ts(s.as_of), score=s.score, lists=s.lists,
+    return pb.Standing(subject=subject_pb(s.subject), as_of=timestamp(s.as_of), score=s.score, lists=s.lists,
                        records_in_force=s.records_in_force)
 
 
@@ -105,12 +89,12 @@ class CreditServicer(pb_grpc.CreditServiceServicer):
 
     @unary
     def GetStanding(self, request, context, caller):
-        return standing_pb(ops.get_standing(caller, request.subject_id, _when(request, "as_of"), request.purpose))
+        return standing_pb(ops.get_standing(caller, request.subject_id, time_field(request, "as_of"), request.purpose))
 
     @unary
     def ListMembers(self, request, context, caller):
         return pb.ListMembersResponse(members=[standing_pb(s) for s in
-                                               ops.list_members(caller, request.list, _when(request, "as_of"))])
+                                               ops.list_members(caller, request.list, time_field(request, "as_of"))])
 
     @unary
     def VerifyChain(self, request, context, caller):
@@ -124,7 +108,7 @@ class CreditServicer(pb_grpc.CreditServiceServicer):
     def ListUnmatched(self, request, context, caller):
         return pb.ListUnmatchedResponse(items=[
             pb.Unmatched(event_id=str(u.event_id), incident_id=str(u.incident_id or ""), subject_type=u.subject_type or "",
-                         subject_ref=u.subject_ref or "", reason=u.reason, at=_ts(u.at))
+                         subject_ref=u.subject_ref or "", reason=u.reason, at=timestamp(u.at))
             for u in ops.list_unmatched(caller, request.limit or 100)])
 
     @unary
@@ -173,7 +157,7 @@ class CreditServicer(pb_grpc.CreditServiceServicer):
 
 def main() -> None:
     setup_logging()
-    serve(SERVICE_NAME, pb_grpc.add_CreditServiceServicer_to_server, CreditServicer(), settings().credit_grpc_port)
+    serve(SERVICE_NAME, pb_grpc.add_CreditServiceServicer_to_server, CreditServicer(), registry.port("credit"))
 
 
 if __name__ == "__main__":

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import yaml
@@ -17,13 +16,15 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from services.credit import domain, store
-from shared import auth
+from shared import auth, units
 from shared.auth import Principal
 from shared.config import settings
 from shared.db import session_scope
 from shared.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from shared.ids import parse_uuid
 from shared.inbox import first_delivery
 from shared.outbox import record_event, record_events
+from shared.timefmt import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ MAX_PAGE = 200
 
 @functools.lru_cache(maxsize=1)
 def rules() -> domain.Rules:
-    with open(os.environ.get("GRIDBUS_CREDIT_RULES", str(RULES_FILE)), encoding="utf-8") as f:
+    with open(settings().credit_rules or RULES_FILE, encoding="utf-8") as f:
         return domain.parse_rules(yaml.safe_load(f))
 
 
@@ -101,13 +102,6 @@ def _record_view(row) -> RecordView:
                                                             "published_until")))
 
 
-def _uuid(value: str, what: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise InvalidArgument(f"{what} {value!r} is not a UUID")
-
-
 # --- subjects ------------------------------------------------------------------------------
 
 def register(caller: Principal, *, type_: str, code: str, name: str, registered_grid: str = "") -> SubjectView:
@@ -134,7 +128,7 @@ def register(caller: Principal, *, type_: str, code: str, name: str, registered_
 
 def _find(session: Session, *, subject_id: str = "", uscc: str = "", id_number: str = ""):
     if subject_id:
-        row = store.subject(session, subject_id=_uuid(subject_id, "subject id"))
+        row = store.subject(session, subject_id=parse_uuid(subject_id, "subject id"))
     elif uscc:
         row = store.subject(session, uscc=domain.check_uscc(uscc))
     elif id_number:
@@ -172,12 +166,12 @@ def get_subject(caller: Principal, *, subject_id: str = "", uscc: str = "", id_n
 
 # --- records -------------------------------------------------------------------------------
 
-def _append(session: Session, caller_id: str, subject_id: uuid.UUID, *, kind: str, category: str, severity: int,
+def _append(session: Session, subject_id: uuid.UUID, *, kind: str, category: str, severity: int,
             source: str, incident_id: str | None, confirmed_by: str, supersedes: uuid.UUID | None,
             reason: str | None, valid_from: datetime | None = None) -> RecordView:
     """Extends the chain by one record and records its events, in the caller's transaction."""
     store.lock_chain(session)
-    now = datetime.now(timezone.utc)
+    now = utcnow()
     valid_from = valid_from or now
     values = {"id": uuid.uuid4(), "subject_id": subject_id, "kind": kind, "category": category, "severity": severity,
               "source": source, "incident_id": incident_id, "valid_from": valid_from,
@@ -266,8 +260,8 @@ def sweep_standings(now: datetime | None = None, *, limit: int = 500,
     """Announces the list changes that time alone makes (a record expires or takes effect, a
     violation stops being recent). Returns how many subjects changed lists. Replica-safe: the
     chain lock serializes it with every writer. `subject_ids` narrows it (tests on a simulated clock)."""
-    now = now or datetime.now(timezone.utc)
-    ids = [_uuid(i, "subject id") for i in subject_ids] if subject_ids is not None else None
+    now = now or utcnow()
+    ids = [parse_uuid(i, "subject id") for i in subject_ids] if subject_ids is not None else None
     with session_scope() as session:
         store.lock_chain(session)
         return _announce_many(session, {sid: [] for sid in store.standings_due(session, now, limit, ids)}, now,
@@ -279,7 +273,7 @@ def add_record(caller: Principal, *, subject_id: str, kind: str, category: str, 
     """A manual record, a commendation, or a correction/appeal that supersedes an earlier one."""
     auth.require_role(caller, *WRITERS)
     domain.check_record(kind, severity, category, reason, supersedes or None)
-    sid = _uuid(subject_id, "subject id")
+    sid = parse_uuid(subject_id, "subject id")
     with session_scope() as session:
         subject = store.subject(session, subject_id=sid)
         if subject is None:
@@ -287,22 +281,27 @@ def add_record(caller: Principal, *, subject_id: str, kind: str, category: str, 
         if caller.role == auth.DISPATCHER:
             if kind == "annulment":
                 raise PermissionDenied("annulling a record is for the registry's administrators")
-            if not subject.registered_grid or not caller.covers(_lineage(subject.registered_grid)):
+            if not _registered_within(caller, subject.registered_grid):
                 raise PermissionDenied("this subject is not registered in your district")
         old = None
         if supersedes:
-            old = store.record(session, _uuid(supersedes, "supersedes"))
+            old = store.record(session, parse_uuid(supersedes, "supersedes"))
             if old is None or str(old.subject_id) != str(sid):
                 raise NotFound(f"no record {supersedes} of this subject")
             if store.superseded_by(session, old.id):
                 raise FailedPrecondition(f"record {supersedes} was superseded already; supersede the newer one")
-        return _append(session, caller.member_id, sid, kind=kind, category=category, severity=severity,
+        return _append(session, sid, kind=kind, category=category, severity=severity,
                        source=f"manual:{uuid.uuid4()}", incident_id=incident_id or None, confirmed_by=caller.member_id,
                        supersedes=old.id if old else None, reason=(reason or "").strip() or None)
 
 
-def _lineage(code: str) -> list[str]:
-    return [code[:4] + "00", code[:6], code[:9], code[:12], code[:15]][:{6: 2, 9: 3, 12: 4, 15: 5}.get(len(code), 1)]
+def _registered_within(caller: Principal, grid_code: str | None) -> bool:
+    """Whether the subject's registered unit lies in the caller's scope (a code that is no unit
+    code lies in nobody's)."""
+    try:
+        return bool(grid_code) and caller.covers(units.lineage(grid_code))
+    except InvalidArgument:
+        return False
 
 
 def list_records(caller: Principal, subject_id: str, *, kinds: list[str] | None = None, page_size: int = 50,
@@ -330,7 +329,7 @@ def _standing(session: Session, subject_id: uuid.UUID, as_of: datetime) -> domai
 
 def get_standing(caller: Principal, subject_id: str, as_of: datetime | None = None, purpose: str = "") -> StandingView:
     """Score and lists from the records in force at `as_of` (default now)."""
-    as_of = as_of or datetime.now(timezone.utc)
+    as_of = as_of or utcnow()
     with session_scope() as session:
         subject = _find(session, subject_id=subject_id)
         _may_read(caller, subject, purpose)
@@ -344,7 +343,7 @@ def list_members(caller: Principal, list_name: str, as_of: datetime | None = Non
     auth.require_role(caller, *READERS)
     if list_name not in ("red", "black"):
         raise InvalidArgument("list is red or black")
-    as_of = as_of or datetime.now(timezone.utc)
+    as_of = as_of or utcnow()
     out = []
     with session_scope() as session:
         for sid in store.subjects_with_records(session, as_of):
@@ -360,7 +359,7 @@ def list_members(caller: Principal, list_name: str, as_of: datetime | None = Non
 def access_log(caller: Principal, subject_id: str) -> list:
     auth.require_role(caller, auth.ADMIN, auth.SERVICE)
     with session_scope() as session:
-        return store.access_log(session, _uuid(subject_id, "subject id"))
+        return store.access_log(session, parse_uuid(subject_id, "subject id"))
 
 
 def verify_chain(caller: Principal) -> tuple[int, domain.ChainBreak | None]:
@@ -405,7 +404,7 @@ def on_incident_closed(event: dict) -> str:
                                                    "registered_grid": data.get("grid_code"), "name_verified": False})
                     row = store.subject(session, subject_id=sid)
             elif subject.get("type") == domain.PERSON:
-                row = store.subject(session, subject_id=_uuid(subject.get("ref", ""), "person subject id"))
+                row = store.subject(session, subject_id=parse_uuid(subject.get("ref", ""), "person subject id"))
                 why = None if row else "no person with this subject id in the registry"
             else:
                 why = f"unknown subject type {subject.get('type')!r}"
@@ -418,7 +417,7 @@ def on_incident_closed(event: dict) -> str:
             return "unmatched"
         severity = rules().severity_from_priority.get(int(data.get("priority") or 4), 4)
         actor = data.get("actor") or {}
-        _append(session, "credit", row.id, kind="violation", category=str(data.get("category") or "-"),
+        _append(session, row.id, kind="violation", category=str(data.get("category") or "-"),
                 severity=severity, source=source, incident_id=data.get("incident_id"),
                 confirmed_by=str(actor.get("id") or "incidents"), supersedes=None, reason=None)
         return "recorded"

@@ -11,10 +11,10 @@ from dataclasses import asdict
 from starlette.requests import Request
 from starlette.routing import Route
 
+from services import registry
 from services.credit import disclosure
 from services.credit import operations as ops
 from shared.auth import PUBLIC_READER
-from shared.config import settings
 from shared.logs import setup_logging
 from shared.public_http import Limits, create_app, json_endpoint, serve
 
@@ -73,7 +73,7 @@ def app(limits_: Limits | None = None):
 def main() -> None:
     setup_logging()
     limits_ = Limits.from_settings()
-    serve(app(limits_), settings().credit_public_http_port, limits_)
+    serve(app(limits_), registry.port("credit", registry.HTTP), limits_)
 
 
 if __name__ == "__main__":

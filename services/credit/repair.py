@@ -119,7 +119,7 @@ def decide_repair(caller: Principal, *, application_id: str, approve: bool, reas
             original = store.record(session, application.record_id)
             if store.superseded_by(session, original.id):
                 raise FailedPrecondition(f"record {original.id} was superseded since the application; refuse it")
-            repair_record = _append(session, caller.member_id, application.subject_id, kind="repair",
+            repair_record = _append(session, application.subject_id, kind="repair",
                                     category=original.category, severity=original.severity,
                                     source=f"repair:{aid}", incident_id=None, confirmed_by=caller.member_id,
                                     supersedes=original.id, reason=reason).id

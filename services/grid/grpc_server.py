@@ -3,16 +3,12 @@
 Run: python -m services.grid.grpc_server (port from GRIDBUS_GRID_GRPC_PORT)."""
 from __future__ import annotations
 
-import json
-
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from gridbus.grid.v1 import grid_pb2 as pb
 from gridbus.grid.v1 import grid_pb2_grpc as pb_grpc
-from services.grid import operations as ops
-from shared.config import settings
+from services import registry
+from services.grid import boundary_files, domain, operations as ops
 from shared.errors import InvalidArgument
-from shared.grpc_support import serve, unary
+from shared.grpc_support import serve, timestamp, unary
 from shared.logs import setup_logging
 
 SERVICE_NAME = "gridbus.grid.v1.GridService"
@@ -21,29 +17,25 @@ _LEVEL = {"city": pb.LEVEL_CITY, "district": pb.LEVEL_DISTRICT, "street": pb.LEV
           "community": pb.LEVEL_COMMUNITY, "grid": pb.LEVEL_GRID}
 _ROLE = {"officer": pb.ROLE_OFFICER, "dispatcher": pb.ROLE_DISPATCHER, "admin": pb.ROLE_ADMIN}
 _ROLE_NAME = {v: k for k, v in _ROLE.items()}
-
-
-def _ts(when) -> Timestamp:
-    ts = Timestamp()
-    if when is not None:
-        ts.FromDatetime(when)
-    return ts
+_ADJUSTMENT = {domain.CLIPPED: pb.ImportAdjustment.KIND_CLIPPED, domain.OVERLAP: pb.ImportAdjustment.KIND_OVERLAP,
+               domain.REPAIRED: pb.ImportAdjustment.KIND_REPAIRED, domain.SLIVER: pb.ImportAdjustment.KIND_SLIVER,
+               domain.GAP: pb.ImportAdjustment.KIND_GAP}
 
 
 def unit_pb(u: ops.UnitView) -> pb.Unit:
     return pb.Unit(code=u.code, level=_LEVEL[u.level], name=u.name, parent_code=u.parent_code or "",
                    ancestor_codes=u.ancestors, geometry_geojson=u.geometry_geojson or "",
-                   area_m2=u.area_m2, updated_at=_ts(u.updated_at))
+                   area_m2=u.area_m2, updated_at=timestamp(u.updated_at))
 
 
 def member_pb(m: ops.MemberView) -> pb.Member:
     out = pb.Member(id=m.id, name=m.name, phone=m.phone, role=_ROLE[m.role], active=m.active,
                     on_duty=m.on_duty, version=m.version,
-                    assignments=[pb.Assignment(grid_code=c, primary=p, assigned_at=_ts(t))
+                    assignments=[pb.Assignment(grid_code=c, primary=p, assigned_at=timestamp(t))
                                  for c, p, t in m.assignments])
     if m.position:
         out.last_position.CopyFrom(pb.Position(lon=m.position.lon, lat=m.position.lat,
-                                               reported_at=_ts(m.position.reported_at)))
+                                               reported_at=timestamp(m.position.reported_at)))
     return out
 
 
@@ -70,12 +62,16 @@ class GridServicer(pb_grpc.GridServiceServicer):
 
     @unary
     def ImportUnits(self, request, context, caller):
-        try:
-            doc = json.loads(request.feature_collection_geojson)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise InvalidArgument(f"feature_collection_geojson is not JSON: {exc}")
-        r = ops.import_units(caller, doc)
-        return pb.ImportUnitsResponse(created=r.created, updated=r.updated, unchanged=r.unchanged)
+        options = domain.ImportOptions(
+            tolerance_m=request.tolerance_m if request.HasField("tolerance_m") else domain.DEFAULT_TOLERANCE_M,
+            repair=request.repair, code_field=request.code_field or "code", name_field=request.name_field or "name")
+        source = boundary_files.read_geojson(request.feature_collection_geojson)
+        r = ops.import_units(caller, source.feature_collection, None, options)
+        return pb.ImportUnitsResponse(
+            created=r.created, updated=r.updated, unchanged=r.unchanged, tolerance_m=r.tolerance_m,
+            adjustments=[pb.ImportAdjustment(feature_index=a.index, code=a.code, kind=_ADJUSTMENT[a.kind],
+                                             area_m2=a.area_m2, other_code=a.other_code, detail=a.detail)
+                         for a in r.adjustments])
 
     @unary
     def CreateMember(self, request, context, caller):
@@ -109,13 +105,13 @@ class GridServicer(pb_grpc.GridServiceServicer):
     def ReportPosition(self, request, context, caller):
         position, grid_code = ops.report_position(caller, request.member_id, request.lon, request.lat)
         return pb.ReportPositionResponse(
-            position=pb.Position(lon=position.lon, lat=position.lat, reported_at=_ts(position.reported_at)),
+            position=pb.Position(lon=position.lon, lat=position.lat, reported_at=timestamp(position.reported_at)),
             grid_code=grid_code or "")
 
 
 def main() -> None:
     setup_logging()
-    serve(SERVICE_NAME, pb_grpc.add_GridServiceServicer_to_server, GridServicer(), settings().grid_grpc_port)
+    serve(SERVICE_NAME, pb_grpc.add_GridServiceServicer_to_server, GridServicer(), registry.port("grid"))
 
 
 if __name__ == "__main__":

@@ -12,11 +12,12 @@ from typing import Callable
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from services.grid import domain, store
-from shared import auth
+from services.grid import domain, import_store, store
+from shared import auth, units
 from shared.auth import Principal
 from shared.db import engine, session_scope
 from shared.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound
+from shared.ids import parse_uuid
 from shared.outbox import record_event
 from shared.privacy import mask_phone
 
@@ -62,6 +63,8 @@ class ImportResult:
     created: int
     updated: int
     unchanged: int
+    tolerance_m: float
+    adjustments: list[domain.Adjustment] = field(default_factory=list)  # by feature index
 
 
 def _unit_view(unit: store.Unit, geometry: str | None = None) -> UnitView:
@@ -87,13 +90,6 @@ def _member_event(member: store.Member) -> dict:
             "version": member.version}
 
 
-def _member_id(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise InvalidArgument(f"member id {value!r} is not a UUID")
-
-
 def _touch(member: store.Member) -> None:
     member.version += 1
     member.updated_at = datetime.now().astimezone()
@@ -113,7 +109,7 @@ def locate(caller: Principal, lon: float, lat: float) -> UnitView:
 
 
 def get_unit(caller: Principal, code: str, include_geometry: bool = False) -> UnitView:
-    domain.level_of(code)
+    units.level_of(code)
     domain.may_read_unit(caller, code)
     with session_scope() as session:
         unit = store.get_unit(session, code)
@@ -121,7 +117,7 @@ def get_unit(caller: Principal, code: str, include_geometry: bool = False) -> Un
 
 
 def list_children(caller: Principal, code: str) -> list[UnitView]:
-    domain.level_of(code)
+    units.level_of(code)
     domain.may_read_unit(caller, code)
     with session_scope() as session:
         store.get_unit(session, code)
@@ -129,22 +125,27 @@ def list_children(caller: Principal, code: str) -> list[UnitView]:
 
 
 def import_units(caller: Principal, feature_collection: dict,
-                 progress: Callable[[int], None] | None = None) -> ImportResult:
-    """Idempotent upsert of a FeatureCollection, all or nothing."""
+                 progress: Callable[[int], None] | None = None,
+                 options: domain.ImportOptions = domain.ImportOptions()) -> ImportResult:
+    """Idempotent upsert of a FeatureCollection (WGS 84; services/grid/boundary_files.py reads
+    the files cities have into one), all or nothing; what the tolerance let it adjust comes back
+    in the result."""
     auth.require_role(caller, auth.ADMIN, auth.SERVICE)
-    drafts = domain.parse_feature_collection(feature_collection)
+    drafts = domain.parse_feature_collection(feature_collection, options)
     if caller.role != auth.SERVICE:
         for d in drafts:
             domain.may_manage_unit(caller, d.code)
     with session_scope() as session:
-        created, updated, unchanged, changed = store.import_units(session, drafts, progress)
-        if changed:
+        written = import_store.import_units(session, drafts, options, progress)
+        if written.changed_codes:
+            changed = written.changed_codes
             record_event(session, SCHEMA, "grid.units.imported", "units", {
-                "created": created, "updated": updated, "unchanged": unchanged,
+                "created": written.created, "updated": written.updated, "unchanged": written.unchanged,
                 "changed_codes": changed[:CHANGED_CODES_IN_EVENT],
                 "changed_codes_truncated": len(changed) > CHANGED_CODES_IN_EVENT,
                 "by": caller.member_id})
-    return ImportResult(created, updated, unchanged)
+    return ImportResult(written.created, written.updated, written.unchanged, options.tolerance_m,
+                        written.adjustments)
 
 
 # --- members ----------------------------------------------------------------------------------
@@ -162,7 +163,7 @@ def create_member(caller: Principal, name: str, phone: str, role: str) -> Member
 
 
 def get_member(caller: Principal, member_id: str) -> MemberView:
-    mid = _member_id(member_id)
+    mid = parse_uuid(member_id, "member id")
     with session_scope() as session:
         member = store.get_member(session, mid)
         domain.may_read_member(caller, str(mid), [a.unit_code for a in member.assignments])
@@ -170,7 +171,7 @@ def get_member(caller: Principal, member_id: str) -> MemberView:
 
 
 def update_member(caller: Principal, member_id: str, changes: dict, expected_version: int = 0) -> MemberView:
-    mid = _member_id(member_id)
+    mid = parse_uuid(member_id, "member id")
     unknown = set(changes) - {"name", "phone", "active", "on_duty"}
     if unknown:
         raise InvalidArgument(f"cannot change {', '.join(sorted(unknown))}")
@@ -197,11 +198,17 @@ def update_member(caller: Principal, member_id: str, changes: dict, expected_ver
         return _member_view(session, member, caller)
 
 
-def assign_member(caller: Principal, member_id: str, grid_code: str, primary: bool) -> MemberView:
-    mid = _member_id(member_id)
+def _may_manage_assignment(caller: Principal, member_id: str, grid_code: str) -> uuid.UUID:
+    """The member's id, once the caller may manage members and the unit is in their scope."""
+    mid = parse_uuid(member_id, "member id")
     domain.may_manage_members(caller)
-    domain.level_of(grid_code)
-    auth.require_scope(caller, domain.lineage(grid_code), f"unit {grid_code}")
+    units.level_of(grid_code)
+    auth.require_scope(caller, units.lineage(grid_code), f"unit {grid_code}")
+    return mid
+
+
+def assign_member(caller: Principal, member_id: str, grid_code: str, primary: bool) -> MemberView:
+    mid = _may_manage_assignment(caller, member_id, grid_code)
     with session_scope() as session:
         member = store.get_member(session, mid, for_update=True)
         if not member.active:
@@ -229,10 +236,7 @@ def assign_member(caller: Principal, member_id: str, grid_code: str, primary: bo
 
 
 def release_member(caller: Principal, member_id: str, grid_code: str) -> MemberView:
-    mid = _member_id(member_id)
-    domain.may_manage_members(caller)
-    domain.level_of(grid_code)
-    auth.require_scope(caller, domain.lineage(grid_code), f"unit {grid_code}")
+    mid = _may_manage_assignment(caller, member_id, grid_code)
     with session_scope() as session:
         member = store.get_member(session, mid, for_update=True)
         released = next((a for a in member.assignments if a.unit_code == grid_code), None)
@@ -251,7 +255,7 @@ def release_member(caller: Principal, member_id: str, grid_code: str) -> MemberV
 
 def list_members(caller: Principal, root_code: str, role: str | None = None, on_duty_only: bool = False,
                  page_size: int = 100, page_token: str = "") -> tuple[list[MemberView], str]:
-    domain.level_of(root_code)
+    units.level_of(root_code)
     domain.may_read_unit(caller, root_code)
     if role:
         domain.check_member_fields(role=role)
@@ -274,7 +278,7 @@ def list_members(caller: Principal, root_code: str, role: str | None = None, on_
 
 
 def report_position(caller: Principal, member_id: str, lon: float, lat: float) -> tuple[Position, str | None]:
-    mid = _member_id(member_id)
+    mid = parse_uuid(member_id, "member id")
     domain.may_report_position(caller, str(mid))
     lon, lat = domain.check_point(lon, lat)
     with session_scope() as session:

@@ -64,7 +64,7 @@ def credit_public(environment, authorities):
     port = free_port()
     proc = Process(python("-m", "services.credit.public_http"),
                    {**environment, "GRIDBUS_CREDIT_PUBLIC_HTTP_PORT": str(port),
-                    "GRIDBUS_PUBLIC_RATE_LIMIT": f"{PUBLIC_RATE}/minute"}, "credit-public-http",
+                    "GRIDBUS_PUBLIC_RATE_LIMIT": f"{PUBLIC_RATE}/minute"}, "credit-http",
                    Path(environment["LOG_DIR"])).start()
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz", proc)

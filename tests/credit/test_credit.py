@@ -20,6 +20,7 @@ from services.credit.domain import USCC_CHARS, uscc_check_char
 from shared.db import session_scope
 from tests.conftest import ADMIN_DSN
 from tests.credit.test_domain import ID_EXAMPLE, REAL_USCC
+from tests.event_contract import assert_payloads_match_protos
 from tests.incidents.conftest import GRIDS, report_request
 from tests.incidents.test_report import call_error
 from tests.support import EventTap, metadata, publish_event, token
@@ -129,6 +130,7 @@ def test_a_closed_incident_with_a_confirmed_violation_becomes_one_record(environ
     assert r.source.startswith("event:")
     added = [e for e in events if e["type"] == "credit.record.added" and e["data"]["incident_id"] == incident.id]
     assert added[0]["data"]["hash"] == r.hash
+    assert_payloads_match_protos(events)
 
 
 def test_a_duplicated_event_never_makes_two_records(environment, credit, credit_nameko):
@@ -182,6 +184,7 @@ def test_supersession_expiry_and_lists_as_of_a_time(environment, credit, credit_
     assert (now.score, list(now.lists)) == (100, [])
     mine = [e["data"] for e in changes if e["subject"] == f"subjects/{subject.id}"]
     assert [(c["previous_lists"], c["lists"]) for c in mine] == [([], ["black"]), (["black"], [])]
+    assert_payloads_match_protos(changes)
     # The old record is still there, unchanged: a correction appends.
     records = credit.ListRecords(pb.ListRecordsRequest(subject_id=subject.id), metadata=DEPT).records
     assert [r.id for r in records] == [serious.id, appeal.id] and records[0].hash == serious.hash
@@ -239,6 +242,7 @@ def test_list_changes_that_time_alone_makes_are_announced_once(environment, cred
                     (good.id, ["red"], [], "record"), (good.id, [], ["red"], "time"),
                     (good.id, ["red"], [], "time"), (black.id, ["black"], [], "time")]
     assert all(e["data"]["record_id"] is None for e in events if e["data"]["cause"] == "time")
+    assert_payloads_match_protos(events)
 
 
 def test_the_sweep_learns_the_standing_of_subjects_from_before_announcements_quietly(environment, credit,

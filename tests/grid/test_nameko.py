@@ -10,6 +10,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from demo.city import grid_cells
 from services.grid import operations as ops
 from tests.conftest import CITY
+from tests.event_contract import assert_payloads_match_protos
 from tests.grid.test_outbox import ADMIN_CALLER
 from shared.health import check_nameko
 from tests.support import EventTap, Process, token, wait_healthy
@@ -85,3 +86,4 @@ def test_the_nameko_process_relays_the_outbox(grid_nameko, environment):
     finally:
         tap.close()
     assert [e["type"] for e in events if e["subject"] == f"members/{member.id}"] == ["grid.member.created"]
+    assert_payloads_match_protos(events)

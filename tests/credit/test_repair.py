@@ -16,6 +16,7 @@ from gridbus.credit.v1 import credit_pb2 as pb
 from services.credit import intake
 from shared.db import session_scope
 from tests.conftest import SYSTEM
+from tests.event_contract import assert_payloads_match_protos
 from tests.credit.test_credit import ADMIN, DEPT, _fresh_uscc
 from tests.incidents.test_report import call_error
 from tests.support import EventTap, http_get, metadata, token
@@ -173,3 +174,13 @@ def test_a_procurement_system_is_refused_a_black_listed_bidder_and_every_check_i
         (scored, "restriction check subsidy: restricted by black"),
         (unknown, "restriction check public_procurement: not restricted")]
     assert {(x.reader_role, x.purpose) for x in logged} == {("department", "bid 2026-117 for the ring road")}
+
+
+def test_every_event_credit_stored_matches_its_events_proto(authorities):
+    """After the repairs and checks above (and whatever else this run made): each payload in the
+    credit outbox, the event store, is what events.proto says it is."""
+    with session_scope() as s:
+        events = s.execute(text("SELECT type, data FROM credit.outbox ORDER BY sequence")).mappings().all()
+    assert {"credit.record.added", "credit.list.changed", "credit.repair.applied", "credit.repair.decided"} <= \
+        {e["type"] for e in events}
+    assert_payloads_match_protos(events)

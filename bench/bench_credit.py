@@ -160,7 +160,7 @@ def main() -> None:
     print(f"{'import of a department batch':<40} {imported['rate']:>10,.0f} rows/s   ({imported['inserted']:,} of "
           f"{args.batch:,} rows in {imported['seconds']:.1f} s, {imported['refused']} refused)")
     print(f"{'  raw COPY of the same rows':<40} {imported['raw']:>10,.0f} rows/s   ratio {imported['rate'] / imported['raw']:.3f}")
-    print(f"{'  relay: its record events published':<40} {imported['events_rate']:>10,.0f} events/s")
+    print(f"{'  its events published, start to last':<40} {imported['events_rate']:>10,.0f} events/s")
     print(f"{'public queries over HTTP':<40} {public['rate']:>10,.0f}/s   ({args.clients} clients, by code)")
     print(f"{'  raw indexed select of the same':<40} {public['raw']:>10,.0f}/s   ratio {public['rate'] / public['raw']:.3f}")
     print(f"{'VerifyChain':<40} {verify_rate:>10,.0f} records/s over {chain_rows} ({'intact' if broken is None else 'BROKEN'})")

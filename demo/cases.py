@@ -14,6 +14,7 @@ from collections import Counter
 import grpc
 from sqlalchemy import text
 
+from demo import credit_sharing
 from gridbus.credit.v1 import credit_pb2 as cpb
 from gridbus.credit.v1 import credit_pb2_grpc
 from gridbus.dispatch.v1 import dispatch_pb2 as dpb
@@ -200,6 +201,7 @@ def run_cases(officers, districts, city_code: str, reports_each: int = 3) -> Non
         st = credit.GetStanding(cpb.GetStandingRequest(subject_id=e.id), metadata=admin)
         n = len(credit.ListRecords(cpb.ListRecordsRequest(subject_id=e.id), metadata=admin).records)
         print(f"   {e.code} {e.name:<28} score {st.score:>3}  lists {', '.join(st.lists) or '-':<6} {n} records")
+    credit_sharing.run(credit, admin, enterprises)
     chain = credit.VerifyChain(cpb.VerifyChainRequest(), metadata=admin)
     print(f"   hash chain: {'intact' if chain.intact else 'BROKEN'}, {chain.records_checked} records checked")
 

@@ -103,6 +103,7 @@ def main(argv=None) -> None:
     from services.cli import main as gridbus
     gridbus(["incidents", "load-categories"])
     gridbus(["dispatch", "load"])
+    gridbus(["credit", "load-authorities"])
     # Leave outdoor advertising without a rule, so the manual queue and escalation show.
     from services.dispatch import operations as dispatch_ops
     from shared.auth import SERVICE, Principal

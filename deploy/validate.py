@@ -31,7 +31,7 @@ KUBERNETES_VERSION = "1.31"
 REQUIRED_ENV = ("GRIDBUS_AMQP_URI", "GRIDBUS_DATABASE_URL", "GRIDBUS_TOKEN_KEY")
 CONFIG_MAP = "gridbus-config"
 # Each API server's port setting, by process name.
-PORT_ENV = {p.name: s.port.setting for s, p in registry.processes() if p.kind in (registry.GRPC, registry.HTTP)}
+PORT_ENV = {p.name: p.port.setting for _, p in registry.processes() if p.port}
 CUSTOM_RESOURCES = {
     ("rabbitmq.com/v1beta1", "RabbitmqCluster"): ["replicas"],
     ("postgresql.cnpg.io/v1", "Cluster"): ["instances", "imageName", "storage", "bootstrap"],
@@ -267,7 +267,7 @@ def check_registry(compose: dict, resources: list[tuple[str, dict]]) -> list[str
     deployments = {r["metadata"]["name"]: r for _, r in resources if r.get("kind") == "Deployment"}
     config = next((r.get("data") or {} for _, r in resources
                    if r.get("kind") == "ConfigMap" and r["metadata"]["name"] == CONFIG_MAP), {})
-    for service, process in registry.processes():
+    for _, process in registry.processes():
         svc = services.get(process.name)
         if svc is None:
             errors.append(f"registry: {process.name} has no service in docker-compose.yml")
@@ -280,10 +280,10 @@ def check_registry(compose: dict, resources: list[tuple[str, dict]]) -> list[str
         containers = _pod_spec(deployment)["containers"]
         if not any(process.module in _command(c) for c in containers):
             errors.append(f"k8s: Deployment/{process.name}: no container runs {process.module}")
-        if process.kind in (registry.GRPC, registry.HTTP):
-            port = int(config.get(service.port.setting, service.port.default))
+        if process.port:
+            port = int(config.get(process.port.setting, process.port.default))
             if not any(p["containerPort"] == port for c in containers for p in c.get("ports", [])):
-                errors.append(f"k8s: Deployment/{process.name}: listens on {service.port.setting}={port}, "
+                errors.append(f"k8s: Deployment/{process.name}: listens on {process.port.setting}={port}, "
                               f"which no container port exposes")
     known = {p.name for _, p in registry.processes()}
     errors += [f"compose: {name} is no process in services/registry.py" for name in services if name not in known]

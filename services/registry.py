@@ -26,6 +26,7 @@ class Process:
     name: str      # <service>-<kind>: its docker compose service and its Kubernetes Deployment
     kind: str      # nameko, grpc or http
     module: str    # what it runs: `nameko run <module>` or `python -m <module>`
+    port: Port | None = None   # a server's: the port it listens on
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class Service:
     name: str
     schema: str | None = None    # its PostgreSQL schema, migrated from services/<name>/migrations
     port: Port | None = None     # its API server's (gRPC, or Open311's HTTP)
+    http_port: Port | None = None  # its HTTP server's, when it has a gRPC server too (credit's public endpoint)
     nameko: str | None = None    # the nameko service module (RPC, event handlers, outbox relay)
     grpc: str | None = None      # the gRPC server module
     http: str | None = None      # the HTTP server module
@@ -40,16 +42,18 @@ class Service:
 
     @property
     def processes(self) -> list[Process]:
-        return [Process(f"{self.name}-{kind}", kind, module)
+        ports = {NAMEKO: None, GRPC: self.port, HTTP: self.http_port or self.port}
+        return [Process(f"{self.name}-{kind}", kind, module, ports[kind])
                 for kind, module in ((NAMEKO, self.nameko), (GRPC, self.grpc), (HTTP, self.http)) if module]
 
     @property
     def migrations(self) -> Path | None:
         return SERVICES_DIR / self.name / "migrations" if self.schema else None
 
-    def port_number(self) -> int:
-        """The port its API server listens on, from its setting."""
-        return config.port(self.port.setting, self.port.default)
+    def port_number(self, kind: str = GRPC) -> int:
+        """The port its API server (or its HTTP server) listens on, from its setting."""
+        port = self.http_port or self.port if kind == HTTP else self.port
+        return config.port(port.setting, port.default)
 
 
 # In dependency order: a later service may read an earlier one's schema, so it migrates later.
@@ -63,7 +67,8 @@ SERVICES: tuple[Service, ...] = (
             nameko="services.dispatch.service", grpc="services.dispatch.grpc_server",
             cli="services.dispatch.cli"),
     Service("credit", schema="credit", port=Port("GRIDBUS_CREDIT_GRPC_PORT", 50054),
-            nameko="services.credit.service", grpc="services.credit.grpc_server", cli="services.credit.cli"),
+            http_port=Port("GRIDBUS_CREDIT_PUBLIC_HTTP_PORT", 8312), nameko="services.credit.service",
+            grpc="services.credit.grpc_server", http="services.credit.public_http", cli="services.credit.cli"),
     Service("subscriptions", schema="subscriptions", port=Port("GRIDBUS_SUBSCRIPTIONS_GRPC_PORT", 50055),
             grpc="services.subscriptions.grpc_server", cli="services.subscriptions.cli"),
     Service("open311", port=Port("GRIDBUS_OPEN311_HTTP_PORT", 8311), http="services.open311.http_server"),
@@ -71,9 +76,9 @@ SERVICES: tuple[Service, ...] = (
 BY_NAME = {s.name: s for s in SERVICES}
 
 
-def port(service: str) -> int:
-    """The port of a service's API server."""
-    return BY_NAME[service].port_number()
+def port(service: str, kind: str = GRPC) -> int:
+    """The port of a service's API server (kind HTTP: of its HTTP server)."""
+    return BY_NAME[service].port_number(kind)
 
 
 def schemas() -> tuple[str, ...]:

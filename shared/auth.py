@@ -28,6 +28,9 @@ SERVICE = "service"  # another gridbus service, acting for the system
 # code, scope the grid subtrees it serves.
 DEPARTMENT = "department"
 ROLES = (OFFICER, DISPATCHER, ADMIN, SERVICE, DEPARTMENT)
+# Anyone, unauthenticated, through a public HTTP endpoint: sees only what is published. Never in
+# a token (not among ROLES); the public endpoints act as PUBLIC_READER.
+PUBLIC = "public"
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,9 @@ class Principal:
         if self.role == SERVICE:
             return True
         return not set(self.scope).isdisjoint(lineage)
+
+
+PUBLIC_READER = Principal("public", PUBLIC, ())
 
 
 def mint_token(member_id: str, role: str, scope: Iterable[str], *, ttl_seconds: int | None = None,

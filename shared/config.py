@@ -64,6 +64,17 @@ def _log_level(raw: str) -> str:
     return raw
 
 
+def _rate(raw: str) -> str:
+    """A rate in the `limits` library's notation: 60/minute, 5/second, 1000 per hour."""
+    import limits
+    try:
+        if limits.parse(raw).amount > 0:
+            return raw
+    except ValueError:
+        pass
+    raise ValueError(f"must be a rate such as 60/minute or 5/second, not {raw!r}")
+
+
 def _api_keys(raw: str) -> dict[str, str]:
     """`key=client,key2=client2`; keys shorter than 16 characters are ignored (too guessable)."""
     pairs = [p.split("=", 1) for p in raw.split(",") if "=" in p]
@@ -95,6 +106,11 @@ class Settings:
     duplicate_radius_m: float = _setting("50", _positive_number)
     duplicate_window_hours: float = _setting("24", _positive_number)
     log_level: str = _setting("INFO", _log_level)
+    # Public HTTP endpoints (shared/public_http.py): requests per client, connections and requests
+    # at once per process, and the proxies whose X-Forwarded-For names the client.
+    public_rate_limit: str = _setting("60/minute", _rate)
+    public_max_concurrency: int = _setting("64", _positive_int)
+    public_forwarded_allow_ips: str = _setting("127.0.0.1")
     # Fault tests only: the process exits at the failpoint of this name (shared/failpoints.py).
     failpoint: str | None = _setting("", _optional, documented="none")
 

@@ -91,6 +91,19 @@ def record_event(session: Session | Connection, schema: str, type_: str, subject
     return event_id
 
 
+def record_events(session: Session | Connection, schema: str, events: list[tuple[str, str, dict]]) -> None:
+    """Adds many events (type, subject, data) to the caller's transaction with one COPY, in order:
+    a bulk write's events cost what its rows cost."""
+    if not events:
+        return
+    connection = session.connection() if isinstance(session, Session) else session
+    with connection.connection.driver_connection.cursor() as cur:
+        with cur.copy(f"COPY {schema}.outbox (event_id, type, source, subject, data) FROM STDIN") as copy:
+            for type_, subject, data in events:
+                copy.write_row((uuid.uuid4(), type_, f"/gridbus/{schema}", subject,
+                                json.dumps(data, ensure_ascii=False)))
+
+
 def envelope(row) -> dict:
     out = {
         "specversion": "1.0",

@@ -38,10 +38,11 @@ def test_each_entry_names_modules_and_folders_that_exist(service):
                  if cls.__module__ == module.__name__ and isinstance(getattr(cls, "name", None), str)}
         assert names == {service.name}  # `gridbus health nameko <service>` reaches it by this name
     assert (service.port is not None) == bool(service.grpc or service.http)
+    assert service.http_port is None or (service.grpc and service.http)  # a second server's own port
 
 
 def test_ports_and_settings_are_unique():
-    ports = [s.port for s in registry.SERVICES if s.port]
+    ports = [p for s in registry.SERVICES for p in (s.port, s.http_port) if p]
     assert len({p.default for p in ports}) == len({p.setting for p in ports}) == len(ports)
 
 

@@ -8,7 +8,7 @@ import functools
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import yaml
@@ -23,7 +23,7 @@ from shared.db import session_scope
 from shared.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from shared.ids import parse_uuid
 from shared.inbox import first_delivery
-from shared.outbox import record_event
+from shared.outbox import record_event, record_events
 from shared.timefmt import utcnow
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,14 @@ class RecordView:
     reason: str | None
     created_at: datetime
     hash: str
+    authority: str | None = None          # a department's decision: who decided, under what, when
+    decision_number: str | None = None
+    decision_date: date | None = None
+    legal_basis: str | None = None
+    summary: str | None = None
+    list_code: str | None = None
+    published_from: date | None = None
+    published_until: date | None = None
 
 
 @dataclass
@@ -89,7 +97,9 @@ def _record_view(row) -> RecordView:
     return RecordView(row.seq, str(row.id), str(row.subject_id), row.kind, row.category, row.severity, row.source,
                       str(row.incident_id) if row.incident_id else None, row.valid_from, row.valid_until,
                       row.confirmed_by, str(row.supersedes) if row.supersedes else None, row.reason, row.created_at,
-                      row.hash)
+                      row.hash, *(getattr(row, c) for c in ("authority", "decision_number", "decision_date",
+                                                            "legal_basis", "summary", "list_code", "published_from",
+                                                            "published_until")))
 
 
 # --- subjects ------------------------------------------------------------------------------
@@ -171,44 +181,78 @@ def _append(session: Session, subject_id: uuid.UUID, *, kind: str, category: str
     values["prev_hash"] = prev
     values["hash"] = domain.record_hash(prev, domain.content_of(values))
     store.insert_record(session, values)
-    view = _record_view(store.record(session, values["id"]))
-    record_event(session, SCHEMA, "credit.record.added", f"subjects/{subject_id}", {
-        "record_id": view.id, "subject_id": str(subject_id), "kind": kind, "category": category,
-        "severity": severity, "source": source, "incident_id": incident_id, "supersedes": view.supersedes,
-        "valid_from": view.valid_from.isoformat(), "valid_until": view.valid_until.isoformat(),
-        "confirmed_by": confirmed_by, "hash": view.hash})
-    _announce(session, subject_id, now, cause="record", record_id=view.id)
-    return view
+    record_event(session, SCHEMA, "credit.record.added", f"subjects/{subject_id}", record_added(values))
+    _announce_many(session, {subject_id: [str(values["id"])]}, now, cause="record")
+    return _record_view(store.record(session, values["id"]))
+
+
+def record_added(values: dict) -> dict:
+    """The credit.record.added payload of a record about to be written (one shape, however written)."""
+    def day(v):
+        return None if v is None else v.isoformat()
+    return {"record_id": str(values["id"]), "subject_id": str(values["subject_id"]), "kind": values["kind"],
+            "category": values["category"], "severity": values["severity"], "source": values["source"],
+            "incident_id": str(values["incident_id"]) if values.get("incident_id") else None,
+            "supersedes": str(values["supersedes"]) if values.get("supersedes") else None,
+            "valid_from": values["valid_from"].isoformat(), "valid_until": values["valid_until"].isoformat(),
+            "confirmed_by": values["confirmed_by"], "hash": values["hash"],
+            "authority": values.get("authority"), "decision_number": values.get("decision_number"),
+            "decision_date": day(values.get("decision_date")), "list": values.get("list_code"),
+            "published_until": day(values.get("published_until"))}
+
+
+def _domain_record(r) -> domain.Record:
+    return domain.Record(str(r.id), r.kind, r.severity, r.valid_from, r.valid_until, r.created_at,
+                         str(r.supersedes) if r.supersedes else None, r.list_code)
 
 
 def _records(session: Session, subject_id: uuid.UUID) -> list[domain.Record]:
-    return [domain.Record(str(r.id), r.kind, r.severity, r.valid_from, r.valid_until, r.created_at,
-                          str(r.supersedes) if r.supersedes else None)
-            for r in store.records_of(session, subject_id)]
+    return [_domain_record(r) for r in store.records_of(session, subject_id)]
 
 
-def _announce(session: Session, subject_id: uuid.UUID, now: datetime, *, cause: str,
-              record_id: str | None = None) -> bool:
-    """Compares the standing at `now` with the one last announced; a change of lists becomes a
-    credit.list.changed event. Callers hold the chain lock, so announcements never interleave."""
-    records = _records(session, subject_id)
-    after = domain.standing(records, rules(), now)
-    last = store.announced(session, subject_id)
-    if last is not None and last.lists is not None:
-        before_lists, before_score = last.lists, last.score
-    elif record_id is not None:  # nothing announced yet: compare with the standing without this record
-        before = domain.standing([r for r in records if r.id != record_id], rules(), now)
-        before_lists, before_score = before.lists, before.score
-    else:  # a subject from before announcements were kept: learn its standing quietly
-        before_lists, before_score = after.lists, after.score
-    store.save_announced(session, subject_id, after.lists, after.score, now,
-                         domain.next_change(records, rules(), now))
-    if sorted(before_lists) == sorted(after.lists):
-        return False
-    record_event(session, SCHEMA, "credit.list.changed", f"subjects/{subject_id}", {
-        "subject_id": str(subject_id), "lists": after.lists, "previous_lists": list(before_lists),
-        "score": after.score, "previous_score": before_score, "record_id": record_id, "cause": cause})
-    return True
+def division_of(subject) -> str | None:
+    """The district a subject belongs to: its registered grid's, else (an enterprise) the
+    administrative division in its credit code (GB 32100 positions 3-8)."""
+    if subject.registered_grid:
+        return subject.registered_grid[:6]
+    return subject.uscc[2:8] if subject.uscc else None
+
+
+def _announce_many(session: Session, new_records: dict, now: datetime, *, cause: str) -> int:
+    """Compares each subject's standing at `now` with the one last announced; a change of lists
+    becomes a credit.list.changed event. `new_records`: subject id -> ids of the records just
+    written for it (empty for the sweep). Callers hold the chain lock, so announcements never
+    interleave. Returns how many subjects changed lists."""
+    ids = list(new_records)
+    records = {sid: [_domain_record(r) for r in rows] for sid, rows in store.standing_records_of(session, ids).items()}
+    last = store.announced_many(session, ids)
+    subjects = store.subjects_many(session, ids)
+    saved, events = [], []
+    for sid in ids:
+        mine, new = records[sid], set(new_records[sid])
+        after = domain.standing(mine, rules(), now)
+        previous = last.get(sid)
+        if previous is not None and previous.lists is not None:
+            before_lists, before_score = previous.lists, previous.score
+        elif new:  # nothing announced yet: compare with the standing without the new records
+            before = domain.standing([r for r in mine if r.id not in new], rules(), now)
+            before_lists, before_score = before.lists, before.score
+        else:  # a subject from before announcements were kept: learn its standing quietly
+            before_lists, before_score = after.lists, after.score
+        saved.append({"subject_id": sid, "lists": after.lists, "score": after.score, "computed_at": now,
+                      "next_change_at": domain.next_change(mine, rules(), now)})
+        if sorted(before_lists) == sorted(after.lists):
+            continue
+        subject = subjects[sid]
+        events.append(("credit.list.changed", f"subjects/{sid}", {
+            "subject_id": str(sid), "subject_type": subject.type, "subject_code": subject.uscc,
+            "registered_grid": subject.registered_grid, "division": division_of(subject),
+            "lists": after.lists, "previous_lists": list(before_lists), "score": after.score,
+            "previous_score": before_score, "record_id": ([r.id for r in mine if r.id in new] or [None])[-1],
+            "cause": cause}))
+    store.save_announced_many(session, saved)
+    record_events(session, SCHEMA, events)
+    return len(events)
 
 
 def sweep_standings(now: datetime | None = None, *, limit: int = 500,
@@ -220,8 +264,8 @@ def sweep_standings(now: datetime | None = None, *, limit: int = 500,
     ids = [parse_uuid(i, "subject id") for i in subject_ids] if subject_ids is not None else None
     with session_scope() as session:
         store.lock_chain(session)
-        return sum(_announce(session, sid, now, cause="time")
-                   for sid in store.standings_due(session, now, limit, ids))
+        return _announce_many(session, {sid: [] for sid in store.standings_due(session, now, limit, ids)}, now,
+                              cause="time")
 
 
 def add_record(caller: Principal, *, subject_id: str, kind: str, category: str, severity: int,
@@ -244,7 +288,7 @@ def add_record(caller: Principal, *, subject_id: str, kind: str, category: str, 
             old = store.record(session, parse_uuid(supersedes, "supersedes"))
             if old is None or str(old.subject_id) != str(sid):
                 raise NotFound(f"no record {supersedes} of this subject")
-            if session.execute(text("SELECT 1 FROM credit.records WHERE supersedes = :r"), {"r": old.id}).first():
+            if store.superseded_by(session, old.id):
                 raise FailedPrecondition(f"record {supersedes} was superseded already; supersede the newer one")
         return _append(session, sid, kind=kind, category=category, severity=severity,
                        source=f"manual:{uuid.uuid4()}", incident_id=incident_id or None, confirmed_by=caller.member_id,

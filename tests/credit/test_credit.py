@@ -250,19 +250,25 @@ def test_the_sweep_learns_the_standing_of_subjects_from_before_announcements_qui
     """Subjects with records from before credit.standings existed are backfilled as unknown by the
     migration; the service's timer fills them in without announcing a change nobody missed."""
     subject = enterprise(credit, _fresh_uscc(), "Old Records Co.")
-    credit.AddRecord(pb.AddRecordRequest(subject_id=subject.id, kind="violation", category="0302", severity=1),
-                     metadata=ADMIN)
-    with session_scope() as s:  # what migration 0002 leaves for such a subject
-        s.execute(text("UPDATE credit.standings SET lists = NULL, score = NULL, next_change_at = now() "
-                       "WHERE subject_id = :s"), {"s": subject.id})
+    mine = f"subjects/{subject.id}"
     tap = EventTap(environment["GRIDBUS_AMQP_URI"], "credit.list.changed")
     try:
+        credit.AddRecord(pb.AddRecordRequest(subject_id=subject.id, kind="violation", category="0302", severity=1),
+                         metadata=ADMIN)
+        # The record's own announcement first, however late the relay is, so it is not taken for the sweep's.
+        assert [e["data"]["cause"] for e in tap.drain(lambda ev: any(e["subject"] == mine for e in ev))
+                if e["subject"] == mine] == ["record"]
+        tap.received.clear()
+        with session_scope() as s:  # what migration 0002 leaves for such a subject
+            s.execute(text("UPDATE credit.standings SET lists = NULL, score = NULL, next_change_at = now() "
+                           "WHERE subject_id = :s"), {"s": subject.id})
+
         def learned():
             with session_scope() as s:
                 return s.execute(text("SELECT lists FROM credit.standings WHERE subject_id = :s"),
                                  {"s": subject.id}).scalar()
         assert wait_for(learned) == ["black"], "the sweep timer did not run"
-        assert [e for e in tap.drain(timeout=1.0) if e["subject"] == f"subjects/{subject.id}"] == []
+        assert [e for e in tap.drain(timeout=1.0) if e["subject"] == mine] == []
     finally:
         tap.close()
 
@@ -307,3 +313,20 @@ def test_only_authorized_roles_write(credit):
         grpc.StatusCode.PERMISSION_DENIED
     assert call_error(credit.VerifyChain, pb.VerifyChainRequest(), metadata=near).code() == \
         grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_a_closure_that_black_lists_announces_it_from_the_nameko_worker(environment, credit, credit_nameko):
+    """The nameko worker writes the list change too (its events go out in bulk, under eventlet)."""
+    code = _fresh_uscc()
+    subject = enterprise(credit, code, "Serious Case Co.")
+    data = {"incident_id": str(uuid.uuid4()), "category": "0302", "priority": 1, "grid_code": GRID,
+            "subject": {"type": "enterprise", "ref": code}, "violation_confirmed": True}
+    tap = EventTap(environment["GRIDBUS_AMQP_URI"], "credit.list.changed")
+    try:
+        publish_event(environment["GRIDBUS_AMQP_URI"], "incidents.incident.closed", data)
+        events = tap.drain(lambda ev: any(e["subject"] == f"subjects/{subject.id}" for e in ev), timeout=20)
+    finally:
+        tap.close()
+    (changed,) = [e["data"] for e in events if e["subject"] == f"subjects/{subject.id}"]
+    assert (changed["lists"], changed["subject_code"], changed["registered_grid"], changed["division"]) == \
+        (["black"], code, GRID, GRID[:6])

@@ -24,9 +24,9 @@ def _documented_defaults() -> dict[str, str]:
     for f in fields(Settings):
         shown = f.metadata["documented"]
         out[env_name(f.name)] = shown if shown else f"`{f.metadata['default']}`"
-    for service in registry.SERVICES:
-        if service.port:
-            out[service.port.setting] = f"`{service.port.default}`"
+    for _, process in registry.processes():
+        if process.port:
+            out[process.port.setting] = f"`{process.port.default}`"
     return out
 
 

@@ -271,8 +271,10 @@ def get(caller: Principal, incident_id: str) -> tuple[IncidentView, list[History
     iid = parse_uuid(incident_id, "incident id")
     with session_scope() as session:
         row = store.get(session, iid)
-        if row is None:
+        if row is None or (caller.role == auth.PUBLIC and not domain.publicly_submitted(row[0].reporter_id)):
             raise NotFound(f"no incident {incident_id}")
+        if caller.role == auth.PUBLIC:
+            return _view(row), []
         domain.may_read(caller, row[0].lineage, row[0].department_code)
         return _view(row), [HistoryView(h.version, h.action, h.from_status, h.to_status, h.actor_id,
                                         h.actor_role, h.note, h.department_code, h.at)
@@ -305,10 +307,11 @@ def list_incidents(caller: Principal, filters: Filters, page_size: int = 0,
             if lineage is None:
                 raise NotFound(f"no unit with code {filters.grid_code}")
         domain.may_list(caller, filters.grid_code, lineage)
-        scope = None if caller.role in (auth.SERVICE, auth.DEPARTMENT) else caller.scope
+        scope = None if caller.role in (auth.SERVICE, auth.DEPARTMENT, auth.PUBLIC) else caller.scope
         department = caller.member_id if caller.role == auth.DEPARTMENT else None
+        reporter_prefix = domain.OPEN311_REPORTER_PREFIX if caller.role == auth.PUBLIC else None
         rows = store.list_incidents(
-            session, scope=scope, department=department, grid_code=filters.grid_code,
+            session, scope=scope, department=department, reporter_prefix=reporter_prefix, grid_code=filters.grid_code,
             statuses=filters.statuses, category_prefix=filters.category_code,
             reported_from=filters.reported_from, reported_to=filters.reported_to, bbox=filters.bbox,
             after_seq=after, limit=limit + 1)

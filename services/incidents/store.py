@@ -7,7 +7,7 @@ from datetime import datetime
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, SmallInteger, Text,
-                        String, and_, func, select, text, update)
+                        String, and_, func, literal, select, text, update)
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID, insert
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -187,7 +187,7 @@ def history(session: Session, incident_id: uuid.UUID) -> list[History]:
 
 
 def list_incidents(session: Session, *, scope: tuple[str, ...] | None, department: str | None,
-                   grid_code: str | None, statuses: list[str], category_prefix: str | None,
+                   reporter_prefix: str | None, grid_code: str | None, statuses: list[str], category_prefix: str | None,
                    reported_from: datetime | None, reported_to: datetime | None,
                    bbox: tuple[float, float, float, float] | None, after_seq: int | None, limit: int):
     """Newest first, keyset-paged on seq: pages stay stable while new incidents arrive (they
@@ -198,6 +198,8 @@ def list_incidents(session: Session, *, scope: tuple[str, ...] | None, departmen
         conds.append(Incident.lineage.overlap(list(scope)))
     if department is not None:
         conds.append(Incident.department_code == department)
+    if reporter_prefix is not None:  # a literal, so that the partial index on it applies
+        conds.append(Incident.reporter_id.like(literal(f"{reporter_prefix}%", literal_execute=True)))
     if grid_code:
         conds.append(Incident.lineage.contains([grid_code]))
     if statuses:

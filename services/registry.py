@@ -63,7 +63,8 @@ class Service:
 # In dependency order: a later service may read an earlier one's schema, so it migrates later.
 SERVICES: tuple[Service, ...] = (
     Service("grid", schema="grid", port=Port("GRIDBUS_GRID_GRPC_PORT", 50051),
-            nameko="services.grid.service", grpc="services.grid.grpc_server", cli="services.grid.cli"),
+            nameko="services.grid.service", grpc="services.grid.grpc_server", cli="services.grid.cli",
+            deletes_from=("assignments",)),
     Service("incidents", schema="incidents", port=Port("GRIDBUS_INCIDENTS_GRPC_PORT", 50052),
             nameko="services.incidents.service", grpc="services.incidents.grpc_server",
             cli="services.incidents.cli", append_only=("history",)),

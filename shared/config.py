@@ -85,8 +85,8 @@ _KEY_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 def _ed25519_key(raw: str) -> tuple[str, bytes]:
     """`key-id:base64`: an Ed25519 key of 32 bytes (a private seed, or a public key) and its id."""
-    key_id, _, encoded = raw.partition(":")
-    if not _KEY_ID.fullmatch(key_id):
+    key_id, colon, encoded = raw.partition(":")
+    if not colon or not _KEY_ID.fullmatch(key_id):
         raise ValueError("must be key-id:base64 (a key id of letters, digits, '.', '_' or '-', then a colon)")
     try:
         key = base64.b64decode(encoded, validate=True)

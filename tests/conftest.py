@@ -47,13 +47,6 @@ def environment(tmp_path_factory):
     authentication here: no passwords."""
     db = f"gridbus_test_{RUN_ID}"
     vhost = f"gridbus-test-{RUN_ID}"
-    _admin(f"CREATE ROLE {OWNER_ROLE} LOGIN")
-    _admin(f"CREATE ROLE {RUNTIME_ROLE} LOGIN")
-    _admin(f"CREATE DATABASE {db} OWNER {OWNER_ROLE}")
-    with psycopg.connect(ADMIN_DSN.rsplit("/", 1)[0] + f"/{db}", autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION postgis")  # a superuser's, as in production
-    _rabbitmqctl("add_vhost", vhost)
-    _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
     env = {
         "GRIDBUS_DATABASE_URL": f"postgresql+psycopg://{RUNTIME_ROLE}@127.0.0.1:5432/{db}",
         "GRIDBUS_MIGRATION_DATABASE_URL": f"postgresql+psycopg://{OWNER_ROLE}@127.0.0.1:5432/{db}",
@@ -62,21 +55,30 @@ def environment(tmp_path_factory):
         "GRIDBUS_LOG_LEVEL": "INFO",
     }
     saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    from services.registry import migrate
-    migrate()
-    yield {**os.environ, **env, "LOG_DIR": str(tmp_path_factory.mktemp("logs"))}
-    from shared.db import dispose_engines
-    dispose_engines()
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-    _admin(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
-    _admin(f"DROP ROLE IF EXISTS {RUNTIME_ROLE}")
-    _admin(f"DROP ROLE IF EXISTS {OWNER_ROLE}")
-    _rabbitmqctl("delete_vhost", vhost)
+    try:
+        _admin(f"CREATE ROLE {OWNER_ROLE} LOGIN")
+        _admin(f"CREATE ROLE {RUNTIME_ROLE} LOGIN")
+        _admin(f"CREATE DATABASE {db} OWNER {OWNER_ROLE}")
+        with psycopg.connect(ADMIN_DSN.rsplit("/", 1)[0] + f"/{db}", autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION postgis")  # a superuser's, as in production
+        _rabbitmqctl("add_vhost", vhost)
+        _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        os.environ.update(env)
+        from services.registry import migrate
+        migrate()
+        yield {**os.environ, **env, "LOG_DIR": str(tmp_path_factory.mktemp("logs"))}
+    finally:
+        from shared.db import dispose_engines
+        dispose_engines()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        _admin(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+        _admin(f"DROP ROLE IF EXISTS {RUNTIME_ROLE}")
+        _admin(f"DROP ROLE IF EXISTS {OWNER_ROLE}")
+        _rabbitmqctl("delete_vhost", vhost)
 
 
 SYSTEM = Principal("tests", SERVICE, ())

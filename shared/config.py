@@ -131,8 +131,8 @@ class Settings:
     # None: the file bundled with the service.
     credit_rules: str | None = _setting("", _optional, documented="the bundled file")
     credit_sweep_seconds: float = _setting("60", _positive_number)
-    # The credit chain's signed checkpoints: how often, the signing key, and the public keys that
-    # verify them besides the signing key's own (the previous key during a rotation).
+    # The credit chain's signed checkpoints: how often, the signing key (credit's nameko processes
+    # only), and the public keys that verify them (empty: the signing key's public half).
     credit_checkpoint_seconds: float = _setting("3600", _positive_number)
     credit_checkpoint_key: tuple[str, bytes] = _setting(INSECURE_DEV_CHECKPOINT_KEY, _ed25519_key,
                                                         documented="a development key")

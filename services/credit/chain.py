@@ -31,11 +31,14 @@ class Verdict:
 
 
 def verify_keys() -> dict[str, bytes]:
-    """Public keys by key id: the signing key's own, and GRIDBUS_CREDIT_CHECKPOINT_VERIFY_KEYS
-    (the keys of earlier checkpoints, during a rotation)."""
+    """Public keys by key id: GRIDBUS_CREDIT_CHECKPOINT_VERIFY_KEYS (the current key's and,
+    during a rotation, the previous one's), so that a process that verifies holds no private key;
+    when that is not set (development), the public half of GRIDBUS_CREDIT_CHECKPOINT_KEY."""
     s = settings()
+    if s.credit_checkpoint_verify_keys:
+        return dict(s.credit_checkpoint_verify_keys)
     key_id, seed = s.credit_checkpoint_key
-    return {**s.credit_checkpoint_verify_keys, key_id: checkpoint.public_key(seed)}
+    return {key_id: checkpoint.public_key(seed)}
 
 
 def _stored(row) -> Checkpoint | None:

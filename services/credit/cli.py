@@ -10,6 +10,10 @@ def register(sub) -> None:
     vc.add_argument("--checkpoint", metavar="FILE", help="a credit.chain.checkpoint event (or its data) a witness "
                                                          "kept, as JSON (default: the last one the registry published)")
     vc.set_defaults(func=verify_chain_)
+    kg = s.add_parser("checkpoint-keygen", help="a new key pair for the chain's checkpoints: the private key for "
+                                                "GRIDBUS_CREDIT_CHECKPOINT_KEY, the public one for ..._VERIFY_KEYS")
+    kg.add_argument("--key-id", required=True, help="a name for the key, e.g. checkpoint-2026 (letters, digits, . _ -)")
+    kg.set_defaults(func=checkpoint_keygen_)
     st = s.add_parser("standing", help="score and lists of an enterprise, now or as of a time")
     st.add_argument("uscc")
     st.add_argument("--as-of", default=None, help="ISO time with zone")
@@ -69,6 +73,21 @@ def verify_chain_(args) -> None:
     held = (f"; it holds the checkpoint of {against.at} ({against.record_count} records, key {against.key_id})"
             if against else "; no checkpoint to compare with yet")
     print(f"chain intact: {verdict.checked} records{held}")
+
+
+def checkpoint_keygen_(args) -> None:
+    import base64
+    import os
+
+    from services.credit import checkpoint
+    from shared.config import settings
+    private = f"{args.key_id}:{base64.b64encode(os.urandom(32)).decode()}"
+    try:
+        key_id, seed = settings({"GRIDBUS_CREDIT_CHECKPOINT_KEY": private}).credit_checkpoint_key
+    except RuntimeError as exc:
+        raise SystemExit(f"gridbus: --key-id: {exc}")
+    print(f"GRIDBUS_CREDIT_CHECKPOINT_KEY={private}")
+    print(f"GRIDBUS_CREDIT_CHECKPOINT_VERIFY_KEYS={key_id}:{base64.b64encode(checkpoint.public_key(seed)).decode()}")
 
 
 def standing_(args) -> None:

@@ -94,6 +94,19 @@ def test_a_checkpoint_verifies_with_its_public_key_and_nothing_else():
             checkpoint.from_payload({**cp.payload(), **bad})
 
 
+def test_checkpoint_keygen_prints_a_pair_that_signs_and_verifies(capsys):
+    from services.cli import main as gridbus
+    from shared.config import settings
+    gridbus(["credit", "checkpoint-keygen", "--key-id", "checkpoint-2027"])
+    lines = dict(line.split("=", 1) for line in capsys.readouterr().out.split())
+    s = settings(lines)
+    cp = checkpoint.sign(head_record_id=None, head_hash=domain.GENESIS, record_count=0, at="2027-01-01T00:00:00Z",
+                         key=s.credit_checkpoint_key)
+    assert cp.key_id == "checkpoint-2027" and checkpoint.signature_problem(cp, s.credit_checkpoint_verify_keys) is None
+    with pytest.raises(SystemExit, match="GRIDBUS_CREDIT_CHECKPOINT_KEY must be key-id:base64"):
+        gridbus(["credit", "checkpoint-keygen", "--key-id", "no spaces please"])
+
+
 def test_the_chain_must_hold_its_checkpoint():
     rows = chain_of(5)
     cp = signed_head(rows, 4)

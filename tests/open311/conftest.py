@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import Process, free_port, python, wait_healthy
+from shared.health import wait_until
+from tests.support import Process, free_port, python
 
 API_KEY = "k-" + uuid.uuid4().hex
 OTHER_KEY = "k-" + uuid.uuid4().hex
@@ -26,7 +27,7 @@ def base(environment, city, categories):
     def healthy():
         urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).read()
     try:
-        wait_healthy(proc, healthy)
+        wait_until(healthy, 30, alive=lambda: proc.popen.poll() is None)
         yield f"http://127.0.0.1:{port}/open311/v2"
     finally:
         proc.stop()

@@ -16,7 +16,7 @@ import pytest
 
 from services.open311.http_server import MAX_BODY_BYTES
 from shared.health import wait_until
-from tests.support import Process, free_port, python, wait_healthy
+from tests.support import Process, free_port, python
 
 RATE = 5  # per minute per client
 MAX_CONCURRENCY = 3
@@ -33,7 +33,11 @@ def _server(environment, name: str, settings: dict):
         with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
             s.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
             assert s.recv(64).startswith(b"HTTP/1.1 200")
-    wait_healthy(proc, healthy)
+    try:
+        wait_until(healthy, 30, alive=lambda: proc.popen.poll() is None)
+    except BaseException:
+        proc.stop()
+        raise
     return proc, port
 
 

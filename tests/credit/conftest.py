@@ -1,40 +1,22 @@
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import grpc
 import pytest
 
 from gridbus.credit.v1 import credit_pb2_grpc
-from shared.health import check_nameko
-from tests.support import Process, free_port, python, wait_for_grpc, wait_healthy
+from tests.support import service_process
 
 
 @pytest.fixture(scope="module")
 def credit_nameko(environment):
-    nameko = str(Path(sys.executable).parent / "nameko")
-    proc = Process([nameko, "run", "services.credit.service", "--broker", environment["GRIDBUS_AMQP_URI"]],
-                   {**environment, "GRIDBUS_CREDIT_SWEEP_SECONDS": "1"}, "credit-nameko",
-                   Path(environment["LOG_DIR"])).start()
-    try:
-        wait_healthy(proc, lambda: check_nameko(environment["GRIDBUS_AMQP_URI"], "credit", timeout=2), 60)
+    with service_process(environment, "credit", "nameko", env={"GRIDBUS_CREDIT_SWEEP_SECONDS": "1"}) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 @pytest.fixture(scope="module")
 def credit_server(environment):
-    port = free_port()
-    proc = Process(python("-m", "services.credit.grpc_server"),
-                   {**environment, "GRIDBUS_CREDIT_GRPC_PORT": str(port)}, "credit-grpc",
-                   Path(environment["LOG_DIR"])).start()
-    try:
-        wait_for_grpc(port, proc)
-        yield proc, port
-    finally:
-        proc.stop()
+    with service_process(environment, "credit", "grpc") as proc:
+        yield proc, proc.port
 
 
 @pytest.fixture(scope="module")

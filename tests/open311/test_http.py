@@ -6,32 +6,20 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pytest
 
 from tests.incidents.conftest import GRIDS, inside
-from tests.support import Process, free_port, python, wait_healthy
+from tests.support import service_process
 
 API_KEY = "k-" + uuid.uuid4().hex
 
 
 @pytest.fixture(scope="module")
 def base(environment, city, categories):
-    port = free_port()
-    proc = Process(python("-m", "services.open311.http_server"),
-                   {**environment, "GRIDBUS_OPEN311_HTTP_PORT": str(port),
-                    "GRIDBUS_OPEN311_API_KEYS": f"{API_KEY}=city-app"}, "open311", Path(environment["LOG_DIR"]))
-    proc.start()
-
-    def healthy():
-        urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).read()
-    try:
-        wait_healthy(proc, healthy)
-        yield f"http://127.0.0.1:{port}/open311/v2"
-    finally:
-        proc.stop()
+    with service_process(environment, "open311", "http", env={"GRIDBUS_OPEN311_API_KEYS": f"{API_KEY}=city-app"}) as proc:
+        yield f"http://127.0.0.1:{proc.port}/open311/v2"
 
 
 def call(url: str, data: dict | None = None, headers: dict | None = None):

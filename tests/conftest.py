@@ -1,5 +1,14 @@
-"""Fixtures on the real servers: a fresh PostGIS database and a fresh RabbitMQ vhost per run,
-the demo city, the category catalogue, and the incidents service's processes."""
+"""Two kinds of tests (tests/README.md has more):
+
+- unit tests check pure code (domain rules, token checks, calendars, envelopes, manifests).
+  They request no server fixture, and `make unit` runs them with the database's and the
+  broker's addresses pointing at closed ports, so one that reaches for a server fails there;
+- integration tests request `environment` (a fresh PostGIS database and RabbitMQ vhost for this
+  run), or a fixture built on it (`city`, `stub`, `incidents_nameko`, ...).
+
+pytest_collection_modifyitems marks each test `unit` or `integration` by what it requests.
+Below: the fixtures on the real servers, the demo city, the category catalogue, and the
+incidents service's processes."""
 from __future__ import annotations
 
 import os
@@ -31,7 +40,12 @@ def _rabbitmqctl(*args: str) -> None:
     subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
 
 
-@pytest.fixture(scope="session", autouse=True)
+def pytest_collection_modifyitems(items):
+    for item in items:
+        item.add_marker("integration" if "environment" in item.fixturenames else "unit")
+
+
+@pytest.fixture(scope="session")
 def environment(tmp_path_factory):
     """Points every gridbus process of this test run at its own database and vhost."""
     db = f"gridbus_test_{RUN_ID}"

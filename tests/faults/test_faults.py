@@ -71,9 +71,9 @@ def stream_flowing(phones: Phones) -> None:
 
 
 def through_an_outage(phones: Phones) -> None:
-    """Returns once the phones have sent ten more reports (answered or not) while something is down."""
+    """Returns once the phones have sent five more reports (answered or not) while something is down."""
     before = phones.attempts()
-    wait_for(lambda: phones.attempts() >= before + 10, 60, what="ten reports sent during the outage")
+    wait_for(lambda: phones.attempts() >= before + 5, 60, what="five reports sent during the outage")
 
 
 @dataclass

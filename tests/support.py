@@ -161,24 +161,25 @@ READY_TIMEOUT = {"nameko": 60.0, "grpc": 30.0, "http": 30.0}
 
 def service_process(environment: dict, service: str, kind: str, *, name: str | None = None,
                     env: dict | None = None) -> ServiceProcess:
-    """The `kind` ("nameko", "grpc" or "http") process of `service`, with the argv `make run`
-    uses (demo/services.py), on the test run's database and vhost, on a free port of its own
-    (set in GRIDBUS_<SERVICE>_<KIND>_PORT), logging to LOG_DIR/<name>.log. Not started yet:
+    """The `kind` ("nameko", "grpc" or "http") process of a service in services/registry.py,
+    with the argv `make run` uses (demo/services.py), on the test run's database and vhost, its
+    API server on a free port of its own, logging to LOG_DIR/<name>.log. Not started yet:
     `with service_process(...) as proc:` starts it and waits until it serves; `proc.kill9()`,
     `proc.start()` and `proc.wait_ready()` restart it."""
     from demo.services import processes
+    from services import registry
 
     amqp_uri = environment["GRIDBUS_AMQP_URI"]
     argv = dict(processes(amqp_uri)[service])[f"{service}-{kind}"]
     env = {**environment, **(env or {})}
     port = None
-    if kind == "nameko":
+    if kind == registry.NAMEKO:
         def serving():
             check_nameko(amqp_uri, service, timeout=2)
     else:
         port = free_port()
-        env[f"GRIDBUS_{service.upper()}_{kind.upper()}_PORT"] = str(port)
-        if kind == "grpc":
+        env[registry.BY_NAME[service].port.setting] = str(port)
+        if kind == registry.GRPC:
             def serving():
                 check_grpc(f"127.0.0.1:{port}", timeout=1)
         else:

@@ -73,9 +73,9 @@ def wait_for(condition: Callable, timeout: float = 20.0, *, what: str | None = N
     try:
         wait_until(check, timeout, interval, alive)
     except Exception:
-        died = process is not None and not alive()
-        lines = [f"{'the process died' if died else f'timed out after {timeout:g}s'} waiting for "
-                 f"{what or _source_of(condition)}", f"last seen: {seen.get('last', 'nothing')}"]
+        ended = (f"{process.name} exited with {process.popen.returncode}" if process is not None and not alive()
+                 else f"timed out after {timeout:g}s")
+        lines = [f"{ended} waiting for {what or _source_of(condition)}", f"last seen: {seen.get('last', 'nothing')}"]
         if process is not None:
             lines.append(f"end of {process.name}'s log:\n{process.log()[-3000:]}")
         raise AssertionError("\n".join(lines)) from None
@@ -123,6 +123,8 @@ class Process:
         return self.log_path.stat().st_size if self.log_path.exists() else 0
 
     def log(self, since: int = 0) -> str:
+        if not self.log_path.exists():
+            return ""
         with open(self.log_path, "rb") as f:
             f.seek(since)
             return f.read().decode(errors="replace")

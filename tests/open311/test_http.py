@@ -18,7 +18,8 @@ API_KEY = "k-" + uuid.uuid4().hex
 
 @pytest.fixture(scope="module")
 def base(environment, city, categories):
-    with service_process(environment, "open311", "http", env={"GRIDBUS_OPEN311_API_KEYS": f"{API_KEY}=city-app"}) as proc:
+    keys = {"GRIDBUS_OPEN311_API_KEYS": f"{API_KEY}=city-app"}
+    with service_process(environment, "open311", "http", env=keys) as proc:
         yield f"http://127.0.0.1:{proc.port}/open311/v2"
 
 

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from contextlib import contextmanager
@@ -172,7 +173,8 @@ def service_process(environment: dict, service: str, kind: str, *, name: str | N
     from services import registry
 
     amqp_uri = environment["GRIDBUS_AMQP_URI"]
-    argv = dict(processes(amqp_uri)[service])[f"{service}-{kind}"]
+    process = next(p for p in registry.BY_NAME[service].processes if p.kind == kind)
+    argv = dict(processes(amqp_uri)[service])[process.name]
     env = {**environment, **(env or {})}
     port = None
     if kind == registry.NAMEKO:
@@ -180,14 +182,14 @@ def service_process(environment: dict, service: str, kind: str, *, name: str | N
             check_nameko(amqp_uri, service, timeout=2)
     else:
         port = free_port()
-        env[registry.BY_NAME[service].port.setting] = str(port)
+        env[process.port.setting] = str(port)
         if kind == registry.GRPC:
             def serving():
                 check_grpc(f"127.0.0.1:{port}", timeout=1)
         else:
             def serving():
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).read()
-    return ServiceProcess(argv, env, name or f"{service}-{kind}", Path(environment["LOG_DIR"]),
+    return ServiceProcess(argv, env, name or process.name, Path(environment["LOG_DIR"]),
                           serving=serving, ready_timeout=READY_TIMEOUT[kind], port=port)
 
 
@@ -284,19 +286,9 @@ def queue_depth(amqp_uri: str, name: str) -> int:
             return 0
 
 
-def wait_http(url: str, proc: Process, timeout: float = 30.0) -> None:
-    """Waits for an HTTP health endpoint to answer 200."""
-    def answers() -> bool:
-        with urllib.request.urlopen(url, timeout=1) as reply:
-            return reply.status == 200
-    wait_for(answers, timeout, what=f"{url} to answer", process=proc)
-
-
 def http_get(url: str, *, client: str | None = None, method: str = "GET", body: bytes | None = None,
              timeout: float = 10.0) -> tuple[int, dict, dict]:
     """(status, headers, JSON body) of a request; `client` is sent as X-Forwarded-For."""
-    import urllib.error
-    import urllib.request
     request = urllib.request.Request(url, data=body, method=method,
                                      headers={"X-Forwarded-For": client} if client else {})
     try:

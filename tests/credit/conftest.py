@@ -42,14 +42,6 @@ PUBLIC_RATE = 20  # per minute per client; tests speak as distinct clients (X-Fo
 @pytest.fixture(scope="module")
 def credit_public(environment, authorities):
     """The public credit endpoint's process; yields its base URL."""
-    from tests.support import wait_http
-    port = free_port()
-    proc = Process(python("-m", "services.credit.public_http"),
-                   {**environment, "GRIDBUS_CREDIT_PUBLIC_HTTP_PORT": str(port),
-                    "GRIDBUS_PUBLIC_RATE_LIMIT": f"{PUBLIC_RATE}/minute"}, "credit-http",
-                   Path(environment["LOG_DIR"])).start()
-    try:
-        wait_http(f"http://127.0.0.1:{port}/healthz", proc)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.stop()
+    rate = {"GRIDBUS_PUBLIC_RATE_LIMIT": f"{PUBLIC_RATE}/minute"}
+    with service_process(environment, "credit", "http", env=rate) as proc:
+        yield f"http://127.0.0.1:{proc.port}"

@@ -5,11 +5,12 @@ PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR):$(CURDIR)/gen
 PROTOS := $(shell find protos -name '*.proto')
 
-.PHONY: help deps infra protos docs migrate run test bench soak validate-deploy clean
+.PHONY: help deps infra protos docs migrate run unit test bench soak validate-deploy clean
 
 help:
 	@echo "make run    start RabbitMQ/PostGIS if needed, migrate, run the services and the demo city"
-	@echo "make test   run the tests against the real RabbitMQ and PostGIS"
+	@echo "make unit   run the unit tests (pure code, no database, no broker) in seconds"
+	@echo "make test   the unit tests with no servers, then every test against the real RabbitMQ and PostGIS"
 	@echo "make bench  Locate, Report, the whole path to dispatch, credit, and importing a real city, against raw PostGIS and RabbitMQ"
 	@echo "make validate-deploy  check docker-compose.yml and k8s/ offline"
 	@echo "make soak   report at a fixed rate for 10 minutes; print latency and memory over time"
@@ -47,7 +48,16 @@ migrate: deps protos infra
 run: migrate
 	$(PY) -m demo.run
 
+# Unit tests with the servers' addresses on closed ports: a unit test that reaches for a server fails.
+NO_SERVERS := GRIDBUS_DATABASE_URL=postgresql+psycopg://root@127.0.0.1:1/x GRIDBUS_AMQP_URI=amqp://guest:guest@127.0.0.1:1/ \
+	GRIDBUS_TEST_ADMIN_DSN=postgresql://root@127.0.0.1:1/postgres GRIDBUS_TEST_AMQP_HOST=guest:guest@127.0.0.1:1
+
+unit: deps protos
+	$(NO_SERVERS) $(PY) -m pytest -m unit $(PYTEST_ARGS)
+
+# The unit set first, with no servers (which proves it needs none), then every test on the real ones.
 test: deps protos infra
+	$(NO_SERVERS) $(PY) -m pytest -m unit -q
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: deps protos infra

@@ -1,10 +1,17 @@
-"""Fixtures on the real servers: a fresh PostGIS database and a fresh RabbitMQ vhost per run,
-the demo city, the category catalogue, and the incidents service's processes."""
+"""Two kinds of tests (tests/README.md has more):
+
+- unit tests check pure code (domain rules, token checks, calendars, envelopes, manifests).
+  They request no server fixture, and `make unit` runs them with the database's and the
+  broker's addresses pointing at closed ports, so one that reaches for a server fails there;
+- integration tests request `environment` (a fresh PostGIS database and RabbitMQ vhost for this
+  run), or a fixture built on it (`city`, `stub`, `incidents_nameko`, ...).
+
+pytest_collection_modifyitems marks each test `unit` or `integration` by what it requests.
+Below: the fixtures on the real servers, the demo city, the category catalogue, and the
+incidents service's processes."""
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 import subprocess
 import uuid
 
@@ -16,8 +23,7 @@ import grpc
 from demo.city import CityPlan, build
 from shared.auth import SERVICE, Principal
 from shared.config import INSECURE_DEV_TOKEN_KEY
-from shared.health import check_nameko
-from tests.support import Process, free_port, python, wait_for_grpc, wait_healthy
+from tests.support import service_process
 
 ADMIN_DSN = os.environ.get("GRIDBUS_TEST_ADMIN_DSN", "postgresql://root@127.0.0.1:5432/postgres")
 AMQP_HOST = os.environ.get("GRIDBUS_TEST_AMQP_HOST", "guest:guest@127.0.0.1:5672")
@@ -39,7 +45,12 @@ OWNER_ROLE = f"gridbus_owner_{RUN_ID}"
 RUNTIME_ROLE = f"gridbus_app_{RUN_ID}"
 
 
-@pytest.fixture(scope="session", autouse=True)
+def pytest_collection_modifyitems(items):
+    for item in items:
+        item.add_marker("integration" if "environment" in item.fixturenames else "unit")
+
+
+@pytest.fixture(scope="session")
 def environment(tmp_path_factory):
     """Points every gridbus process of this test run at its own database and vhost. The database
     belongs to an owner role that migrations run as; the services (and the tests, in process)
@@ -109,16 +120,8 @@ def categories(environment):
 
 @pytest.fixture(scope="session")
 def incidents_server(environment, city, categories):
-    port = free_port()
-    proc = Process(python("-m", "services.incidents.grpc_server"),
-                   {**environment, "GRIDBUS_INCIDENTS_GRPC_PORT": str(port)}, "incidents-grpc",
-                   Path(environment["LOG_DIR"]))
-    proc.start()
-    try:
-        wait_for_grpc(port, proc)
-        yield port
-    finally:
-        proc.stop()
+    with service_process(environment, "incidents", "grpc") as proc:
+        yield proc.port
 
 
 @pytest.fixture(scope="session")
@@ -128,18 +131,8 @@ def stub(incidents_server):
         yield incidents_pb2_grpc.IncidentServiceStub(channel)
 
 
-def incidents_nameko_process(environment, name: str = "incidents-nameko") -> Process:
-    nameko = str(Path(sys.executable).parent / "nameko")
-    return Process([nameko, "run", "services.incidents.service", "--broker", environment["GRIDBUS_AMQP_URI"]],
-                   environment, name, Path(environment["LOG_DIR"]))
-
-
 @pytest.fixture(scope="session")
 def incidents_nameko(environment, city, categories):
     """The nameko service: relays the outbox and applies dispatch's events."""
-    proc = incidents_nameko_process(environment).start()
-    try:
-        wait_healthy(proc, lambda: check_nameko(environment["GRIDBUS_AMQP_URI"], "incidents", timeout=2), 60)
+    with service_process(environment, "incidents", "nameko") as proc:
         yield proc
-    finally:
-        proc.stop()

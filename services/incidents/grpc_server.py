@@ -149,6 +149,7 @@ class IncidentServicer(pb_grpc.IncidentServiceServicer):
             raise InvalidArgument("this server does not stream changes")
         ops.check_watch(caller, request.grid_code)
         q = self.feed.subscribe()
+        context.send_initial_metadata(())  # tells the client the feed is bound: it sees every change from now
         try:
             while context.is_active():
                 try:

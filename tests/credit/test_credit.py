@@ -3,7 +3,6 @@ expiry, supersession, lists as of a past time, a tampered row caught, authorizat
 from __future__ import annotations
 
 import random
-import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -23,27 +22,18 @@ from tests.credit.test_domain import ID_EXAMPLE, REAL_USCC
 from tests.event_contract import assert_payloads_match_protos
 from tests.incidents.conftest import GRIDS, report_request
 from tests.incidents.test_report import call_error
-from tests.support import EventTap, metadata, publish_event, token
+from tests.support import EventTap, metadata, outbox_published, publish_event, queue_settled, token, wait_for
 
 ADMIN = metadata(token("admin", "330100", member_id="registry-admin"))
 DEPT = metadata(token("department", "330100", member_id="SCJG-MARKET"))
 GRID = GRIDS[12]
+HANDLER_QUEUE = "gridbus.credit.on_incident_closed"
 
 
 def ts(when: datetime) -> Timestamp:
     t = Timestamp()
     t.FromDatetime(when)
     return t
-
-
-def wait_for(predicate, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    return predicate()
 
 
 def enterprise(credit, code, name="Test Co."):
@@ -145,7 +135,7 @@ def test_a_duplicated_event_never_makes_two_records(environment, credit, credit_
         return [r for r in credit.ListRecords(pb.ListRecordsRequest(subject_id=subject.id), metadata=DEPT).records
                 if r.incident_id == data["incident_id"]]
     assert wait_for(mine)
-    time.sleep(1.0)
+    wait_for(lambda: queue_settled(environment["GRIDBUS_AMQP_URI"], HANDLER_QUEUE))  # the repeat has been handled
     assert len(mine()) == 1 and mine()[0].severity == 2
 
 
@@ -167,8 +157,7 @@ def test_supersession_expiry_and_lists_as_of_a_time(environment, credit, credit_
         before = datetime.now(timezone.utc)
         serious = credit.AddRecord(pb.AddRecordRequest(subject_id=subject.id, kind="violation", category="0302",
                                                        severity=1), metadata=ADMIN)
-        during = datetime.now(timezone.utc)
-        time.sleep(0.05)
+        during = datetime.now(timezone.utc)  # before the appeal is sent, so before the server stamps it
         appeal = credit.AddRecord(pb.AddRecordRequest(subject_id=subject.id, kind="annulment", category="0302",
                                                       severity=1, supersedes=serious.id,
                                                       reason="appeal upheld: permit was valid"), metadata=ADMIN)
@@ -232,8 +221,8 @@ def test_list_changes_that_time_alone_makes_are_announced_once(environment, cred
         assert ops.sweep_standings(expired, subject_ids=ids) == 2          # good: off (commendation gone); black: off
         assert ops.sweep_standings(expired, subject_ids=ids) == 0          # each change once
         events = tap.drain(lambda ev: len([e for e in ev if e["subject"] in mine]) >= 6)
-        time.sleep(0.5)
-        events = [e for e in tap.drain(timeout=0.5) if e["subject"] in mine]
+        wait_for(outbox_published("credit"))  # anything more the sweeps announced is in the tap by then
+        events = [e for e in tap.drain() if e["subject"] in mine]
     finally:
         tap.close()
     seen = [(e["subject"].split("/")[1], e["data"]["previous_lists"], e["data"]["lists"], e["data"]["cause"])
@@ -268,7 +257,8 @@ def test_the_sweep_learns_the_standing_of_subjects_from_before_announcements_qui
                 return s.execute(text("SELECT lists FROM credit.standings WHERE subject_id = :s"),
                                  {"s": subject.id}).scalar()
         assert wait_for(learned) == ["black"], "the sweep timer did not run"
-        assert [e for e in tap.drain(timeout=1.0) if e["subject"] == mine] == []
+        wait_for(outbox_published("credit"))  # an announcement would have committed with the standing
+        assert [e for e in tap.drain() if e["subject"] == mine] == []
     finally:
         tap.close()
 

@@ -3,7 +3,6 @@ queue, dispatcher and department actions, exactly-once under redelivery and cras
 deadlines and escalation, evaluation and authorization."""
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -16,14 +15,15 @@ from services.dispatch import operations as ops
 from services.dispatch.operations.changes import calendar
 from shared.db import session_scope
 from tests.event_contract import assert_payloads_match_protos
-from tests.dispatch.conftest import dispatch_nameko_process, wait_dispatch
 from tests.incidents.conftest import GRIDS, report_request
 from tests.incidents.test_report import call_error
-from tests.support import EventTap, metadata, publish_event, token
+from tests.support import (EventTap, metadata, outbox_published, publish_event, queue_settled, service_process,
+                           token, wait_for)
 
 D2_GRID = next(g for g in GRIDS if g.startswith("330103"))
 D1_GRID = next(g for g in GRIDS if g.startswith("330102"))
 ADMIN = metadata(token("admin", "330100", member_id="ops-admin"))
+HANDLER_QUEUE = "gridbus.dispatch.on_incident_reported"
 
 
 def officer(grid):
@@ -36,16 +36,6 @@ def dispatcher(district):
 
 def department(code):
     return metadata(token("department", "330100", member_id=code))
-
-
-def wait_for(predicate, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    return predicate()
 
 
 def task_for(dispatch_stub, incident_id, who=ADMIN):
@@ -191,8 +181,9 @@ def test_a_duplicated_event_makes_one_task(environment, stub, dispatch_stub, dis
         # Another event id for the same incident (a replay by hand) still makes no second task.
         publish_event(environment["GRIDBUS_AMQP_URI"], "incidents.incident.reported", data)
         assert task_for(dispatch_stub, incident_id)
-        time.sleep(1.5)
-        events = tap.drain(timeout=1)
+        wait_for(lambda: queue_settled(environment["GRIDBUS_AMQP_URI"], HANDLER_QUEUE))  # all three handled
+        wait_for(outbox_published("dispatch"))  # and every event they made is in the tap
+        events = tap.drain()
     finally:
         tap.close()
     assert count("SELECT count(*) FROM dispatch.tasks WHERE incident_id = :i", i=incident_id) == 1
@@ -202,7 +193,8 @@ def test_a_duplicated_event_makes_one_task(environment, stub, dispatch_stub, dis
 
 def test_a_crash_between_taking_the_event_and_committing(environment, stub, dispatch_stub, dispatch_nameko):
     dispatch_nameko.stop()
-    crashing = dispatch_nameko_process(environment, "dispatch-crashing", {"GRIDBUS_FAILPOINT": "dispatch.before_commit"})
+    crashing = service_process(environment, "dispatch", "nameko", name="dispatch-crashing",
+                               env={"GRIDBUS_FAILPOINT": "dispatch.before_commit"})
     tap = EventTap(environment["GRIDBUS_AMQP_URI"], "dispatch.task.created")
     try:
         incident = stub.Report(report_request(D1_GRID, category="0104"), metadata=officer(D1_GRID)).incident
@@ -210,17 +202,24 @@ def test_a_crash_between_taking_the_event_and_committing(environment, stub, disp
         assert crashing.popen.wait(60) == 137  # died holding the event, before its commit
         assert count("SELECT count(*) FROM dispatch.tasks WHERE incident_id = :i", i=incident.id) == 0
         dispatch_nameko.start()
-        wait_dispatch(environment, dispatch_nameko)
+        dispatch_nameko.wait_ready()
         assert task_for(dispatch_stub, incident.id)
         assert incident_status(stub, incident.id, ipb.STATUS_DISPATCHED)
-        time.sleep(1.0)
-        events = [e for e in tap.drain(timeout=1) if e["data"]["incident_id"] == incident.id]
+        wait_for(lambda: queue_settled(environment["GRIDBUS_AMQP_URI"], HANDLER_QUEUE))  # the redelivery handled
+        wait_for(outbox_published("dispatch"))
+        events = [e for e in tap.drain() if e["data"]["incident_id"] == incident.id]
     finally:
         tap.close()
         crashing.stop()
     assert len(events) == 1
     assert count("SELECT count(*) FROM dispatch.tasks WHERE incident_id = :i", i=incident.id) == 1
     assert_payloads_match_protos(events)
+
+
+def miss_acknowledge_deadline(task_id: str) -> None:
+    with session_scope() as s:
+        s.execute(text("UPDATE dispatch.deadlines SET due_at = now() - interval '1 minute' "
+                       "WHERE task_id = :t AND kind = 'acknowledge'"), {"t": task_id})
 
 
 def test_a_deadline_missed_while_the_service_was_down_fires_once_after_restart(environment, stub, dispatch_stub,
@@ -230,14 +229,18 @@ def test_a_deadline_missed_while_the_service_was_down_fires_once_after_restart(e
     tap = EventTap(environment["GRIDBUS_AMQP_URI"], "dispatch.task.escalated")
     try:
         dispatch_nameko.kill9()
-        with session_scope() as s:  # time passes while it is down: the acknowledge deadline goes by
-            s.execute(text("UPDATE dispatch.deadlines SET due_at = now() - interval '1 minute' "
-                           "WHERE task_id = :t AND kind = 'acknowledge'"), {"t": task.id})
+        miss_acknowledge_deadline(task.id)  # time passes while it is down: the acknowledge deadline goes by
         dispatch_nameko.start()
-        wait_dispatch(environment, dispatch_nameko)
+        dispatch_nameko.wait_ready()
         events = tap.drain(lambda ev: any(e["data"]["task_id"] == task.id for e in ev), timeout=20)
-        time.sleep(2.5)  # the timer ticks every second: it must not fire it again
-        events = [e for e in tap.drain(timeout=1) if e["data"]["task_id"] == task.id]
+        # It must not fire it again: another task's deadline, missed only now, fires on a later
+        # tick of the timer, which would have fired this one again too.
+        later = task_for(dispatch_stub, stub.Report(report_request(D1_GRID, category="0102"),
+                                                    metadata=officer(D1_GRID)).incident.id)
+        miss_acknowledge_deadline(later.id)
+        tap.drain(lambda ev: any(e["data"]["task_id"] == later.id for e in ev), timeout=20)
+        wait_for(outbox_published("dispatch"))
+        events = [e for e in tap.drain() if e["data"]["task_id"] == task.id]
     finally:
         tap.close()
     assert len(events) == 1

@@ -4,11 +4,9 @@ intact, and every record's event reaches a durable subscriber."""
 from __future__ import annotations
 
 import random
-import sys
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import kombu
 import pytest
@@ -18,11 +16,10 @@ from services.credit import chain as credit_chain
 from services.credit.domain import USCC_CHARS, uscc_check_char
 from shared.db import session_scope
 from shared.events import declare_subscription
-from shared.health import check_nameko
 from tests.conftest import SYSTEM
 from tests.faults.test_faults import drain_envelopes
 from tests.incidents.conftest import GRIDS
-from tests.support import Process, publish_event, wait_healthy
+from tests.support import publish_event, service_process, wait_for
 
 pytestmark = pytest.mark.slow
 EVENTS = 150
@@ -47,12 +44,14 @@ class Closures(threading.Thread):
         rng = random.Random()
         self.uri = uri
         self.events = [(str(uuid.uuid4()), closed_incident(fresh_uscc(rng))) for _ in range(EVENTS)]
+        self.sent = 0
 
     def run(self) -> None:
         for i, (event_id, data) in enumerate(self.events):
             for _ in range(2 if i % 10 == 0 else 1):
                 publish_event(self.uri, "incidents.incident.closed", data, event_id=event_id,
                               source="/gridbus/incidents", subject=f"incidents/{data['incident_id']}")
+            self.sent += 1
             time.sleep(0.02)
 
 
@@ -71,26 +70,20 @@ def test_kill_9_the_credit_process_while_closed_incidents_stream_in(environment)
     queue = f"gridbus.sub.faults-credit-{uuid.uuid4().hex[:6]}"
     with kombu.Connection(uri) as conn:
         declare_subscription(conn, queue, ["credit.record.added"])
-    credit = Process([str(Path(sys.executable).parent / "nameko"), "run", "services.credit.service", "--broker", uri],
-                     environment, "faults-credit-nameko", Path(environment["LOG_DIR"])).start()
-    try:
-        wait_healthy(credit, lambda: check_nameko(uri, "credit", timeout=2), 60)
+    with service_process(environment, "credit", "nameko", name="faults-credit-nameko") as credit:
         closures = Closures(uri)
         sources = [f"event:{event_id}" for event_id, _ in closures.events]
         closures.start()
-        time.sleep(1.0)
+        wait_for(lambda: records(sources), 60, what="the first closed incidents to become records")
         credit.kill9()
         assert len(records(sources)) < EVENTS, "the fault did not hit the stream"
-        time.sleep(1.5)
+        sent = closures.sent  # the stream goes on while it is down: closed incidents wait in its queue
+        wait_for(lambda: closures.sent >= sent + 10, 60, what="ten closed incidents published while credit is down")
         credit.start()
         closures.join(120)
-
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and len(records(sources)) < EVENTS:
-            time.sleep(0.5)
+        wait_for(lambda: len(records(sources)) >= EVENTS, 120, what=f"all {EVENTS} closed incidents to make records",
+                 process=credit)
         written = records(sources)
-    finally:
-        credit.stop()
     assert set(written) == set(sources), f"{EVENTS - len(written)} closed incidents made no record"
     assert all(len(ids) == 1 for ids in written.values()), "an event made two records"
     verdict = credit_chain.verify(SYSTEM)

@@ -6,14 +6,11 @@ Phones behave as phones do: a report that fails or times out is sent again with 
 report id until it is answered."""
 from __future__ import annotations
 
-import json
 import subprocess
-import sys
 import threading
 import time
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 
 import grpc
 import kombu
@@ -28,11 +25,9 @@ from services.dispatch import operations as dispatch_ops
 from services.dispatch.cli import DEFAULT_CONFIG
 from shared.db import dispose_engines, session_scope
 from shared.events import declare_subscription
-from shared.health import check_nameko
-from tests.conftest import ADMIN_DSN, SYSTEM, incidents_nameko_process
-from tests.dispatch.conftest import dispatch_nameko_process, wait_dispatch
+from tests.conftest import ADMIN_DSN, SYSTEM
 from tests.incidents.conftest import GRIDS, inside, report_request
-from tests.support import Process, free_port, metadata, python, token, wait_for_grpc, wait_healthy
+from tests.support import QueueReader, ServiceProcess, metadata, running, service_process, token, wait_for
 
 OFFICER = metadata(token("officer", "330100", member_id="officer-faults"))
 pytestmark = pytest.mark.slow
@@ -46,6 +41,9 @@ class Phones(threading.Thread):
         self.port, self.count, self.pace = port, count, pace
         self.accepted: set[str] = set()
         self.retries = 0
+
+    def attempts(self) -> int:
+        return len(self.accepted) + self.retries
 
     def run(self) -> None:
         channel = grpc.insecure_channel(f"127.0.0.1:{self.port}")
@@ -68,12 +66,22 @@ class Phones(threading.Thread):
         channel.close()
 
 
+def stream_flowing(phones: Phones) -> None:
+    wait_for(lambda: len(phones.accepted) >= 10, 60, what="the phones' first ten reports to be answered")
+
+
+def through_an_outage(phones: Phones) -> None:
+    """Returns once the phones have sent five more reports (answered or not) while something is down."""
+    before = phones.attempts()
+    wait_for(lambda: phones.attempts() >= before + 5, 60, what="five reports sent during the outage")
+
+
 @dataclass
 class System:
     port: int
-    grpc: Process
-    incidents: Process
-    dispatch: Process
+    grpc: ServiceProcess
+    incidents: ServiceProcess
+    dispatch: ServiceProcess
     queue: str
 
 
@@ -83,40 +91,22 @@ def system(environment, city, categories):
     durable subscriber."""
     with open(DEFAULT_CONFIG, encoding="utf-8") as f:
         dispatch_ops.load_config(SYSTEM, yaml.safe_load(f))
-    port = free_port()
-    env = {**environment, "GRIDBUS_INCIDENTS_GRPC_PORT": str(port)}
-    grpc_proc = Process(python("-m", "services.incidents.grpc_server"), env, "faults-incidents-grpc",
-                        Path(environment["LOG_DIR"])).start()
-    nameko_proc = incidents_nameko_process(environment, "faults-incidents-nameko").start()
-    dispatch_proc = dispatch_nameko_process(environment, "faults-dispatch-nameko").start()
+    grpc_proc = service_process(environment, "incidents", "grpc", name="faults-incidents-grpc")
+    nameko_proc = service_process(environment, "incidents", "nameko", name="faults-incidents-nameko")
+    dispatch_proc = service_process(environment, "dispatch", "nameko", name="faults-dispatch-nameko")
     queue = f"gridbus.sub.faults-{uuid.uuid4().hex[:6]}"
     with kombu.Connection(environment["GRIDBUS_AMQP_URI"]) as conn:
         declare_subscription(conn, queue, ["incidents.incident.reported"])
-    wait_for_grpc(port, grpc_proc)
-    wait_healthy(nameko_proc, lambda: check_nameko(environment["GRIDBUS_AMQP_URI"], "incidents", timeout=2), 60)
-    wait_dispatch(environment, dispatch_proc)
-    yield System(port, grpc_proc, nameko_proc, dispatch_proc, queue)
-    for proc in (grpc_proc, nameko_proc, dispatch_proc):
-        proc.stop()
+    with running(grpc_proc, nameko_proc, dispatch_proc):
+        yield System(grpc_proc.port, grpc_proc, nameko_proc, dispatch_proc, queue)
 
 
 def drain_envelopes(uri: str, queue: str, done, timeout: float = 60) -> list[dict]:
-    """Every event in a subscriber's queue (with repeats), taken until the queue is empty and
-    done(envelopes) holds, or timeout."""
-    envelopes: list[dict] = []
-    deadline = time.monotonic() + timeout
-    with kombu.Connection(uri) as conn:
-        q = kombu.Queue(queue, no_declare=True)
-        while time.monotonic() < deadline:
-            m = q(conn.default_channel).get(no_ack=False)
-            if m is None:
-                if done(envelopes):
-                    break
-                time.sleep(0.1)
-                continue
-            envelopes.append(json.loads(m.body))
-            m.ack()
-    return envelopes
+    """Every event in a subscriber's queue (with repeats): taken until done(envelopes) holds
+    (or timeout), and then whatever else the queue holds."""
+    with QueueReader(uri, queue) as reader:
+        reader.drain(done, timeout)
+        return reader.drain()
 
 
 def subscriber_ids(uri: str, queue: str, expected: set[str], timeout: float = 60) -> list[str]:
@@ -146,9 +136,7 @@ def assert_exactly_once(uri: str, queue: str, phones: Phones) -> None:
                 "tasks, (SELECT count(*) FROM incidents.history h WHERE h.incident_id = i.id AND h.action = 'dispatch') "
                 "dispatches FROM incidents.incidents i WHERE i.report_id = ANY(CAST(:ids AS uuid[]))) x"),
                 {"ids": ids}).one()
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and dispatch_counts()[0] < len(ids):
-        time.sleep(0.5)
+    wait_for(lambda: dispatch_counts()[0] >= len(ids), 90, what=f"all {len(ids)} reports to be dispatched")
     once, more = dispatch_counts()
     assert (once, more) == (len(ids), 0), f"{len(ids) - once} not dispatched exactly once ({more} more than once)"
 
@@ -159,10 +147,10 @@ def test_kill_9_a_process_during_a_stream(environment, system, victim):
     the dispatch nameko process, and restart it while phones keep reporting."""
     phones = Phones(system.port, 100)
     phones.start()
-    time.sleep(1.5)
+    stream_flowing(phones)
     proc = getattr(system, victim)
     proc.kill9()
-    time.sleep(1.5)
+    through_an_outage(phones)
     proc.start()
     phones.join(180)
     if victim == "grpc":
@@ -175,41 +163,33 @@ def test_kill_9_a_grid_process_during_a_stream(environment, system, victim):
     """Reports are pinned by PostGIS from the incidents processes, so losing a grid process does
     not touch the stream; restarted, grid answers again."""
     uri = environment["GRIDBUS_AMQP_URI"]
-    port = free_port()
-    grid_grpc = Process(python("-m", "services.grid.grpc_server"), {**environment, "GRIDBUS_GRID_GRPC_PORT": str(port)},
-                        "faults-grid-grpc", Path(environment["LOG_DIR"])).start()
-    grid_nameko = Process([str(Path(sys.executable).parent / "nameko"), "run", "services.grid.service", "--broker", uri],
-                          environment, "faults-grid-nameko", Path(environment["LOG_DIR"])).start()
-    try:
-        wait_for_grpc(port, grid_grpc)
-        wait_healthy(grid_nameko, lambda: check_nameko(uri, "grid", timeout=2), 60)
+    grid_grpc = service_process(environment, "grid", "grpc", name="faults-grid-grpc")
+    grid_nameko = service_process(environment, "grid", "nameko", name="faults-grid-nameko")
+    with running(grid_grpc, grid_nameko):
         phones = Phones(system.port, 60)
         phones.start()
-        time.sleep(1.0)
+        stream_flowing(phones)
         proc = grid_grpc if victim == "grid-grpc" else grid_nameko
         proc.kill9()
-        time.sleep(1.5)
+        through_an_outage(phones)
         proc.start()
         phones.join(180)
         assert_exactly_once(uri, system.queue, phones)
-        wait_for_grpc(port, grid_grpc)
-        wait_healthy(grid_nameko, lambda: check_nameko(uri, "grid", timeout=2), 60)
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        grid_grpc.wait_ready()
+        grid_nameko.wait_ready()
+        with grpc.insecure_channel(f"127.0.0.1:{grid_grpc.port}") as channel:
             lon, lat = inside(GRIDS[0])
             located = grid_pb2_grpc.GridServiceStub(channel).Locate(grid_pb2.LocateRequest(lon=lon, lat=lat),
                                                                     metadata=OFFICER, timeout=5)
         assert located.grid.code == GRIDS[0]
-    finally:
-        grid_grpc.stop()
-        grid_nameko.stop()
 
 
 def test_restart_rabbitmq_during_a_stream(environment, system):
     phones = Phones(system.port, 100)
     phones.start()
-    time.sleep(1.0)
+    stream_flowing(phones)
     subprocess.run(["rabbitmqctl", "-q", "stop_app"], check=True, timeout=120)
-    time.sleep(2.0)  # reports keep being accepted: the outbox holds their events
+    through_an_outage(phones)  # reports keep being accepted: the outbox holds their events
     subprocess.run(["rabbitmqctl", "-q", "start_app"], check=True, timeout=120)
     phones.join(180)
     assert_exactly_once(environment["GRIDBUS_AMQP_URI"], system.queue, phones)
@@ -219,12 +199,12 @@ def test_postgresql_refuses_connections_for_a_while(environment, system):
     db = environment["GRIDBUS_DATABASE_URL"].rsplit("/", 1)[1]
     phones = Phones(system.port, 100)
     phones.start()
-    time.sleep(1.0)
+    stream_flowing(phones)
     with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
         admin.execute(f"ALTER DATABASE {db} ALLOW_CONNECTIONS false")
         admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
                       "AND pid <> pg_backend_pid()", (db,))
-        time.sleep(3.0)
+        through_an_outage(phones)
         admin.execute(f"ALTER DATABASE {db} ALLOW_CONNECTIONS true")
     dispose_engines()  # this test process's own pool lost its connections too
     phones.join(180)

@@ -22,12 +22,11 @@ from gridbus.grid.v1 import grid_pb2 as pb
 from services.grid import domain
 from services.grid import operations as ops
 from shared.db import session_scope
-from shared.health import wait_until
 from shared.errors import InvalidArgument
 from shared.units import parent_of
 from tests.conftest import SYSTEM
 from tests.grid.test_import import gridbus_cli
-from tests.support import metadata, token
+from tests.support import metadata, token, wait_for
 
 URBAN = ("130102", "130104", "130105", "130108")  # 长安区, 桥西区, 新华区, 裕华区: they share borders
 M2_PER_DEGREE2 = 111_320 ** 2 * 0.788  # near enough at 38° N, for sizes only
@@ -95,12 +94,6 @@ def test_importing_it_again_changes_nothing(real_city):
     assert again.adjustments == real_city.first.adjustments
 
 
-def _located_in(lon: float, lat: float, code: str) -> None:
-    found = ops.locate(SYSTEM, lon, lat).grid.code
-    if found != code:
-        raise AssertionError(f"({lon}, {lat}) is in {found}, not yet {code}")
-
-
 def test_points_inside_real_grids_locate_to_them(real_city):
     with session_scope() as s:
         samples = s.execute(text("SELECT code, ST_X(p), ST_Y(p) FROM (SELECT code, ST_PointOnSurface(geom) AS p "
@@ -109,7 +102,8 @@ def test_points_inside_real_grids_locate_to_them(real_city):
     assert len(samples) > 100
     # This process's index learns of the import from a NOTIFY, asynchronously.
     first_code, first_lon, first_lat = samples[0]
-    wait_until(lambda: _located_in(first_lon, first_lat, first_code), timeout=30)
+    wait_for(lambda: ops.locate(SYSTEM, first_lon, first_lat).grid.code == first_code, 30,
+             what="this process's index to learn of the import")
     for code, lon, lat in samples:
         assert ops.locate(SYSTEM, lon, lat).grid.code == code
 

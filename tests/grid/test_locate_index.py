@@ -2,9 +2,7 @@
 shared edges and shared vertices (the border rule), and lookups while an import swaps the index."""
 import random
 import threading
-import time
 
-import grpc
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -20,7 +18,7 @@ from shared.db import engine, session_scope
 from shared.spatial import NOWHERE, LiveIndex, PolygonIndex
 from tests.conftest import CITY, SYSTEM
 from tests.grid.cities import jittered, leaf_polygons
-from tests.support import metadata, token
+from tests.support import metadata, token, wait_for
 
 # 2 x 2 x 2 x (4 x 4) = 128 grids of four jittered corners each, west of the test city.
 BORDERS = CityPlan(city_code="360100", name="Borders City", west=115.8, south=28.5, east=116.2, north=28.8,
@@ -116,18 +114,21 @@ def _recut(seed: int, probes) -> tuple[list, list]:
 
 def test_lookups_while_the_index_is_rebuilt_see_the_old_one_or_the_new_one_never_a_mix(environment, swapped_city):
     probes = swapped_city
-    rebuilding = threading.Event()
+    rebuilding, started = threading.Event(), threading.Event()
 
     def slow_build(build, rows):
-        """As a big city would: lookups have plenty of time to run against the old index."""
+        """As a big city would: lookups run against the old index while the new one is built (the
+        first build, in start(), has no old index)."""
         rebuilding.set()
-        time.sleep(0.5)
+        if started.is_set():
+            wait_for(lambda: sum(1 for during, _ in seen if during) > 10, what="lookups while the index is rebuilt")
         index = build(rows)
         rebuilding.clear()
         return index
 
     dsn = engine().url.set(drivername="postgresql").render_as_string(hide_password=False)
     live = LiveIndex(ops.leaf_grid_rows, dsn, store.LEAF_GRIDS_CHANNEL, offload=slow_build, name="test").start()
+    started.set()
     seen: list[tuple[bool, tuple]] = []
     stop = threading.Event()
 
@@ -141,10 +142,9 @@ def test_lookups_while_the_index_is_rebuilt_see_the_old_one_or_the_new_one_never
         for t in lookers:
             t.start()
         before, after = _recut(seed=2, probes=probes)
-        deadline = time.monotonic() + 30
-        while live.generation < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.1)  # a few more lookups on the new index
+        wait_for(lambda: live.generation >= 2, 30, what="the commit's NOTIFY to rebuild the index")
+        looked = len(seen)
+        wait_for(lambda: len(seen) > looked + 2, what="a few more lookups on the new index")
     finally:
         stop.set()
         for t in lookers:
@@ -166,10 +166,8 @@ def test_the_grid_server_answers_from_the_new_cut_after_an_import_and_fails_noth
         return tuple(r.grid_code or None for r in grid_stub.LocateMany(request, metadata=md).results)
 
     current = tuple(postgis(probes))
-    deadline = time.monotonic() + 30
-    while answers() != current:  # the server may still be taking in an earlier cut
-        assert time.monotonic() < deadline, "the grid server never caught up with the stored grids"
-        time.sleep(0.1)
+    # The server may still be taking in an earlier cut.
+    wait_for(lambda: answers() == current, 30, what="the grid server to catch up with the stored grids")
 
     seen, errors, stop = [], [], threading.Event()
     code, w, s, e, n = grid_cells(CITY)[0]
@@ -188,9 +186,8 @@ def test_the_grid_server_answers_from_the_new_cut_after_an_import_and_fails_noth
         t.start()
     try:
         before, after = _recut(seed=3, probes=probes)
-        deadline = time.monotonic() + 30
-        while (not seen or seen[-1] != tuple(after)) and time.monotonic() < deadline and not errors:
-            time.sleep(0.05)
+        wait_for(lambda: errors or (seen and seen[-1] == tuple(after)), 30,
+                 what="the server to answer from the new cut")
     finally:
         stop.set()
         for t in lookers:

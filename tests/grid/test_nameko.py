@@ -1,9 +1,5 @@
 """The grid service's nameko process on the real broker: RPC for other services, with the
 caller's token in the context data, and the outbox relay it runs."""
-import sys
-import time
-from pathlib import Path
-
 import pytest
 from nameko.exceptions import RemoteError
 from nameko.standalone.rpc import ClusterRpcProxy
@@ -13,20 +9,13 @@ from services.grid import operations as ops
 from tests.conftest import CITY
 from tests.event_contract import assert_payloads_match_protos
 from tests.grid.test_outbox import ADMIN_CALLER
-from shared.health import check_nameko
-from tests.support import EventTap, Process, token, wait_healthy
+from tests.support import EventTap, service_process, token, wait_for
 
 
 @pytest.fixture(scope="module")
 def grid_nameko(environment, city):
-    nameko = str(Path(sys.executable).parent / "nameko")
-    proc = Process([nameko, "run", "services.grid.service", "--broker", environment["GRIDBUS_AMQP_URI"]],
-                   environment, "grid-nameko", Path(environment["LOG_DIR"]))
-    proc.start()
-    config = {"AMQP_URI": environment["GRIDBUS_AMQP_URI"]}
-    wait_healthy(proc, lambda: check_nameko(config["AMQP_URI"], "grid", timeout=2))
-    yield config
-    proc.stop()
+    with service_process(environment, "grid", "nameko"):
+        yield {"AMQP_URI": environment["GRIDBUS_AMQP_URI"]}
 
 
 def rpc(config, role="service", *scope):
@@ -66,14 +55,9 @@ def test_the_nameko_process_locates_in_grids_imported_after_it_started(grid_name
         with pytest.raises(RemoteError) as before:
             cluster.grid.locate((w + e) / 2, (s + n) / 2)
         ops.import_units(SYSTEM, build(late))
-        deadline = time.monotonic() + 30
-        while True:  # the process rebuilds its index when the import's NOTIFY arrives
-            try:
-                found = cluster.grid.locate((w + e) / 2, (s + n) / 2)
-                break
-            except RemoteError:
-                assert time.monotonic() < deadline, "the nameko process never saw the import"
-                time.sleep(0.1)
+        # The process rebuilds its index when the import's NOTIFY arrives; until then, NotFound.
+        found = wait_for(lambda: cluster.grid.locate((w + e) / 2, (s + n) / 2), 30,
+                         what="the nameko process to see the import")
     assert before.value.exc_type == "NotFound" and found["code"] == code
 
 

@@ -1,7 +1,6 @@
 """The transactional outbox on the real broker: events leave once per commit, survive a dead
 relay, and carry the documented CloudEvents envelope."""
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ from shared.config import settings
 from shared.db import engine, session_scope
 from shared.outbox import Relay, record_event
 from tests.event_contract import assert_payloads_match_protos
-from tests.support import EventTap, Process, python
+from tests.support import EventTap, Process, python, wait_for
 
 ADMIN_CALLER = Principal("outbox-test-admin", ADMIN, ("330100",))
 
@@ -26,15 +25,6 @@ def unpublished() -> int:
 def published_at(event_subject: str):
     with session_scope() as s:
         return s.execute(text("SELECT published_at FROM grid.outbox WHERE subject = :s"), {"s": event_subject}).scalar()
-
-
-def wait_until(predicate, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 @pytest.fixture
@@ -53,24 +43,24 @@ def tap(environment):
 
 def drain_backlog(relay):
     relay.start()
-    assert wait_until(lambda: unpublished() == 0), relay.log()
+    assert wait_for(lambda: unpublished() == 0, process=relay)
     relay.stop()
 
 
 def test_an_event_committed_while_the_relay_is_down_arrives_once_it_is_back(relay, tap):
     drain_backlog(relay)
     member = ops.create_member(ADMIN_CALLER, "Zhang San", "13900001111", "officer")
-    time.sleep(0.5)
-    assert tap.drain(timeout=0.5) == []  # nothing leaves without a relay...
+    # No relay runs, so nothing can publish later; what the commit published itself is there now.
+    assert tap.drain() == []  # nothing leaves without a relay...
     assert unpublished() == 1            # ...but the event is safely stored with the change
     relay.start()
     events = tap.drain(until=lambda ev: any(e["subject"] == f"members/{member.id}" for e in ev))
-    time.sleep(0.5)
-    events = tap.drain(timeout=0.5)
+    # Marked after the broker's confirm, so possibly a moment after the event arrived; once marked,
+    # the relay never sends it again, so every copy it sent is in the tap by then.
+    assert wait_for(lambda: published_at(f"members/{member.id}") is not None, process=relay)
+    events = tap.drain()
     mine = [e for e in events if e["subject"] == f"members/{member.id}"]
     assert len(mine) == 1 and mine[0]["type"] == "grid.member.created"
-    # Marked after the broker's confirm, so possibly a moment after the event arrived.
-    assert wait_until(lambda: published_at(f"members/{member.id}") is not None), relay.log()
 
 
 def test_a_relay_killed_between_publish_and_mark_republishes_the_same_id(relay, tap):
@@ -80,7 +70,7 @@ def test_a_relay_killed_between_publish_and_mark_republishes_the_same_id(relay, 
     assert relay.popen.wait(20) == 137  # died right after the broker confirmed, before marking
     assert published_at(f"members/{member.id}") is None
     relay.start()
-    assert wait_until(lambda: published_at(f"members/{member.id}") is not None), relay.log()
+    assert wait_for(lambda: published_at(f"members/{member.id}") is not None, process=relay)
     events = tap.drain(until=lambda ev: sum(e["subject"] == f"members/{member.id}" for e in ev) >= 2)
     mine = [e for e in events if e["subject"] == f"members/{member.id}"]
     assert len(mine) == 2 and mine[0]["id"] == mine[1]["id"]  # at least once, with one id...
@@ -121,15 +111,29 @@ def test_a_failed_operation_leaves_no_event(city, relay, tap):
     assert types == ["grid.member.created"]
 
 
+class RelayPasses(Relay):
+    """A relay that tells when it has made its first pass over the outbox."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.first_pass = threading.Event()
+
+    def publish_batch(self) -> int:
+        published = super().publish_batch()
+        self.first_pass.set()
+        return published
+
+
 def test_a_commit_wakes_the_relay_without_polling(environment, relay, tap):
     """The outbox trigger NOTIFYs on commit; a relay that would otherwise look only once a
     minute publishes the event as soon as it is committed, and a rolled-back one never."""
     drain_backlog(relay)
-    sleepy = Relay(engine(settings().database_url), environment["GRIDBUS_AMQP_URI"], "grid", idle_poll=60.0)
+    sleepy = RelayPasses(engine(settings().database_url), environment["GRIDBUS_AMQP_URI"], "grid", idle_poll=60.0)
     runner = threading.Thread(target=sleepy.run, daemon=True)
     runner.start()
     try:
-        time.sleep(1.0)  # the relay has made its first pass and is waiting
+        # It has made its first pass and LISTENs: from here on only a NOTIFY (or a minute) wakes it.
+        assert sleepy.first_pass.wait(20), "the relay made no first pass"
         with pytest.raises(RuntimeError):
             with session_scope() as s:
                 record_event(s, "grid", "grid.member.updated", "members/rolled-back", {"note": "never committed"})

@@ -14,10 +14,9 @@ from sqlalchemy import text
 from gridbus.incidents.v1 import events_pb2
 from gridbus.incidents.v1 import incidents_pb2 as pb
 from shared.db import session_scope
-from shared.health import check_nameko
 from tests.event_contract import assert_payloads_match_protos
 from tests.incidents.conftest import GRIDS, report_request
-from tests.support import EventTap, metadata, publish_event, queue_depth, token, wait_healthy
+from tests.support import EventTap, metadata, publish_event, queue_depth, queue_settled, token, wait_for
 
 GRID = GRIDS[5]
 OFFICER = token("officer", GRID, member_id="officer-events")
@@ -26,20 +25,15 @@ HANDLER_QUEUE = "gridbus.incidents.apply_dispatch_event"
 RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
 
 
-def wait_for(predicate, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    return predicate()
-
-
 def version_of(incident_id: str) -> tuple[int, str]:
     with session_scope() as s:
         row = s.execute(text("SELECT version, status FROM incidents.incidents WHERE id = :i"), {"i": incident_id}).first()
     return row.version, row.status
+
+
+def in_inbox(event_id: str) -> bool:
+    with session_scope() as s:
+        return s.execute(text("SELECT 1 FROM incidents.inbox WHERE event_id = :e"), {"e": event_id}).first() is not None
 
 
 def test_an_outside_subscriber_with_plain_kombu_gets_valid_envelopes(environment, stub, incidents_nameko):
@@ -100,7 +94,7 @@ def test_dispatch_decisions_move_the_incident_once_even_when_delivered_twice(env
     ack = publish_event(uri, "dispatch.task.acknowledged",
                         {**created, "actor": {"id": "SW-03", "role": "department"}})
     assert wait_for(lambda: version_of(incident.id) == (3, "in_progress"))
-    time.sleep(0.5)
+    wait_for(lambda: queue_settled(uri, HANDLER_QUEUE))  # the redelivery has been handled too
     assert version_of(incident.id) == (3, "in_progress")
     with session_scope() as s:
         consumed = s.execute(text("SELECT count(*) FROM incidents.inbox WHERE event_id IN (:a, :b)"),
@@ -111,7 +105,7 @@ def test_dispatch_decisions_move_the_incident_once_even_when_delivered_twice(env
     # A manual-queue task (no department yet) leaves the incident reported.
     other = stub.Report(report_request(GRID), metadata=metadata(OFFICER)).incident
     publish_event(uri, "dispatch.task.created", {**created, "incident_id": other.id, "department_code": None})
-    time.sleep(1.0)
+    wait_for(lambda: queue_settled(uri, HANDLER_QUEUE))
     assert version_of(other.id) == (1, "reported")
 
 
@@ -126,8 +120,10 @@ def test_a_decision_that_overtakes_an_earlier_one_waits_for_it(environment, stub
     publish_event(uri, "dispatch.task.created", task)
     assert wait_for(lambda: version_of(incident.id) == (2, "dispatched"))
     department = {**task, "actor": {"id": "SW-03", "role": "department"}}
+    mark = incidents_nameko.log_mark()
     publish_event(uri, "dispatch.task.resolved", {**department, "resolution": "cleared"})
-    time.sleep(1.5)
+    wait_for(lambda: "dispatch.task.resolved arrived before" in incidents_nameko.log(since=mark),
+             what="the handler to take the resolved event and hold it for the acknowledged one")
     assert version_of(incident.id) == (2, "dispatched")  # waiting, not dropped
     publish_event(uri, "dispatch.task.acknowledged", department)
     assert wait_for(lambda: version_of(incident.id) == (4, "resolved"), timeout=30)
@@ -135,9 +131,9 @@ def test_a_decision_that_overtakes_an_earlier_one_waits_for_it(environment, stub
         actions = s.execute(text("SELECT action FROM incidents.history WHERE incident_id = :i ORDER BY version"),
                             {"i": incident.id}).scalars().all()
     assert actions == ["report", "dispatch", "accept", "resolve"]
-    publish_event(uri, "dispatch.task.acknowledged", department)  # late: the incident moved past it
+    late = publish_event(uri, "dispatch.task.acknowledged", department)  # late: the incident moved past it
     assert wait_for(lambda: queue_depth(uri, HANDLER_QUEUE) == 0)
-    time.sleep(0.5)
+    wait_for(lambda: in_inbox(late))  # taken and dropped: the inbox row commits with "not applicable"
     assert version_of(incident.id) == (4, "resolved")
 
 
@@ -165,7 +161,7 @@ def test_events_survive_a_relay_killed_between_publish_and_mark(environment, stu
             assert s.execute(text("SELECT published_at FROM incidents.outbox WHERE data->>'incident_id' = :i"),
                              {"i": incident.id}).scalar() is None
         incidents_nameko.start()
-        wait_healthy(incidents_nameko, lambda: check_nameko(uri, "incidents", timeout=2), 60)
+        incidents_nameko.wait_ready()
         events = tap.drain(lambda ev: sum(e["data"]["incident_id"] == incident.id for e in ev) >= 2, timeout=20)
     finally:
         tap.close()
@@ -188,4 +184,5 @@ def test_events_that_change_nothing_are_acknowledged(environment, stub, incident
     incident = stub.Report(report_request(GRID), metadata=metadata(OFFICER)).incident
     publish_event(uri, routing_key, {"incident_id": incident.id, "level": "street"})
     assert wait_for(lambda: queue_depth(uri, HANDLER_QUEUE) == 0)
+    wait_for(lambda: queue_settled(uri, HANDLER_QUEUE))  # taken, and acknowledged after the handler returned
     assert version_of(incident.id) == (1, "reported")

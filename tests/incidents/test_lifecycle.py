@@ -3,7 +3,6 @@ audit trail, queries and Watch."""
 from __future__ import annotations
 
 import threading
-import time
 from datetime import datetime, timedelta, timezone
 
 import grpc
@@ -17,7 +16,7 @@ from shared.db import engine, session_scope
 from tests.event_contract import assert_payloads_match_protos
 from tests.incidents.conftest import DISTRICTS, GRIDS, inside, report_request
 from tests.incidents.test_report import call_error
-from tests.support import metadata, token
+from tests.support import metadata, token, wait_for
 
 GRID = GRIDS[2]
 OTHER_GRID = next(g for g in GRIDS if g[:6] != GRID[:6])
@@ -226,13 +225,11 @@ def test_watch_streams_changes_in_a_subtree(stub, incidents_nameko):
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
-    time.sleep(1.0)  # the server binds its feed when the stream opens
+    stream.initial_metadata()  # the server sends it once its feed is bound: it sees every change from here
     inside_incident = new_incident(stub, grid_in, token("officer", grid_in, member_id="o-in"))
     new_incident(stub, grid_out, token("officer", grid_out, member_id="o-out"))
     act(stub, watcher, inside_incident, pb.ACTION_REJECT, note="test")
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and len(changes) < 2:
-        time.sleep(0.1)
+    wait_for(lambda: len(changes) >= 2, 15)
     stream.cancel()
     assert [(c.type, c.incident.id) for c in changes[:2]] == [
         ("incidents.incident.reported", inside_incident.id), ("incidents.incident.rejected", inside_incident.id)]

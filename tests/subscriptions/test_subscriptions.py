@@ -1,13 +1,9 @@
 """Subscriptions and replay on the real broker and database, through the gRPC API."""
 from __future__ import annotations
 
-import json
-import time
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import grpc
-import kombu
 import pytest
 
 from gridbus.incidents.v1 import incidents_pb2 as ipb
@@ -16,7 +12,8 @@ from gridbus.subscriptions.v1 import subscriptions_pb2_grpc
 from services.subscriptions import domain
 from tests.incidents.conftest import GRIDS, report_request
 from tests.incidents.test_report import call_error
-from tests.support import Process, free_port, metadata, python, queue_depth, token, wait_for_grpc
+from tests.support import (QueueReader, metadata, outbox_published, queue_depth, service_process, token,
+                           wait_for)
 
 ADMIN = metadata(token("admin", "330100", member_id="ops-1"))
 GRID = GRIDS[8]
@@ -25,33 +22,19 @@ OFFICER = metadata(token("officer", GRID, member_id="officer-subs"))
 
 @pytest.fixture(scope="module")
 def subs(environment):
-    port = free_port()
-    proc = Process(python("-m", "services.subscriptions.grpc_server"),
-                   {**environment, "GRIDBUS_SUBSCRIPTIONS_GRPC_PORT": str(port)}, "subscriptions-grpc",
-                   Path(environment["LOG_DIR"]))
-    proc.start()
-    try:
-        wait_for_grpc(port, proc)
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+    with service_process(environment, "subscriptions", "grpc") as proc:
+        with grpc.insecure_channel(f"127.0.0.1:{proc.port}") as channel:
             yield subscriptions_pb2_grpc.SubscriptionServiceStub(channel)
-    finally:
-        proc.stop()
 
 
-def read_queue(uri: str, queue: str, until, timeout: float = 20.0) -> list[tuple[dict, dict]]:
-    """(envelope, headers) of messages taken from a queue with plain kombu."""
-    out = []
-    deadline = time.monotonic() + timeout
-    with kombu.Connection(uri) as conn:
-        q = kombu.Queue(queue, no_declare=True)
-        while time.monotonic() < deadline and not until(out):
-            m = q(conn.default_channel).get(no_ack=False)
-            if m is None:
-                time.sleep(0.05)
-                continue
-            out.append((json.loads(m.body), m.headers or {}))
-            m.ack()
-    return out
+def read_queue(uri: str, queue: str, until=None, timeout: float = 20.0) -> list[tuple[dict, dict]]:
+    """(envelope, headers) of messages taken from a queue with plain kombu: until `until(taken)`
+    holds or, without `until`, what the queue holds now."""
+    with QueueReader(uri, queue) as reader:
+        def taken():
+            return [(envelope, m.headers or {}) for envelope, m in zip(reader.received, reader.raw)]
+        reader.drain(None if until is None else lambda _: until(taken()), timeout)
+        return taken()
 
 
 def test_topic_patterns_match_like_the_broker():
@@ -67,7 +50,7 @@ def test_a_subscriber_joins_late_and_replays_what_it_missed_in_order(environment
     uri = environment["GRIDBUS_AMQP_URI"]
     start = datetime.now(timezone.utc) - timedelta(seconds=1)
     missed = [stub.Report(report_request(GRID, title=f"before {n}"), metadata=OFFICER).incident for n in range(3)]
-    time.sleep(1.0)  # published before the subscription exists: they are only in the event store
+    wait_for(outbox_published("incidents"))  # before the subscription exists: they are only in the event store
     sub = subs.Subscribe(pb.SubscribeRequest(name="city-hall", patterns=["incidents.incident.reported"]),
                          metadata=ADMIN)
     assert (sub.queue, sub.dead_letter_queue) == ("gridbus.sub.city-hall", "gridbus.sub.city-hall.dlq")
@@ -102,8 +85,8 @@ def test_updating_patterns_rebinds_the_queue(environment, subs, stub, incidents_
     stub.Transition(ipb.TransitionRequest(incident_id=incident.id, action=ipb.ACTION_REJECT, expected_version=1,
                                           note="not ours"), metadata=dispatcher)
     got = read_queue(uri, "gridbus.sub.env-bureau", lambda out: len(out) >= 1)
-    time.sleep(0.5)
-    got += read_queue(uri, "gridbus.sub.env-bureau", lambda out: False, timeout=0.5)
+    wait_for(outbox_published("incidents"))  # the reported event too: had it been routed, it would be there now
+    got += read_queue(uri, "gridbus.sub.env-bureau")
     assert [e["type"] for e, _ in got] == ["incidents.incident.rejected"]
     listed = subs.ListSubscriptions(pb.ListSubscriptionsRequest(), metadata=ADMIN).subscriptions
     assert {s.name: list(s.patterns) for s in listed}["env-bureau"] == ["incidents.incident.rejected"]

@@ -10,6 +10,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from gridbus.grid.v1 import grid_pb2 as pb
 from gridbus.grid.v1 import grid_pb2_grpc as pb_grpc
 from services.grid import operations as ops
+from services.grid import tiles
 from shared.config import settings
 from shared.errors import InvalidArgument
 from shared.grpc_support import serve, unary
@@ -111,6 +112,11 @@ class GridServicer(pb_grpc.GridServiceServicer):
         return pb.ReportPositionResponse(
             position=pb.Position(lon=position.lon, lat=position.lat, reported_at=_ts(position.reported_at)),
             grid_code=grid_code or "")
+
+    @unary
+    def GetTile(self, request, context, caller):
+        tile = tiles.get_tile(caller, request.z, request.x, request.y)
+        return pb.Tile(mvt=tile.mvt, levels=[_LEVEL[level] for level in tile.levels])
 
 
 def main() -> None:

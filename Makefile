@@ -5,10 +5,10 @@ PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR):$(CURDIR)/gen
 PROTOS := $(shell find protos -name '*.proto')
 
-.PHONY: help deps infra protos docs migrate run test bench soak validate-deploy clean
+.PHONY: help deps infra protos web browser docs migrate run test bench soak validate-deploy clean
 
 help:
-	@echo "make run    start RabbitMQ/PostGIS if needed, migrate, run the services and the demo city"
+	@echo "make run    start RabbitMQ/PostGIS if needed, migrate, run the services, the console and the demo city"
 	@echo "make test   run the tests against the real RabbitMQ and PostGIS"
 	@echo "make bench  Locate, Report, the whole path to dispatch, and credit, against raw PostGIS and RabbitMQ"
 	@echo "make validate-deploy  check docker-compose.yml and k8s/ offline"
@@ -35,6 +35,18 @@ gen/.built: $(PROTOS) $(VENV)/.installed
 
 protos: gen/.built
 
+# The console's page, built by Vite from the packages pinned in its package-lock.json.
+WEB := services/console/web
+$(WEB)/dist/index.html: $(WEB)/package.json $(WEB)/package-lock.json $(WEB)/index.html $(WEB)/vite.config.js \
+		$(shell find $(WEB)/src -type f 2>/dev/null)
+	bash scripts/web.sh
+
+web: $(WEB)/dist/index.html
+
+# Debian's Chromium for the console's browser tests and benchmark.
+browser:
+	bash scripts/browser.sh
+
 # The event catalogue, generated from protos/**/events.proto.
 docs: deps
 	$(PY) scripts/event_catalogue.py
@@ -42,17 +54,20 @@ docs: deps
 migrate: deps protos infra
 	$(VENV)/bin/gridbus migrate
 
-run: migrate
-	$(PY) -m demo.run
+# Runs until Ctrl-C, so the console shows the demo city (RUN_ARGS= to end after the demo's cases).
+RUN_ARGS ?= --keep-running
+run: migrate web
+	$(PY) -m demo.run $(RUN_ARGS)
 
-test: deps protos infra
+test: deps protos infra web browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: deps protos infra
+bench: deps protos infra web browser
 	$(PY) bench/bench_locate.py
 	$(PY) bench/bench_incidents.py
 	$(PY) bench/bench_pipeline.py
 	$(PY) bench/bench_credit.py
+	$(PY) bench/bench_console.py
 
 # docker-compose.yml and k8s/ checked offline (also part of make test).
 validate-deploy: deps

@@ -28,6 +28,7 @@ def processes(amqp_uri: str) -> dict[str, list[tuple[str, list[str]]]]:
                    ("credit-grpc", [py, "-m", "services.credit.grpc_server"])],
         "subscriptions": [("subscriptions-grpc", [py, "-m", "services.subscriptions.grpc_server"])],
         "open311": [("open311-http", [py, "-m", "services.open311.http_server"])],
+        "console": [("console-http", [py, "-m", "services.console.server"])],
     }
     return {name: procs for name, procs in table.items() if importlib.util.find_spec(f"services.{name}")}
 

@@ -28,6 +28,15 @@ class Settings:
     credit_id_key: str
     log_level: str
     token_ttl_seconds: int
+    # The dispatch console (services/console): where it listens, where it finds the gRPC APIs
+    # (host:port; another host in a deployment), the operator's base-map tiles, its days' zone.
+    console_http_host: str
+    console_http_port: int
+    grid_grpc_target: str
+    incidents_grpc_target: str
+    dispatch_grpc_target: str
+    console_tile_url: str
+    console_time_zone: str
 
 
 MIN_TOKEN_KEY_BYTES = 32
@@ -56,6 +65,15 @@ def settings() -> Settings:
         credit_id_key=_key(env, "GRIDBUS_CREDIT_ID_KEY", INSECURE_DEV_ID_KEY),
         log_level=env.get("GRIDBUS_LOG_LEVEL", "INFO"),
         token_ttl_seconds=int(env.get("GRIDBUS_TOKEN_TTL_SECONDS", str(12 * 3600))),
+        console_http_host=env.get("GRIDBUS_CONSOLE_HTTP_HOST", "127.0.0.1"),
+        console_http_port=int(env.get("GRIDBUS_CONSOLE_HTTP_PORT", "8080")),
+        grid_grpc_target=env.get("GRIDBUS_GRID_GRPC_TARGET") or f"127.0.0.1:{env.get('GRIDBUS_GRID_GRPC_PORT', '50051')}",
+        incidents_grpc_target=(env.get("GRIDBUS_INCIDENTS_GRPC_TARGET")
+                               or f"127.0.0.1:{env.get('GRIDBUS_INCIDENTS_GRPC_PORT', '50052')}"),
+        dispatch_grpc_target=(env.get("GRIDBUS_DISPATCH_GRPC_TARGET")
+                              or f"127.0.0.1:{env.get('GRIDBUS_DISPATCH_GRPC_PORT', '50053')}"),
+        console_tile_url=env.get("GRIDBUS_CONSOLE_TILE_URL", ""),
+        console_time_zone=env.get("GRIDBUS_CONSOLE_TIME_ZONE", "Asia/Shanghai"),
     )
 
 

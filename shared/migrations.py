@@ -14,7 +14,7 @@ from sqlalchemy.pool import NullPool
 from shared.config import settings
 
 # In dependency order: a later service may read an earlier one's schema.
-SERVICES = ("grid", "incidents", "dispatch", "credit", "subscriptions")
+SERVICES = ("grid", "incidents", "dispatch", "credit", "subscriptions", "console")
 
 
 def _config(service: str, url: str) -> Config:

@@ -157,7 +157,7 @@ def print_console(s, sign_ins: list[tuple[str, str]]) -> None:
     import urllib.request
     address = console_address(s)
     try:
-        wait_until(lambda: urllib.request.urlopen(address + "healthz", timeout=1).status == 200, 60)
+        wait_until(lambda: urllib.request.urlopen(address + "healthz", timeout=1), 60)
     except Exception as exc:
         print(f"== the console did not answer on {address} ({exc}); see .run/logs/console-http.log")
         return
@@ -177,9 +177,9 @@ def keep_patrolling(s, officers) -> None:
         for o, code, (w, so, e, n), me in officers:
             try:
                 grid_stub.ReportPosition(pb.ReportPositionRequest(member_id=o.id, lon=rng.uniform(w, e),
-                                                                  lat=rng.uniform(so, n)), metadata=me)
+                                                                  lat=rng.uniform(so, n)), metadata=me, timeout=5)
                 if beat % 10 == 9 and rng.random() < 0.3:
-                    incidents.Report(_report((w, so, e, n), rng, rng.choice(CATEGORIES)), metadata=me)
+                    incidents.Report(_report((w, so, e, n), rng, rng.choice(CATEGORIES)), metadata=me, timeout=5)
             except grpc.RpcError as exc:  # a service restarting: the next beat tries again
                 print(f"   patrol: {exc.code().name}: {exc.details()}")
         time.sleep(3)

@@ -11,6 +11,8 @@ from datetime import datetime, timedelta
 from typing import Iterable, Mapping
 from zoneinfo import ZoneInfo
 
+from services.dispatch.domain import OPEN as OPEN_TASKS
+from services.dispatch.domain import QUEUED
 from services.incidents.domain import ACTIONS as INCIDENT_ACTIONS
 from services.incidents.domain import OPEN_STATUSES, STATUSES
 from shared import units
@@ -164,16 +166,17 @@ class ConsoleAction:
     via: str                      # the service that performs it: dispatch (on the task) or incidents
     incident_action: str          # the incidents lifecycle action it is (its table says when)
     needs: tuple[str, ...] = ()   # fields the form must fill: department, note, duplicate_of
-    task_status: str | None = None  # dispatch acts on a task in this status only
+    task_statuses: frozenset[str] | None = None  # dispatch acts only on a task in one of these
 
 
 # The dispatcher's actions. Routing decisions go to dispatch, which keeps the task's deadlines
 # (incidents follows its events); closing and sending back go to incidents (dispatch follows).
 ACTIONS: dict[str, ConsoleAction] = {
-    "assign": ConsoleAction("dispatch", "dispatch", ("department",), task_status="queued"),
+    "assign": ConsoleAction("dispatch", "dispatch", ("department",), task_statuses=frozenset({QUEUED})),
     "reroute": ConsoleAction("dispatch", "reroute", ("department", "note")),
     "reject": ConsoleAction("dispatch", "reject", ("note",)),
-    "merge": ConsoleAction("dispatch", "merge", ("duplicate_of",)),
+    # An incident stays open until closed, its task only until resolved.
+    "merge": ConsoleAction("dispatch", "merge", ("duplicate_of",), task_statuses=OPEN_TASKS),
     "close": ConsoleAction("incidents", "close"),
     "send_back": ConsoleAction("incidents", "reopen", ("note",)),
 }
@@ -188,7 +191,7 @@ def available_actions(principal: Principal, incident: dict, task: dict | None) -
             continue
         if not principal.covers(incident["lineage"]):
             continue
-        if a.via == "dispatch" and (task is None or (a.task_status and task["status"] != a.task_status)):
+        if a.via == "dispatch" and (task is None or (a.task_statuses and task["status"] not in a.task_statuses)):
             continue
         out.append(name)
     return out

@@ -112,3 +112,10 @@ def wait_for(fn, timeout: float = 30.0, interval: float = 0.2):
             return value
         time.sleep(interval)
     return fn()
+
+
+def pytest_terminal_summary(terminalreporter):
+    from tests.browser import ARTIFACTS
+    shots = sorted(ARTIFACTS.glob("*.png")) if ARTIFACTS.is_dir() else []
+    if shots:
+        terminalreporter.write_line(f"console screenshots ({len(shots)}): {ARTIFACTS}/")

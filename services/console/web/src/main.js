@@ -6,6 +6,7 @@ import App from './App.vue'
 import { onUnauthorized } from './api.js'
 import { i18n } from './i18n/index.js'
 import { disconnectLive, onLive } from './live.js'
+import { prewarm } from './mapstyle.js'
 import { afterSignIn } from './session.js'
 import { categoryName, loadConfig, restoreSession, state, toast } from './store.js'
 import SignIn from './views/SignIn.vue'
@@ -50,8 +51,9 @@ onLive((m) => {
 
 async function start() {
   document.documentElement.lang = i18n.global.locale.value
+  prewarm()  // the map's worker loads while the session is checked
   await loadConfig()
-  if (await restoreSession()) await afterSignIn()
+  if (await restoreSession()) afterSignIn()
   createApp(App).use(i18n).use(router).mount('#app')
 }
 

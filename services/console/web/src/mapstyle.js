@@ -11,6 +11,10 @@ import { STATUS_COLOURS, STATUSES } from './statuses.js'
 maplibregl.setWorkerUrl(workerUrl)
 export { maplibregl }
 
+export function prewarm() {
+  maplibregl.prewarm()
+}
+
 const FONTS = ['Microsoft YaHei', 'PingFang SC', 'Noto Sans CJK SC', 'WenQuanYi Micro Hei', 'sans-serif']
 // Deepest first: a click picks the smallest unit under it.
 export const LEVEL_ORDER = ['grid', 'community', 'street', 'district', 'city']

@@ -2,9 +2,11 @@
 import { connectLive, disconnectLive } from './live.js'
 import { loadReference, signOut } from './store.js'
 
-export async function afterSignIn() {
+// The reference lists (categories, departments) name things on every page, but no page waits
+// for them to draw: they arrive while the map loads.
+export function afterSignIn() {
   connectLive()
-  await loadReference()
+  loadReference().catch(() => {})
 }
 
 export async function leave() {

@@ -28,7 +28,8 @@ KUBERNETES_VERSION = "1.31"
 REQUIRED_ENV = ("GRIDBUS_AMQP_URI", "GRIDBUS_DATABASE_URL", "GRIDBUS_TOKEN_KEY")
 PORT_ENV = {"grid-grpc": "GRIDBUS_GRID_GRPC_PORT", "incidents-grpc": "GRIDBUS_INCIDENTS_GRPC_PORT",
             "dispatch-grpc": "GRIDBUS_DISPATCH_GRPC_PORT", "credit-grpc": "GRIDBUS_CREDIT_GRPC_PORT",
-            "subscriptions-grpc": "GRIDBUS_SUBSCRIPTIONS_GRPC_PORT", "open311-http": "GRIDBUS_OPEN311_HTTP_PORT"}
+            "subscriptions-grpc": "GRIDBUS_SUBSCRIPTIONS_GRPC_PORT", "open311-http": "GRIDBUS_OPEN311_HTTP_PORT",
+            "console-http": "GRIDBUS_CONSOLE_HTTP_PORT"}
 CUSTOM_RESOURCES = {
     ("rabbitmq.com/v1beta1", "RabbitmqCluster"): ["replicas"],
     ("postgresql.cnpg.io/v1", "Cluster"): ["instances", "imageName", "storage", "bootstrap"],

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import uuid
 
 import grpc
@@ -60,6 +61,11 @@ def test_a_dispatcher_signs_in_and_sees_the_districts_grids_on_the_map(page):
     assert not any(c.startswith(OTHER_DISTRICT) for c in codes)
     expect(page.locator("[data-test=live]")).to_have_class("live on")
     shot(page, "02-map")
+    box = page.locator("[data-test=map]").bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2 + 40, box["y"] + box["height"] / 2 + 40)  # a grid
+    expect(page.locator("[data-test=unit-code]")).to_have_text(re.compile(rf"^{DISTRICT}\d{{9}}$"))
+    expect(page.locator("[data-test=unit-panel]")).to_contain_text("网格员")
+    shot(page, "02-map-grid-clicked")
 
 
 def test_a_report_sent_over_grpc_appears_live_and_is_assigned(page, incidents_stub):

@@ -9,8 +9,9 @@ PROTOS := $(shell find protos -name '*.proto')
 
 help:
 	@echo "make run    start RabbitMQ/PostGIS if needed, migrate, run the services, the console and the demo city"
-	@echo "make test   run the tests against the real RabbitMQ and PostGIS"
-	@echo "make bench  Locate, Report, the whole path to dispatch, and credit, against raw PostGIS and RabbitMQ"
+	@echo "make test   run the tests against the real RabbitMQ and PostGIS (and the console in Chromium)"
+	@echo "make web    build the console's page (Node.js 20.19+, packages from its package-lock.json)"
+	@echo "make bench  Locate, Report, the whole path to dispatch, credit and the console, against raw PostGIS and RabbitMQ"
 	@echo "make validate-deploy  check docker-compose.yml and k8s/ offline"
 	@echo "make soak   report at a fixed rate for 10 minutes; print latency and memory over time"
 
@@ -78,4 +79,4 @@ soak: deps protos infra
 	$(PY) bench/soak.py $(SOAK_ARGS)
 
 clean:
-	rm -rf gen .pytest_cache
+	rm -rf gen .pytest_cache services/console/web/dist

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -28,8 +27,6 @@ from services.console.session import Sessions, check_request_origin, clear_cooki
 from shared.config import Settings, settings
 from shared.db import session_scope
 from shared.errors import DomainError, InvalidArgument, NotFound
-
-log = logging.getLogger(__name__)
 
 WEB_DIST = Path(__file__).resolve().parent / "web" / "dist"
 HTTP_STATUS = {"INVALID_ARGUMENT": 400, "UNAUTHENTICATED": 401, "PERMISSION_DENIED": 403, "NOT_FOUND": 404,

@@ -16,7 +16,7 @@ from playwright.sync_api import expect, sync_playwright
 from gridbus.dispatch.v1 import dispatch_pb2 as dpb
 from gridbus.dispatch.v1 import dispatch_pb2_grpc
 from tests.browser import ARTIFACTS, VIEWPORT, launch
-from tests.console.conftest import DISTRICT, OTHER_DISTRICT, report, wait_for
+from tests.console.conftest import DISTRICT, OTHER_DISTRICT, report
 from tests.incidents.conftest import GRIDS
 from tests.support import metadata, token
 

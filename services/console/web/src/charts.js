@@ -11,7 +11,7 @@ export function funnelOption(figures, big = false) {
   return {
     tooltip: { trigger: 'item', formatter: '{b}: {c}' },
     series: [{
-      type: 'funnel', sort: 'none', left: '8%', width: '84%', top: 10, bottom: 10, minSize: '18%', gap: 3,
+      type: 'funnel', sort: 'none', left: '8%', width: '84%', top: 10, bottom: 10, minSize: '34%', gap: 3,
       label: { show: true, position: 'inside', fontSize: big ? 22 : 13, fontWeight: 'bold', color: '#06101d',
         formatter: '{b}  {c}' },
       data: figures.funnel.map((r, i) => ({ name: t(`funnel.${r.key}`), value: r.count,
@@ -47,7 +47,8 @@ export function barsOption(rows, label, colour, big = false) {
     xAxis: { type: 'value', minInterval: 1, axisLabel: { fontSize: size }, ...AXIS },
     yAxis: { type: 'category', data: top.map(label), axisLabel: { fontSize: size, width: big ? 190 : 140, overflow: 'truncate' },
       ...AXIS },
-    series: [{ type: 'bar', data: top.map((r) => r.count), itemStyle: { color: colour, borderRadius: [0, 4, 4, 0] },
+    series: [{ type: 'bar', data: top.map((r) => r.count), barMaxWidth: big ? 26 : 18,
+      itemStyle: { color: colour, borderRadius: [0, 4, 4, 0] },
       label: { show: true, position: 'right', fontSize: size } }],
   }
 }

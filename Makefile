@@ -11,7 +11,7 @@ help:
 	@echo "make run    start RabbitMQ/PostGIS if needed, migrate, run the services, the console and the demo city"
 	@echo "make test   run the tests against the real RabbitMQ and PostGIS (and the console in Chromium)"
 	@echo "make web    build the console's page (Node.js 20.19+, packages from its package-lock.json)"
-	@echo "make bench  Locate, Report, the whole path to dispatch, credit and the console, against raw PostGIS and RabbitMQ"
+	@echo "make bench  Locate, Report, the whole path to dispatch, credit, importing a real city and the console, against raw PostGIS and RabbitMQ"
 	@echo "make validate-deploy  check docker-compose.yml and k8s/ offline"
 	@echo "make soak   report at a fixed rate for 10 minutes; print latency and memory over time"
 
@@ -48,9 +48,11 @@ web: $(WEB)/dist/index.html
 browser:
 	bash scripts/browser.sh
 
-# The event catalogue, generated from protos/**/events.proto.
+# The event catalogue, generated from protos/**/events.proto, and the incident actions in
+# docs/service-contracts.md, from the action table in services/incidents/domain.py.
 docs: deps
 	$(PY) scripts/event_catalogue.py
+	$(PY) scripts/action_table.py
 
 migrate: deps protos infra
 	$(VENV)/bin/gridbus migrate
@@ -64,10 +66,11 @@ test: deps protos infra web browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: deps protos infra web browser
-	$(PY) bench/bench_locate.py
+	$(PY) bench/bench_locate.py $(if $(BENCH_CITY),--city $(BENCH_CITY))
 	$(PY) bench/bench_incidents.py
 	$(PY) bench/bench_pipeline.py
 	$(PY) bench/bench_credit.py
+	$(PY) bench/bench_import.py
 	$(PY) bench/bench_console.py
 
 # docker-compose.yml and k8s/ checked offline (also part of make test).

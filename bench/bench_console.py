@@ -64,10 +64,10 @@ def setup(url: str, incidents: int) -> None:
     from services.dispatch.cli import DEFAULT_CONFIG
     from services.grid import operations as grid_ops
     from services.incidents import operations as incident_ops
-    from shared.cli import DEFAULT_CATEGORIES
-    from shared.migrations import upgrade
+    from services.incidents.cli import DEFAULT_CATEGORIES
+    from services.registry import migrate
     fresh_database(url)
-    upgrade(url)
+    migrate(url)
     started = time.perf_counter()
     grid_ops.import_units(SYSTEM, build(PLAN))
     print(f"imported {PLAN.grid_count:,} grids (+ their parents) in {time.perf_counter() - started:.0f} s")

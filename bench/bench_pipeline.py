@@ -131,12 +131,12 @@ def main() -> None:
     from services.dispatch.cli import DEFAULT_CONFIG
     from services.grid import operations as grid_ops
     from services.incidents import operations as incident_ops
-    from shared.cli import DEFAULT_CATEGORIES
+    from services.incidents.cli import DEFAULT_CATEGORIES
+    from services.registry import migrate
     from shared.config import settings
-    from shared.migrations import upgrade
     s = settings()
     fresh_database(url)
-    upgrade(url)
+    migrate(url)
     system = Principal("bench", SERVICE, ())
     grid_ops.import_units(system, build(PLAN))
     with open(DEFAULT_CATEGORIES, encoding="utf-8") as f:

@@ -54,15 +54,16 @@ def main() -> None:
     from services.dispatch.cli import DEFAULT_CONFIG as DISPATCH_CONFIG
     from services.grid import operations as grid_ops
     from services.incidents import operations as incident_ops
-    from shared.cli import DEFAULT_CATEGORIES
+    from services.incidents.cli import DEFAULT_CATEGORIES
+    from services.registry import migrate, port
     from shared.config import settings
     from shared.db import session_scope
-    from shared.migrations import upgrade
     from shared.outbox import events_exchange
     from sqlalchemy import text
     s = settings()
+    incidents_port = port("incidents")
     fresh_database(url)
-    upgrade(url)
+    migrate(url)
     system = Principal("soak", SERVICE, ())
     grid_ops.import_units(system, build(PLAN))
     with open(DEFAULT_CATEGORIES, encoding="utf-8") as f:
@@ -83,12 +84,12 @@ def main() -> None:
                      lambda m: json.loads(m.body)["data"]["report_id"])
     sub.start()
     try:
-        wait_until(lambda: check_grpc(f"127.0.0.1:{s.incidents_grpc_port}", timeout=1))
+        wait_until(lambda: check_grpc(f"127.0.0.1:{incidents_port}", timeout=1))
         wait_until(lambda: check_nameko(s.amqp_uri, "incidents", timeout=2))
         sub.ready.wait(10)
         print(f"soak: {', '.join(started)}; {args.rate:g} reports/s for {args.minutes:g} min; "
               f"sample every {args.interval:g} s")
-        stub = incidents_pb2_grpc.IncidentServiceStub(grpc.insecure_channel(f"127.0.0.1:{s.incidents_grpc_port}"))
+        stub = incidents_pb2_grpc.IncidentServiceStub(grpc.insecure_channel(f"127.0.0.1:{incidents_port}"))
         md = [("authorization", f"Bearer {mint_token('soak-officer', 'officer', [PLAN.city_code])}")]
         rng = random.Random(3)
         sent: dict[str, float] = {}

@@ -14,13 +14,16 @@ from collections import Counter
 import grpc
 from sqlalchemy import text
 
+from demo import credit_sharing
 from gridbus.credit.v1 import credit_pb2 as cpb
 from gridbus.credit.v1 import credit_pb2_grpc
 from gridbus.dispatch.v1 import dispatch_pb2 as dpb
 from gridbus.dispatch.v1 import dispatch_pb2_grpc
 from gridbus.incidents.v1 import incidents_pb2 as ipb
 from gridbus.incidents.v1 import incidents_pb2_grpc
+from services import registry
 from services.credit.domain import USCC_CHARS, uscc_check_char
+from services.incidents.domain import STATUSES
 from shared.auth import mint_token
 from shared.db import session_scope
 from shared.health import check_grpc, wait_until
@@ -36,8 +39,6 @@ def md(subject: str, role: str, *scope: str):
 class LiveView(threading.Thread):
     """Every few seconds: incidents per state, escalations, events per second."""
 
-    STATES = ("reported", "dispatched", "in_progress", "resolved", "verified", "closed", "rejected", "reopened")
-
     def __init__(self, printer, interval: float = 3.0):
         super().__init__(daemon=True)
         self.printer, self.interval = printer, interval
@@ -52,7 +53,7 @@ class LiveView(threading.Thread):
             records = s.execute(text("SELECT count(*) FROM credit.records")).scalar()
         total = sum(self.printer.counts.values())
         rate = total / max(time.monotonic() - self.started, 1e-9)
-        cells = " ".join(f"{k}:{states.get(k, 0)}" for k in self.STATES)
+        cells = " ".join(f"{k}:{states.get(k, 0)}" for k in STATUSES)
         return (f"  [live {time.monotonic() - self.started:5.0f}s] {cells} | manual queue {queued}, "
                 f"escalated {escalated} | credit records {records} | events {total} ({rate:.1f}/s)")
 
@@ -90,12 +91,13 @@ def _wait(fn, timeout=30.0, interval=0.2):
     return fn()
 
 
-def run_cases(settings, officers, districts, city_code: str, reports_each: int = 3) -> None:
-    for port in (settings.incidents_grpc_port, settings.dispatch_grpc_port, settings.credit_grpc_port):
+def run_cases(officers, districts, city_code: str, reports_each: int = 3) -> None:
+    ports = {name: registry.port(name) for name in ("incidents", "dispatch", "credit")}
+    for port in ports.values():
         wait_until(lambda port=port: check_grpc(f"127.0.0.1:{port}", timeout=1))
-    incidents = incidents_pb2_grpc.IncidentServiceStub(grpc.insecure_channel(f"127.0.0.1:{settings.incidents_grpc_port}"))
-    dispatch = dispatch_pb2_grpc.DispatchServiceStub(grpc.insecure_channel(f"127.0.0.1:{settings.dispatch_grpc_port}"))
-    credit = credit_pb2_grpc.CreditServiceStub(grpc.insecure_channel(f"127.0.0.1:{settings.credit_grpc_port}"))
+    incidents = incidents_pb2_grpc.IncidentServiceStub(grpc.insecure_channel(f"127.0.0.1:{ports['incidents']}"))
+    dispatch = dispatch_pb2_grpc.DispatchServiceStub(grpc.insecure_channel(f"127.0.0.1:{ports['dispatch']}"))
+    credit = credit_pb2_grpc.CreditServiceStub(grpc.insecure_channel(f"127.0.0.1:{ports['credit']}"))
     rng = random.Random(11)
     admin = md("demo-admin", "admin", city_code)
     dispatchers = {d: md(f"dispatcher-{d}", "dispatcher", d) for d in districts}
@@ -199,6 +201,7 @@ def run_cases(settings, officers, districts, city_code: str, reports_each: int =
         st = credit.GetStanding(cpb.GetStandingRequest(subject_id=e.id), metadata=admin)
         n = len(credit.ListRecords(cpb.ListRecordsRequest(subject_id=e.id), metadata=admin).records)
         print(f"   {e.code} {e.name:<28} score {st.score:>3}  lists {', '.join(st.lists) or '-':<6} {n} records")
+    credit_sharing.run(credit, admin, enterprises)
     chain = credit.VerifyChain(cpb.VerifyChainRequest(), metadata=admin)
     print(f"   hash chain: {'intact' if chain.intact else 'BROKEN'}, {chain.records_checked} records checked")
 

@@ -27,6 +27,7 @@ from demo.city import CityPlan, build, grid_cells
 from demo.supervisor import ROOT, Supervisor
 from gridbus.grid.v1 import grid_pb2 as pb
 from gridbus.grid.v1 import grid_pb2_grpc
+from services import registry
 from shared.auth import mint_token
 from shared.config import settings
 from shared.health import check_grpc, wait_until
@@ -88,11 +89,10 @@ def main(argv=None) -> None:
 
     os.environ.setdefault("GRIDBUS_DATABASE_URL", "postgresql+psycopg://root@127.0.0.1:5432/gridbus_demo")
     s = settings()
-    port = s.grid_grpc_port
+    port = registry.port("grid")
     print(f"== fresh demo database {s.database_url.rsplit('/', 1)[1]}, migrations")
     fresh_database(s.database_url)
-    from shared.migrations import upgrade
-    upgrade(s.database_url)
+    registry.migrate(s.database_url)
 
     log_dir = ROOT / ".run" / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -101,9 +101,10 @@ def main(argv=None) -> None:
            "GRIDBUS_DISPATCH_ESCALATION_MINUTES": "0.05"}
     sup = Supervisor(env, log_dir)
     print(f"== starting {', '.join(services.start(sup, s.amqp_uri))} (logs in {log_dir})")
-    from shared.cli import main as gridbus
+    from services.cli import main as gridbus
     gridbus(["incidents", "load-categories"])
     gridbus(["dispatch", "load"])
+    gridbus(["credit", "load-authorities"])
     # Leave outdoor advertising without a rule, so the manual queue and escalation show.
     from services.dispatch import operations as dispatch_ops
     from shared.auth import SERVICE, Principal
@@ -120,7 +121,7 @@ def main(argv=None) -> None:
         officers, districts, sign_ins = run_demo(port, args)
         print_console(s, sign_ins)
         live.start()
-        run_cases(s, officers, districts, PLAN.city_code, args.reports)
+        run_cases(officers, districts, PLAN.city_code, args.reports)
         live.stop.set()
         print(live.snapshot())
         print("== evaluation, today, per department:")
@@ -134,7 +135,7 @@ def main(argv=None) -> None:
         if args.keep_running:
             print(f"== services running (gRPC grid on :{port}; the console on {console_address(s)}); "
                   f"officers keep patrolling and reporting. Ctrl-C stops them. Logs in {log_dir}")
-            keep_patrolling(s, officers)
+            keep_patrolling(officers)
     except KeyboardInterrupt:
         pass
     finally:
@@ -149,7 +150,7 @@ def main(argv=None) -> None:
 
 
 def console_address(s) -> str:
-    return f"http://{s.console_http_host}:{s.console_http_port}/"
+    return f"http://{s.console_http_host}:{registry.port('console', registry.HTTP)}/"
 
 
 def print_console(s, sign_ins: list[tuple[str, str]]) -> None:
@@ -166,12 +167,13 @@ def print_console(s, sign_ins: list[tuple[str, str]]) -> None:
         print(f"   {who}:\n   {token}")
 
 
-def keep_patrolling(s, officers) -> None:
+def keep_patrolling(officers) -> None:
     """Until Ctrl-C: officers move and now and then report, so the console has something live."""
     from demo.cases import CATEGORIES, _report
     from gridbus.incidents.v1 import incidents_pb2_grpc
-    grid_stub = grid_pb2_grpc.GridServiceStub(grpc.insecure_channel(f"127.0.0.1:{s.grid_grpc_port}"))
-    incidents = incidents_pb2_grpc.IncidentServiceStub(grpc.insecure_channel(f"127.0.0.1:{s.incidents_grpc_port}"))
+    grid_stub = grid_pb2_grpc.GridServiceStub(grpc.insecure_channel(f"127.0.0.1:{registry.port('grid')}"))
+    incidents = incidents_pb2_grpc.IncidentServiceStub(
+        grpc.insecure_channel(f"127.0.0.1:{registry.port('incidents')}"))
     rng = random.Random(23)
     for beat in itertools.count():
         for o, code, (w, so, e, n), me in officers:

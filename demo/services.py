@@ -1,4 +1,4 @@
-"""Every gridbus process, in one list: what `make run`, the benchmarks and the soak start."""
+"""Every gridbus process (from services/registry.py): what `make run`, the benchmarks and the soak start."""
 from __future__ import annotations
 
 import importlib.util
@@ -6,31 +6,21 @@ import sys
 from pathlib import Path
 
 from demo.supervisor import Supervisor
+from services import registry
 
 _BIN = Path(sys.executable).parent
 
 
-def _nameko(module: str, amqp_uri: str) -> list[str]:
-    return [str(_BIN / "nameko"), "run", module, "--broker", amqp_uri]
+def _argv(process: registry.Process, amqp_uri: str) -> list[str]:
+    if process.kind == registry.NAMEKO:
+        return [str(_BIN / "nameko"), "run", process.module, "--broker", amqp_uri]
+    return [sys.executable, "-m", process.module]
 
 
 def processes(amqp_uri: str) -> dict[str, list[tuple[str, list[str]]]]:
     """service -> [(process name, argv)]; services whose package is not there are left out."""
-    py = sys.executable
-    table = {
-        "grid": [("grid-nameko", _nameko("services.grid.service", amqp_uri)),
-                 ("grid-grpc", [py, "-m", "services.grid.grpc_server"])],
-        "incidents": [("incidents-nameko", _nameko("services.incidents.service", amqp_uri)),
-                      ("incidents-grpc", [py, "-m", "services.incidents.grpc_server"])],
-        "dispatch": [("dispatch-nameko", _nameko("services.dispatch.service", amqp_uri)),
-                     ("dispatch-grpc", [py, "-m", "services.dispatch.grpc_server"])],
-        "credit": [("credit-nameko", _nameko("services.credit.service", amqp_uri)),
-                   ("credit-grpc", [py, "-m", "services.credit.grpc_server"])],
-        "subscriptions": [("subscriptions-grpc", [py, "-m", "services.subscriptions.grpc_server"])],
-        "open311": [("open311-http", [py, "-m", "services.open311.http_server"])],
-        "console": [("console-http", [py, "-m", "services.console.server"])],
-    }
-    return {name: procs for name, procs in table.items() if importlib.util.find_spec(f"services.{name}")}
+    return {s.name: [(p.name, _argv(p, amqp_uri)) for p in s.processes]
+            for s in registry.SERVICES if importlib.util.find_spec(f"services.{s.name}")}
 
 
 def start(sup: Supervisor, amqp_uri: str, only: list[str] | None = None) -> list[str]:

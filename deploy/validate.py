@@ -8,7 +8,9 @@
   (RabbitmqCluster, CloudNativePG Cluster) by their required fields, as their schemas are not
   bundled; then gridbus rules: Services select a Deployment and target a port it has, every
   ConfigMap/Secret reference resolves, probes, resources and a non-root security context.
-- both: every gridbus process in compose has a Deployment of the same name.
+- both: every gridbus process in compose has a Deployment of the same name; every process in
+  services/registry.py is in both, running its module (Kubernetes on the port its setting
+  gives), and neither runs a gridbus process the registry does not list.
 
 Run: python -m deploy.validate [--root DIR] (make validate-deploy)."""
 from __future__ import annotations
@@ -22,14 +24,14 @@ import kubernetes_validate
 import yaml
 
 from deploy.compose_schema import COMPOSE
+from services import registry
 
 ROOT = Path(__file__).resolve().parent.parent
 KUBERNETES_VERSION = "1.31"
 REQUIRED_ENV = ("GRIDBUS_AMQP_URI", "GRIDBUS_DATABASE_URL", "GRIDBUS_TOKEN_KEY")
-PORT_ENV = {"grid-grpc": "GRIDBUS_GRID_GRPC_PORT", "incidents-grpc": "GRIDBUS_INCIDENTS_GRPC_PORT",
-            "dispatch-grpc": "GRIDBUS_DISPATCH_GRPC_PORT", "credit-grpc": "GRIDBUS_CREDIT_GRPC_PORT",
-            "subscriptions-grpc": "GRIDBUS_SUBSCRIPTIONS_GRPC_PORT", "open311-http": "GRIDBUS_OPEN311_HTTP_PORT",
-            "console-http": "GRIDBUS_CONSOLE_HTTP_PORT"}
+CONFIG_MAP = "gridbus-config"
+# Each API server's port setting, by process name.
+PORT_ENV = {p.name: p.port.setting for _, p in registry.processes() if p.port}
 CUSTOM_RESOURCES = {
     ("rabbitmq.com/v1beta1", "RabbitmqCluster"): ["replicas"],
     ("postgresql.cnpg.io/v1", "Cluster"): ["instances", "imageName", "storage", "bootstrap"],
@@ -252,6 +254,44 @@ def check_parity(compose: dict, resources: list[tuple[str, dict]]) -> list[str]:
             if _is_gridbus(svc) and svc.get("restart", "no") != "no" and name not in deployments]
 
 
+def _command(container_or_service: dict) -> str:
+    command = container_or_service.get("command") or []
+    return command if isinstance(command, str) else " ".join(map(str, command))
+
+
+def check_registry(compose: dict, resources: list[tuple[str, dict]]) -> list[str]:
+    """Compose and Kubernetes run exactly the registry's processes, each its own module."""
+    errors = []
+    services = {name: svc for name, svc in (compose.get("services") or {}).items()
+                if _is_gridbus(svc) and svc.get("restart", "no") != "no"}
+    deployments = {r["metadata"]["name"]: r for _, r in resources if r.get("kind") == "Deployment"}
+    config = next((r.get("data") or {} for _, r in resources
+                   if r.get("kind") == "ConfigMap" and r["metadata"]["name"] == CONFIG_MAP), {})
+    for _, process in registry.processes():
+        svc = services.get(process.name)
+        if svc is None:
+            errors.append(f"registry: {process.name} has no service in docker-compose.yml")
+        elif process.module not in _command(svc):
+            errors.append(f"compose: {process.name}: its command does not run {process.module}")
+        deployment = deployments.get(process.name)
+        if deployment is None:
+            errors.append(f"registry: {process.name} has no Deployment in k8s/")
+            continue
+        containers = _pod_spec(deployment)["containers"]
+        if not any(process.module in _command(c) for c in containers):
+            errors.append(f"k8s: Deployment/{process.name}: no container runs {process.module}")
+        if process.port:
+            port = int(config.get(process.port.setting, process.port.default))
+            if not any(p["containerPort"] == port for c in containers for p in c.get("ports", [])):
+                errors.append(f"k8s: Deployment/{process.name}: listens on {process.port.setting}={port}, "
+                              f"which no container port exposes")
+    known = {p.name for _, p in registry.processes()}
+    errors += [f"compose: {name} is no process in services/registry.py" for name in services if name not in known]
+    errors += [f"k8s: Deployment/{name} is no process in services/registry.py" for name in deployments
+               if name not in known]
+    return errors
+
+
 def validate(root: Path = ROOT) -> list[str]:
     compose = yaml.safe_load((root / "docker-compose.yml").read_text())
     errors = check_compose(compose)
@@ -261,7 +301,7 @@ def validate(root: Path = ROOT) -> list[str]:
         return errors + [str(exc)]
     errors += check_k8s(resources)
     if not errors:
-        errors += check_parity(compose, resources)
+        errors += check_parity(compose, resources) + check_registry(compose, resources)
     return errors
 
 

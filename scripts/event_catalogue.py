@@ -5,6 +5,7 @@ Each events.proto lists its events in `// @event <type> <Message>: <meaning>` li
 a test fails when the committed catalogue is out of date."""
 from __future__ import annotations
 
+import functools
 import re
 import sys
 import tempfile
@@ -41,7 +42,9 @@ published persistently on the topic exchange `gridbus.events` with the event typ
 """
 
 
-def _descriptors(files: list[Path]) -> descriptor_pb2.FileDescriptorSet:
+@functools.lru_cache(maxsize=1)
+def _descriptors() -> descriptor_pb2.FileDescriptorSet:
+    files = sorted((ROOT / "protos").rglob("events.proto"))
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "set.pb"
         args = ["protoc", f"-I{ROOT / 'protos'}", "--include_source_info", f"--descriptor_set_out={out}",
@@ -63,21 +66,33 @@ def _comments(fd) -> dict[tuple, str]:
     return out
 
 
+def _header(comments) -> list[str]:
+    text = comments.get((2,), "") + "\n" + comments.get(("detached",), "")
+    return [line.strip() for line in text.splitlines()]
+
+
+def _events(header: list[str]) -> list[tuple[str, str, str]]:
+    return [m.groups() for m in map(_EVENT.search, header) if m]
+
+
+def event_payloads() -> dict[str, tuple[str, str]]:
+    """Every catalogued event type: the proto file of its payload and the payload's message name."""
+    return {type_: (fd.name, message) for fd in _descriptors().file
+            for type_, message, _ in _events(_header(_comments(fd)))}
+
+
 def render() -> str:
-    files = sorted((ROOT / "protos").rglob("events.proto"))
-    fds = _descriptors(files)
     parts = [HEADER]
-    for fd in fds.file:
+    for fd in _descriptors().file:
         comments = _comments(fd)
-        header = "\n".join(line.strip() for line in (comments.get((2,), "") + "\n" + comments.get(("detached",), "")).splitlines())
-        events = [m.groups() for m in map(_EVENT.search, header.splitlines()) if m]
+        header = _header(comments)
         service = fd.package.split(".")[1]
         parts.append(f"\n## {service}\n\nPayloads: `protos/{fd.name}`.\n")
-        notes = [line for line in header.splitlines() if line and "@event" not in line]
+        notes = [line for line in header if line and "@event" not in line]
         if notes:
             parts.append("\n" + "\n".join(notes) + "\n")
         parts.append("\n| event (routing key) | payload | when |\n|---|---|---|\n")
-        for type_, message, meaning in events:
+        for type_, message, meaning in _events(header):
             parts.append(f"| `{type_}` | {message} | {meaning.strip()} |\n")
         messages = {m.name: (i, m) for i, m in enumerate(fd.message_type)}
         for name, (i, m) in messages.items():
@@ -96,14 +111,18 @@ def render() -> str:
     return "".join(parts)
 
 
-def main() -> None:
-    text = render()
+def write_or_check(out: Path, text: str) -> None:
+    """Writes a generated doc; with --check, fails when the committed one differs instead."""
     if "--check" in sys.argv:
-        if not OUT.exists() or OUT.read_text(encoding="utf-8") != text:
-            raise SystemExit(f"{OUT.relative_to(ROOT)} is out of date: run `make docs`")
+        if not out.exists() or out.read_text(encoding="utf-8") != text:
+            raise SystemExit(f"{out.relative_to(ROOT)} is out of date: run `make docs`")
         return
-    OUT.write_text(text, encoding="utf-8")
-    print(f"wrote {OUT.relative_to(ROOT)}")
+    out.write_text(text, encoding="utf-8")
+    print(f"wrote {out.relative_to(ROOT)}")
+
+
+def main() -> None:
+    write_or_check(OUT, render())
 
 
 if __name__ == "__main__":

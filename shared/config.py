@@ -1,8 +1,17 @@
-"""Configuration from the environment, read in one place."""
+"""Configuration from the environment, read in one place.
+
+Every setting is a field of `Settings`, read from `GRIDBUS_<FIELD NAME>` (`token_key` from
+GRIDBUS_TOKEN_KEY), typed and checked; a bad value stops the process with the variable's name.
+The defaults here are the ones README's configuration table documents (a test holds the two
+together). Servers' ports are per service: `port()` reads one, for services/registry.py."""
 from __future__ import annotations
 
+import logging
+import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
+from typing import Any, Callable, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
 DEFAULT_DATABASE_URL = "postgresql+psycopg://root@127.0.0.1:5432/gridbus"
@@ -12,71 +21,155 @@ INSECURE_DEV_TOKEN_KEY = "gridbus-dev-key-not-for-production-0123456789"
 INSECURE_DEV_ID_KEY = "gridbus-dev-id-key-not-for-production-9876543210"
 
 EVENTS_EXCHANGE = "gridbus.events"
+PREFIX = "GRIDBUS_"
+
+MIN_KEY_BYTES = 32
+MIN_API_KEY_CHARACTERS = 16
+
+
+# Each parser turns a variable's text into its value, or raises ValueError saying what it must be.
+
+def _text(raw: str) -> str:
+    return raw
+
+
+def _optional(raw: str) -> str | None:
+    return raw or None
+
+
+def _key(raw: str) -> str:
+    if len(raw.encode()) < MIN_KEY_BYTES:
+        raise ValueError(f"must be at least {MIN_KEY_BYTES} bytes")
+    return raw
+
+
+def _positive(convert: Callable[[str], float], what: str) -> Callable[[str], Any]:
+    def parse(raw: str):
+        try:
+            value = convert(raw)
+        except ValueError:
+            raise ValueError(f"must be {what}, not {raw!r}")
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"must be {what} above 0, not {raw}")
+        return value
+    return parse
+
+
+_positive_int = _positive(int, "a whole number")
+_positive_number = _positive(float, "a finite number")
+
+
+def _log_level(raw: str) -> str:
+    if raw not in logging.getLevelNamesMapping():
+        raise ValueError(f"must be a logging level (DEBUG, INFO, WARNING, ERROR), not {raw!r}")
+    return raw
+
+
+def _rate(raw: str) -> str:
+    """A rate in the `limits` library's notation: 60/minute, 5/second, 1000 per hour."""
+    import limits
+    try:
+        if limits.parse(raw).amount > 0:
+            return raw
+    except ValueError:
+        pass
+    raise ValueError(f"must be a rate such as 60/minute or 5/second, not {raw!r}")
+
+
+def _api_keys(raw: str) -> dict[str, str]:
+    """`key=client,key2=client2`; keys shorter than 16 characters are ignored (too guessable)."""
+    pairs = [p.split("=", 1) for p in raw.split(",") if "=" in p]
+    return {k.strip(): v.strip() for k, v in pairs if len(k.strip()) >= MIN_API_KEY_CHARACTERS}
+
+
+def _time_zone(raw: str) -> str:
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"must be an IANA time zone such as Asia/Shanghai, not {raw!r}") from None
+    return raw
+
+
+def _tile_url(raw: str) -> str | None:
+    """An http(s) URL template of raster tiles with {z}, {x} and {y}; empty: none."""
+    if not raw:
+        return None
+    if not raw.startswith(("https://", "http://")) or not all(p in raw for p in ("{z}", "{x}", "{y}")):
+        raise ValueError(f"must be an http(s) URL with {{z}}, {{x}} and {{y}} in it, not {raw!r}")
+    return raw
+
+
+def _setting(default: str, parse: Callable[[str], Any] = _text, *, documented: str | None = None):
+    """A field read from its environment variable; `documented` is how README's table shows a
+    default that is no literal value (a development key, a bundled file)."""
+    return field(metadata={"default": default, "parse": parse, "documented": documented})
 
 
 @dataclass(frozen=True)
 class Settings:
-    amqp_uri: str
-    database_url: str
-    token_key: str
-    grid_grpc_port: int
-    incidents_grpc_port: int
-    dispatch_grpc_port: int
-    credit_grpc_port: int
-    open311_http_port: int
-    subscriptions_grpc_port: int
-    credit_id_key: str
-    log_level: str
-    token_ttl_seconds: int
-    # The dispatch console (services/console): where it listens, where it finds the gRPC APIs
-    # (host:port; another host in a deployment), the operator's base-map tiles, its days' zone.
-    console_http_host: str
-    console_http_port: int
-    grid_grpc_target: str
-    incidents_grpc_target: str
-    dispatch_grpc_target: str
-    console_tile_url: str
-    console_time_zone: str
+    amqp_uri: str = _setting(DEFAULT_AMQP_URI)
+    database_url: str = _setting(DEFAULT_DATABASE_URL)
+    token_key: str = _setting(INSECURE_DEV_TOKEN_KEY, _key, documented="a development key")
+    token_ttl_seconds: int = _setting(str(12 * 3600), _positive_int)
+    # The bearer token `gridbus` commands send to the gRPC APIs (their --token).
+    token: str | None = _setting("", _optional, documented="none")
+    open311_api_keys: Mapping[str, str] = _setting("", _api_keys, documented="empty")
+    credit_id_key: str = _setting(INSECURE_DEV_ID_KEY, _key, documented="a development key")
+    # None: the file bundled with the service.
+    credit_rules: str | None = _setting("", _optional, documented="the bundled file")
+    credit_sweep_seconds: float = _setting("60", _positive_number)
+    dispatch_calendar: str | None = _setting("", _optional, documented="the bundled file")
+    dispatch_assign_minutes: float = _setting("30", _positive_number)
+    dispatch_escalation_minutes: float = _setting("60", _positive_number)
+    duplicate_radius_m: float = _setting("50", _positive_number)
+    duplicate_window_hours: float = _setting("24", _positive_number)
+    log_level: str = _setting("INFO", _log_level)
+    # Public HTTP endpoints (shared/public_http.py): requests per client, connections and requests
+    # at once per process, and the proxies whose X-Forwarded-For names the client.
+    public_rate_limit: str = _setting("60/minute", _rate)
+    public_max_concurrency: int = _setting("64", _positive_int)
+    public_forwarded_allow_ips: str = _setting("127.0.0.1")
+    # The dispatch console (services/console): the address it listens on (its port is in
+    # services/registry.py), where it finds the gRPC APIs (host:port; None: this host, on the
+    # service's port), the operator's base-map tiles (None: the grids alone) and the zone whose
+    # days its figures count.
+    console_http_host: str = _setting("127.0.0.1")
+    grid_grpc_target: str | None = _setting("", _optional, documented="this host, on `GRIDBUS_GRID_GRPC_PORT`")
+    incidents_grpc_target: str | None = _setting("", _optional,
+                                                 documented="this host, on `GRIDBUS_INCIDENTS_GRPC_PORT`")
+    dispatch_grpc_target: str | None = _setting("", _optional,
+                                                documented="this host, on `GRIDBUS_DISPATCH_GRPC_PORT`")
+    console_tile_url: str | None = _setting("", _tile_url, documented="none")
+    console_time_zone: str = _setting("Asia/Shanghai", _time_zone)
+    # Fault tests only: the process exits at the failpoint of this name (shared/failpoints.py).
+    failpoint: str | None = _setting("", _optional, documented="none")
 
 
-MIN_TOKEN_KEY_BYTES = 32
+def env_name(field_name: str) -> str:
+    return PREFIX + field_name.upper()
 
 
-def _key(env, name: str, default: str) -> str:
-    value = env.get(name, default)
-    if len(value.encode()) < MIN_TOKEN_KEY_BYTES:
-        raise RuntimeError(f"{name} must be at least {MIN_TOKEN_KEY_BYTES} bytes")
+def settings(env: Mapping[str, str] | None = None) -> Settings:
+    """The settings as the environment has them now (tests change it between calls)."""
+    env = os.environ if env is None else env
+    values = {}
+    for f in fields(Settings):
+        name = env_name(f.name)
+        try:
+            values[f.name] = f.metadata["parse"](env.get(name, f.metadata["default"]))
+        except ValueError as exc:
+            raise RuntimeError(f"{name} {exc}") from None
+    return Settings(**values)
+
+
+def port(name: str, default: int, env: Mapping[str, str] | None = None) -> int:
+    """A server's port from the environment variable `name`; 0 lets the system pick one."""
+    env = os.environ if env is None else env
+    raw = env.get(name, str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise RuntimeError(f"{name} must be a port number, not {raw!r}")
+    if not 0 <= value <= 65535:
+        raise RuntimeError(f"{name} must be a port number (0 to 65535), not {value}")
     return value
-
-
-def settings() -> Settings:
-    env = os.environ
-    token_key = _key(env, "GRIDBUS_TOKEN_KEY", INSECURE_DEV_TOKEN_KEY)
-    return Settings(
-        amqp_uri=env.get("GRIDBUS_AMQP_URI", DEFAULT_AMQP_URI),
-        database_url=env.get("GRIDBUS_DATABASE_URL", DEFAULT_DATABASE_URL),
-        token_key=token_key,
-        grid_grpc_port=int(env.get("GRIDBUS_GRID_GRPC_PORT", "50051")),
-        incidents_grpc_port=int(env.get("GRIDBUS_INCIDENTS_GRPC_PORT", "50052")),
-        dispatch_grpc_port=int(env.get("GRIDBUS_DISPATCH_GRPC_PORT", "50053")),
-        credit_grpc_port=int(env.get("GRIDBUS_CREDIT_GRPC_PORT", "50054")),
-        open311_http_port=int(env.get("GRIDBUS_OPEN311_HTTP_PORT", "8311")),
-        subscriptions_grpc_port=int(env.get("GRIDBUS_SUBSCRIPTIONS_GRPC_PORT", "50055")),
-        credit_id_key=_key(env, "GRIDBUS_CREDIT_ID_KEY", INSECURE_DEV_ID_KEY),
-        log_level=env.get("GRIDBUS_LOG_LEVEL", "INFO"),
-        token_ttl_seconds=int(env.get("GRIDBUS_TOKEN_TTL_SECONDS", str(12 * 3600))),
-        console_http_host=env.get("GRIDBUS_CONSOLE_HTTP_HOST", "127.0.0.1"),
-        console_http_port=int(env.get("GRIDBUS_CONSOLE_HTTP_PORT", "8080")),
-        grid_grpc_target=env.get("GRIDBUS_GRID_GRPC_TARGET") or f"127.0.0.1:{env.get('GRIDBUS_GRID_GRPC_PORT', '50051')}",
-        incidents_grpc_target=(env.get("GRIDBUS_INCIDENTS_GRPC_TARGET")
-                               or f"127.0.0.1:{env.get('GRIDBUS_INCIDENTS_GRPC_PORT', '50052')}"),
-        dispatch_grpc_target=(env.get("GRIDBUS_DISPATCH_GRPC_TARGET")
-                              or f"127.0.0.1:{env.get('GRIDBUS_DISPATCH_GRPC_PORT', '50053')}"),
-        console_tile_url=env.get("GRIDBUS_CONSOLE_TILE_URL", ""),
-        console_time_zone=env.get("GRIDBUS_CONSOLE_TIME_ZONE", "Asia/Shanghai"),
-    )
-
-
-def nameko_config(s: Settings | None = None) -> dict:
-    s = s or settings()
-    return {"AMQP_URI": s.amqp_uri, "serializer": "json"}

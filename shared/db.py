@@ -1,11 +1,10 @@
-"""The SQLAlchemy engine and sessions: a context manager for plain code (gRPC, CLI) and a
-nameko dependency provider for nameko workers. Both give one transaction per unit of work."""
+"""The SQLAlchemy engine and sessions: one pooled engine per database, and a session in one
+transaction per unit of work (operations open their own, whichever entry point calls them)."""
 from __future__ import annotations
 
 from contextlib import contextmanager
 from typing import Iterator
 
-from nameko.extensions import DependencyProvider
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -37,19 +36,3 @@ def session_scope(bind: Engine | None = None) -> Iterator[Session]:
         with session.begin():
             yield session
 
-
-class Database(DependencyProvider):
-    """nameko: `db = Database()`, then `with self.db.session() as s:` in an entry point."""
-
-    class _Handle:
-        def __init__(self, bind: Engine):
-            self.engine = bind
-
-        def session(self):
-            return session_scope(self.engine)
-
-    def setup(self):
-        self._engine = engine(self.container.config.get("DATABASE_URL") or settings().database_url)
-
-    def get_dependency(self, worker_ctx):
-        return self._Handle(self._engine)

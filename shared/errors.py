@@ -31,6 +31,11 @@ class Aborted(DomainError):
     code = "ABORTED"
 
 
+class ResourceExhausted(DomainError):
+    """The request asks for more than a documented limit allows."""
+    code = "RESOURCE_EXHAUSTED"
+
+
 class PermissionDenied(DomainError):
     code = "PERMISSION_DENIED"
 
@@ -38,6 +43,3 @@ class PermissionDenied(DomainError):
 class Unauthenticated(DomainError):
     code = "UNAUTHENTICATED"
 
-
-BY_CODE = {cls.code: cls for cls in (InvalidArgument, NotFound, AlreadyExists, FailedPrecondition,
-                                     Aborted, PermissionDenied, Unauthenticated)}

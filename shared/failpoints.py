@@ -3,7 +3,9 @@
 Used by fault tests to kill a process at the exact moment that matters, as kill -9 would."""
 import os
 
+from shared.config import settings
+
 
 def hit(name: str) -> None:
-    if os.environ.get("GRIDBUS_FAILPOINT") == name:
+    if settings().failpoint == name:
         os._exit(137)

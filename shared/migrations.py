@@ -1,10 +1,11 @@
 """Database migrations: alembic, one schema per service in one PostgreSQL database.
 
-Each service keeps its revisions in services/<name>/migrations; its env.py calls run_env."""
+Each service keeps its revisions in its own folder (services/registry.py lists them); its
+env.py calls run_env."""
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
+from typing import Iterable
 
 from alembic import command
 from alembic.config import Config
@@ -13,16 +14,12 @@ from sqlalchemy.pool import NullPool
 
 from shared.config import settings
 
-# In dependency order: a later service may read an earlier one's schema.
-SERVICES = ("grid", "incidents", "dispatch", "credit", "subscriptions", "console")
 
-
-def _config(service: str, url: str) -> Config:
-    package = importlib.import_module(f"services.{service}")
+def _config(schema: str, folder: Path, url: str) -> Config:
     cfg = Config()
-    cfg.set_main_option("script_location", str(Path(package.__file__).parent / "migrations"))
+    cfg.set_main_option("script_location", str(folder))
     cfg.attributes["url"] = url
-    cfg.attributes["schema"] = service
+    cfg.attributes["schema"] = schema
     return cfg
 
 
@@ -42,8 +39,9 @@ def run_env() -> None:
     bind.dispose()
 
 
-def upgrade(url: str | None = None, services=SERVICES) -> None:
-    """Migrates every service to head. Safe to run from several processes at once."""
+def upgrade(migrations: Iterable[tuple[str, Path]], url: str | None = None) -> None:
+    """Migrates each (schema, migrations folder) to head, in the order given. Safe to run from
+    several processes at once."""
     url = url or settings().database_url
     bind = create_engine(url, poolclass=NullPool)
     with bind.connect() as conn:
@@ -52,8 +50,8 @@ def upgrade(url: str | None = None, services=SERVICES) -> None:
         try:
             conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
             conn.commit()
-            for service in services:
-                command.upgrade(_config(service, url), "head")
+            for schema, folder in migrations:
+                command.upgrade(_config(schema, folder, url), "head")
         finally:
             conn.execute(text("SELECT pg_advisory_unlock(hashtext('gridbus.migrations'))"))
             conn.commit()

@@ -20,7 +20,6 @@ import logging
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
 
 import kombu
 import psycopg
@@ -30,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from shared import failpoints
 from shared.config import EVENTS_EXCHANGE
+from shared.timefmt import iso_utc
 
 log = logging.getLogger(__name__)
 
@@ -91,15 +91,27 @@ def record_event(session: Session | Connection, schema: str, type_: str, subject
     return event_id
 
 
+def record_events(session: Session | Connection, schema: str, events: list[tuple[str, str, dict]]) -> None:
+    """Adds many events (type, subject, data) to the caller's transaction with one COPY, in order:
+    a bulk write's events cost what its rows cost."""
+    if not events:
+        return
+    connection = session.connection() if isinstance(session, Session) else session
+    with connection.connection.driver_connection.cursor() as cur:
+        with cur.copy(f"COPY {schema}.outbox (event_id, type, source, subject, data) FROM STDIN") as copy:
+            for type_, subject, data in events:
+                copy.write_row((uuid.uuid4(), type_, f"/gridbus/{schema}", subject,
+                                json.dumps(data, ensure_ascii=False)))
+
+
 def envelope(row) -> dict:
-    when: datetime = row.time.astimezone(timezone.utc)
     out = {
         "specversion": "1.0",
         "id": str(row.event_id),
         "source": row.source,
         "type": row.type,
         "subject": row.subject,
-        "time": when.isoformat().replace("+00:00", "Z"),
+        "time": iso_utc(row.time),
         "datacontenttype": "application/json",
         "sequence": str(row.sequence),
         "data": row.data,

@@ -50,8 +50,8 @@ def environment(tmp_path_factory):
     }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
-    from shared.migrations import upgrade
-    upgrade()
+    from services.registry import migrate
+    migrate()
     yield {**os.environ, **env, "LOG_DIR": str(tmp_path_factory.mktemp("logs"))}
     from shared.db import dispose_engines
     dispose_engines()
@@ -83,7 +83,7 @@ def categories(environment):
     import yaml
 
     from services.incidents import operations as incident_ops
-    from shared.cli import DEFAULT_CATEGORIES
+    from services.incidents.cli import DEFAULT_CATEGORIES
     with open(DEFAULT_CATEGORIES, encoding="utf-8") as f:
         incident_ops.load_categories(SYSTEM, yaml.safe_load(f))
 

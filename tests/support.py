@@ -135,3 +135,27 @@ def queue_depth(amqp_uri: str, name: str) -> int:
             return conn.default_channel.queue_declare(name, passive=True).message_count
         except Exception:
             return 0
+
+
+def wait_http(url: str, proc: Process, timeout: float = 30.0) -> None:
+    """Waits for an HTTP health endpoint to answer 200."""
+    import urllib.request
+
+    def check():
+        with urllib.request.urlopen(url, timeout=1) as reply:
+            assert reply.status == 200
+    wait_healthy(proc, check, timeout)
+
+
+def http_get(url: str, *, client: str | None = None, method: str = "GET", body: bytes | None = None,
+             timeout: float = 10.0) -> tuple[int, dict, dict]:
+    """(status, headers, JSON body) of a request; `client` is sent as X-Forwarded-For."""
+    import urllib.error
+    import urllib.request
+    request = urllib.request.Request(url, data=body, method=method,
+                                     headers={"X-Forwarded-For": client} if client else {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as reply:
+            return reply.status, dict(reply.headers), json.loads(reply.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), json.loads(exc.read() or b"null")

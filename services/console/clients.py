@@ -15,6 +15,7 @@ from gridbus.grid.v1 import grid_pb2 as gpb
 from gridbus.grid.v1 import grid_pb2_grpc
 from gridbus.incidents.v1 import incidents_pb2 as ipb
 from gridbus.incidents.v1 import incidents_pb2_grpc
+from services import registry
 from shared.config import Settings
 from shared.timefmt import iso_utc
 
@@ -116,12 +117,18 @@ def evaluation_json(r: dpb.EvaluationRow) -> dict:
 
 # --- the services ------------------------------------------------------------------------------
 
+def target(service: str, setting: str | None) -> str:
+    """Where a service's gRPC API is: its setting, or this host on the service's port."""
+    return setting or f"127.0.0.1:{registry.port(service)}"
+
+
 class Services:
     """One channel per service for the console's life; every call names whose token it carries."""
 
     def __init__(self, s: Settings):
-        self._channels = [grpc.aio.insecure_channel(target) for target in
-                          (s.grid_grpc_target, s.incidents_grpc_target, s.dispatch_grpc_target)]
+        self._channels = [grpc.aio.insecure_channel(target(name, setting)) for name, setting in
+                          (("grid", s.grid_grpc_target), ("incidents", s.incidents_grpc_target),
+                           ("dispatch", s.dispatch_grpc_target))]
         grid, incidents, dispatch = self._channels
         self.grid = grid_pb2_grpc.GridServiceStub(grid)
         self.incidents = incidents_pb2_grpc.IncidentServiceStub(incidents)

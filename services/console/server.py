@@ -9,6 +9,7 @@ import logging
 
 import uvicorn
 
+from services import registry
 from services.console.app import create_app
 from shared.config import settings
 from shared.logs import setup_logging
@@ -19,8 +20,9 @@ log = logging.getLogger(__name__)
 def main() -> None:
     setup_logging()
     s = settings()
-    log.info("console on http://%s:%d/", s.console_http_host, s.console_http_port)
-    uvicorn.run(create_app(s), host=s.console_http_host, port=s.console_http_port, log_level=s.log_level.lower(),
+    port = registry.port("console", registry.HTTP)
+    log.info("console on http://%s:%d/", s.console_http_host, port)
+    uvicorn.run(create_app(s), host=s.console_http_host, port=port, log_level=s.log_level.lower(),
                 proxy_headers=True, timeout_graceful_shutdown=5)
 
 

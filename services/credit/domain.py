@@ -7,9 +7,12 @@
   digit (ISO 7064 MOD 11-2, 10 written X), with a real birth date in positions 7-14. The
   registry keeps a keyed hash of it for lookups and a masked form for people to read; the
   number itself is never stored, logged, sent in an event or shown.
-- Records are never edited: a correction or an upheld appeal is a new record that supersedes
-  the old one, with its reason. Every record carries the hash of its content and of the
-  record before it, so a change behind the registry's back breaks the chain.
+- Records are never edited: a correction, an upheld appeal or an approved credit repair is a
+  new record that supersedes the old one, with its reason. Every record carries the hash of its
+  content and of the record before it, so a change behind the registry's back breaks the chain.
+- Besides its own records (violations from closed incidents, commendations), the registry keeps
+  what other departments decide (penalties, licences, commendations, entries on their lists);
+  services/credit/sharing.py has the rules for those.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ import hmac
 import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from shared.errors import InvalidArgument
 
@@ -27,7 +31,12 @@ _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 GENESIS = "0" * 64
 ENTERPRISE, PERSON = "enterprise", "person"
-KINDS = ("violation", "commendation", "annulment")  # annulment: an upheld appeal, worth nothing
+# annulment: an upheld appeal; repair: an approved credit repair (信用修复); both worth nothing.
+# penalty, licence and list_entry come from other departments' decisions.
+KINDS = ("violation", "commendation", "annulment", "penalty", "licence", "list_entry", "repair")
+MANUAL_KINDS = ("violation", "commendation", "annulment")   # what AddRecord takes
+ADVERSE = ("violation", "penalty")   # kinds that can black-list by severity and spoil a clean year
+COMPUTED_LISTS = ("black", "red")    # the registry's own lists, from the score
 
 
 def uscc_check_char(first17: str) -> str:
@@ -84,7 +93,10 @@ def mask_id(number: str) -> str:
 
 # --- the chain -----------------------------------------------------------------------------
 
-def _iso(value) -> str | None:
+def _chain_time(value) -> str | None:
+    """A time as the hash chain's canonical form writes it: UTC, ending "+00:00". Not
+    shared.timefmt.iso_utc's "Z": every stored record was hashed this way, and would stop
+    verifying."""
     if isinstance(value, datetime):
         return value.astimezone(timezone.utc).isoformat()
     return None if value is None else str(value)
@@ -92,13 +104,23 @@ def _iso(value) -> str | None:
 
 CONTENT_FIELDS = ("id", "subject_id", "kind", "category", "severity", "source", "incident_id", "valid_from",
                   "valid_until", "confirmed_by", "supersedes", "reason", "created_at")
+# Fields records gained with decisions from other departments. They join the canonical form only
+# when set, so every record written before them hashes exactly as it did.
+DECISION_FIELDS = ("authority", "legal_basis", "decision_number", "decision_date", "summary", "list_code",
+                   "published_from", "published_until")
+
+
+def _canonical(key: str, value):
+    if key in ("valid_from", "valid_until", "created_at"):
+        return _chain_time(value)
+    return None if value is None else (value if isinstance(value, int) else str(value))
 
 
 def content_of(record) -> dict:
-    get = record.get if isinstance(record, dict) else lambda k: getattr(record, k)
-    return {k: (_iso(get(k)) if k in ("valid_from", "valid_until", "created_at") else
-                (None if get(k) is None else (get(k) if isinstance(get(k), int) else str(get(k)))))
-            for k in CONTENT_FIELDS}
+    get = record.get if isinstance(record, dict) else lambda k: getattr(record, k, None)
+    content = {k: _canonical(k, get(k)) for k in CONTENT_FIELDS}
+    content.update({k: _canonical(k, get(k)) for k in DECISION_FIELDS if get(k) is not None})
+    return content
 
 
 def record_hash(prev_hash: str, content: dict) -> str:
@@ -130,18 +152,68 @@ def verify_chain(rows) -> tuple[int, ChainBreak | None]:
 # --- scores and lists ----------------------------------------------------------------------
 
 @dataclass(frozen=True)
+class PublicationBand:
+    """How long records of one kind and these severities are published, from the decision date."""
+    name: str
+    severities: frozenset
+    min_days: int           # the shortest publication; credit repair may end it after this
+    max_days: int           # publication ends by itself after this (the default period)
+
+
+@dataclass(frozen=True)
 class Rules:
     base_score: int
     points: dict            # kind -> {severity: points}
     validity_days: dict     # kind -> days a record stays in force
     severity_from_priority: dict
     black_max_score: int
-    black_severity: int     # an in-force violation this severe or worse is a black-list case by itself
+    black_severity: int     # an in-force adverse record this severe or worse is a black-list case by itself
     red_min_score: int
     red_clean_days: int
+    timezone: ZoneInfo = ZoneInfo("Asia/Shanghai")   # whose calendar dates (decisions, publication) are
+    publication: dict = field(default_factory=dict)  # kind -> [PublicationBand]; kinds absent are never published
+    repair_days: dict = field(default_factory=dict)  # kind -> {severity: days after the decision before repair}
+
+    def band(self, kind: str, severity: int) -> PublicationBand | None:
+        return next((b for b in self.publication.get(kind, ()) if severity in b.severities), None)
+
+
+def _publication(doc) -> dict:
+    out = {}
+    for kind, bands in (doc or {}).items():
+        if kind not in KINDS:
+            raise InvalidArgument(f"credit rules file: publication: unknown kind {kind!r}")
+        parsed, seen = [], set()
+        for name, band in bands.items():
+            b = PublicationBand(str(name), frozenset(int(s) for s in band["severities"]), int(band["min_days"]),
+                                int(band["max_days"]))
+            if not b.severities <= {1, 2, 3, 4} or b.severities & seen:
+                raise InvalidArgument(f"credit rules file: publication.{kind}.{name}: severities are 1..4, "
+                                      "each in one band of the kind")
+            if not 0 < b.min_days <= b.max_days:
+                raise InvalidArgument(f"credit rules file: publication.{kind}.{name}: 0 < min_days <= max_days")
+            seen |= b.severities
+            parsed.append(b)
+        out[kind] = parsed
+    return out
+
+
+def _repair(doc) -> dict:
+    out = {}
+    for kind, days in (doc or {}).items():
+        if kind not in KINDS:
+            raise InvalidArgument(f"credit rules file: repair: unknown kind {kind!r}")
+        out[kind] = {int(s): int(d) for s, d in days.items()}
+        if not set(out[kind]) <= {1, 2, 3, 4} or any(d < 0 for d in out[kind].values()):
+            raise InvalidArgument(f"credit rules file: repair.{kind}: severities 1..4, days 0 or more")
+    return out
 
 
 def parse_rules(doc) -> Rules:
+    try:
+        zone = ZoneInfo(str(doc.get("timezone", "Asia/Shanghai")))
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise InvalidArgument(f"credit rules file: timezone: {exc}")
     try:
         return Rules(
             base_score=int(doc["base_score"]),
@@ -152,6 +224,9 @@ def parse_rules(doc) -> Rules:
             black_severity=int(doc["black_list"]["serious_severity"]),
             red_min_score=int(doc["red_list"]["min_score"]),
             red_clean_days=int(doc["red_list"]["clean_days"]),
+            timezone=zone,
+            publication=_publication(doc.get("publication")),
+            repair_days=_repair(doc.get("repair")),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise InvalidArgument(f"credit rules file: missing or malformed {exc}")
@@ -166,6 +241,7 @@ class Record:
     valid_until: datetime
     created_at: datetime
     supersedes: str | None
+    list_code: str | None = None   # list_entry: the department's list it puts the subject on
 
 
 @dataclass
@@ -174,24 +250,32 @@ class Standing:
     black: bool
     red: bool
     in_force: list[str] = field(default_factory=list)  # record ids
+    entries: dict = field(default_factory=dict)        # department list code -> ids of the entries in force
 
     @property
     def lists(self) -> list[str]:
-        return [name for name, on in (("black", self.black), ("red", self.red)) if on]
+        """The registry's own lists, then the departments' lists, by code."""
+        own = [name for name, on in (("black", self.black), ("red", self.red)) if on]
+        return own + sorted(self.entries)
 
 
-def standing(records: list[Record], rules: Rules, as_of: datetime) -> Standing:
-    """Score and lists from the records in force at `as_of`: known by then, valid then, and not
-    superseded by a record known by then."""
-    known = [r for r in records if r.created_at <= as_of]
+def standing(records: list[Record], rules: Rules, as_of: datetime, known_by: datetime | None = None) -> Standing:
+    """Score and lists from the records in force at `as_of`: known by then (or by `known_by`),
+    valid then, and not superseded by a record known by then."""
+    known_by = as_of if known_by is None else known_by
+    known = [r for r in records if r.created_at <= known_by]
     superseded = {r.supersedes for r in known if r.supersedes}
     in_force = [r for r in known if r.id not in superseded and r.valid_from <= as_of < r.valid_until]
     score = rules.base_score + sum(rules.points.get(r.kind, {}).get(r.severity, 0) for r in in_force)
-    violations = [r for r in in_force if r.kind == "violation"]
-    black = score <= rules.black_max_score or any(r.severity <= rules.black_severity for r in violations)
+    adverse = [r for r in in_force if r.kind in ADVERSE]
+    black = score <= rules.black_max_score or any(r.severity <= rules.black_severity for r in adverse)
     recent = as_of - timedelta(days=rules.red_clean_days)
-    red = not black and score >= rules.red_min_score and not any(r.valid_from >= recent for r in violations)
-    return Standing(score, black, red, [r.id for r in in_force])
+    red = not black and score >= rules.red_min_score and not any(r.valid_from >= recent for r in adverse)
+    entries: dict = {}
+    for r in in_force:
+        if r.kind == "list_entry" and r.list_code:
+            entries.setdefault(r.list_code, []).append(r.id)
+    return Standing(score, black, red, [r.id for r in in_force], entries)
 
 
 def next_change(records: list[Record], rules: Rules, as_of: datetime) -> datetime | None:
@@ -204,14 +288,15 @@ def next_change(records: list[Record], rules: Rules, as_of: datetime) -> datetim
         if r.id in superseded:
             continue
         moments += [r.valid_from, r.valid_until]
-        if r.kind == "violation":
+        if r.kind in ADVERSE:
             moments.append(r.valid_from + timedelta(days=rules.red_clean_days))
     return min((m for m in moments if m > as_of), default=None)
 
 
 def check_record(kind: str, severity: int, category: str, reason: str | None, supersedes: str | None) -> None:
-    if kind not in KINDS:
-        raise InvalidArgument(f"kind must be one of {', '.join(KINDS)}")
+    if kind not in MANUAL_KINDS:
+        raise InvalidArgument(f"kind must be one of {', '.join(MANUAL_KINDS)} (departments' decisions come "
+                              "through AddExternalRecord or an import)")
     if not 1 <= severity <= 4:
         raise InvalidArgument("severity is 1 (most serious) to 4")
     if not category or len(category) > 32:

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import yaml
@@ -17,13 +16,15 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from services.credit import domain, store
-from shared import auth
+from shared import auth, units
 from shared.auth import Principal
 from shared.config import settings
 from shared.db import session_scope
 from shared.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from shared.ids import parse_uuid
 from shared.inbox import first_delivery
-from shared.outbox import record_event
+from shared.outbox import record_event, record_events
+from shared.timefmt import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ MAX_PAGE = 200
 
 @functools.lru_cache(maxsize=1)
 def rules() -> domain.Rules:
-    with open(os.environ.get("GRIDBUS_CREDIT_RULES", str(RULES_FILE)), encoding="utf-8") as f:
+    with open(settings().credit_rules or RULES_FILE, encoding="utf-8") as f:
         return domain.parse_rules(yaml.safe_load(f))
 
 
@@ -68,6 +69,14 @@ class RecordView:
     reason: str | None
     created_at: datetime
     hash: str
+    authority: str | None = None          # a department's decision: who decided, under what, when
+    decision_number: str | None = None
+    decision_date: date | None = None
+    legal_basis: str | None = None
+    summary: str | None = None
+    list_code: str | None = None
+    published_from: date | None = None
+    published_until: date | None = None
 
 
 @dataclass
@@ -88,14 +97,9 @@ def _record_view(row) -> RecordView:
     return RecordView(row.seq, str(row.id), str(row.subject_id), row.kind, row.category, row.severity, row.source,
                       str(row.incident_id) if row.incident_id else None, row.valid_from, row.valid_until,
                       row.confirmed_by, str(row.supersedes) if row.supersedes else None, row.reason, row.created_at,
-                      row.hash)
-
-
-def _uuid(value: str, what: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise InvalidArgument(f"{what} {value!r} is not a UUID")
+                      row.hash, *(getattr(row, c) for c in ("authority", "decision_number", "decision_date",
+                                                            "legal_basis", "summary", "list_code", "published_from",
+                                                            "published_until")))
 
 
 # --- subjects ------------------------------------------------------------------------------
@@ -124,7 +128,7 @@ def register(caller: Principal, *, type_: str, code: str, name: str, registered_
 
 def _find(session: Session, *, subject_id: str = "", uscc: str = "", id_number: str = ""):
     if subject_id:
-        row = store.subject(session, subject_id=_uuid(subject_id, "subject id"))
+        row = store.subject(session, subject_id=parse_uuid(subject_id, "subject id"))
     elif uscc:
         row = store.subject(session, uscc=domain.check_uscc(uscc))
     elif id_number:
@@ -162,12 +166,12 @@ def get_subject(caller: Principal, *, subject_id: str = "", uscc: str = "", id_n
 
 # --- records -------------------------------------------------------------------------------
 
-def _append(session: Session, caller_id: str, subject_id: uuid.UUID, *, kind: str, category: str, severity: int,
+def _append(session: Session, subject_id: uuid.UUID, *, kind: str, category: str, severity: int,
             source: str, incident_id: str | None, confirmed_by: str, supersedes: uuid.UUID | None,
             reason: str | None, valid_from: datetime | None = None) -> RecordView:
     """Extends the chain by one record and records its events, in the caller's transaction."""
     store.lock_chain(session)
-    now = datetime.now(timezone.utc)
+    now = utcnow()
     valid_from = valid_from or now
     values = {"id": uuid.uuid4(), "subject_id": subject_id, "kind": kind, "category": category, "severity": severity,
               "source": source, "incident_id": incident_id, "valid_from": valid_from,
@@ -177,44 +181,78 @@ def _append(session: Session, caller_id: str, subject_id: uuid.UUID, *, kind: st
     values["prev_hash"] = prev
     values["hash"] = domain.record_hash(prev, domain.content_of(values))
     store.insert_record(session, values)
-    view = _record_view(store.record(session, values["id"]))
-    record_event(session, SCHEMA, "credit.record.added", f"subjects/{subject_id}", {
-        "record_id": view.id, "subject_id": str(subject_id), "kind": kind, "category": category,
-        "severity": severity, "source": source, "incident_id": incident_id, "supersedes": view.supersedes,
-        "valid_from": view.valid_from.isoformat(), "valid_until": view.valid_until.isoformat(),
-        "confirmed_by": confirmed_by, "hash": view.hash})
-    _announce(session, subject_id, now, cause="record", record_id=view.id)
-    return view
+    record_event(session, SCHEMA, "credit.record.added", f"subjects/{subject_id}", record_added(values))
+    _announce_many(session, {subject_id: [str(values["id"])]}, now, cause="record")
+    return _record_view(store.record(session, values["id"]))
+
+
+def record_added(values: dict) -> dict:
+    """The credit.record.added payload of a record about to be written (one shape, however written)."""
+    def day(v):
+        return None if v is None else v.isoformat()
+    return {"record_id": str(values["id"]), "subject_id": str(values["subject_id"]), "kind": values["kind"],
+            "category": values["category"], "severity": values["severity"], "source": values["source"],
+            "incident_id": str(values["incident_id"]) if values.get("incident_id") else None,
+            "supersedes": str(values["supersedes"]) if values.get("supersedes") else None,
+            "valid_from": values["valid_from"].isoformat(), "valid_until": values["valid_until"].isoformat(),
+            "confirmed_by": values["confirmed_by"], "hash": values["hash"],
+            "authority": values.get("authority"), "decision_number": values.get("decision_number"),
+            "decision_date": day(values.get("decision_date")), "list": values.get("list_code"),
+            "published_until": day(values.get("published_until"))}
+
+
+def _domain_record(r) -> domain.Record:
+    return domain.Record(str(r.id), r.kind, r.severity, r.valid_from, r.valid_until, r.created_at,
+                         str(r.supersedes) if r.supersedes else None, r.list_code)
 
 
 def _records(session: Session, subject_id: uuid.UUID) -> list[domain.Record]:
-    return [domain.Record(str(r.id), r.kind, r.severity, r.valid_from, r.valid_until, r.created_at,
-                          str(r.supersedes) if r.supersedes else None)
-            for r in store.records_of(session, subject_id)]
+    return [_domain_record(r) for r in store.records_of(session, subject_id)]
 
 
-def _announce(session: Session, subject_id: uuid.UUID, now: datetime, *, cause: str,
-              record_id: str | None = None) -> bool:
-    """Compares the standing at `now` with the one last announced; a change of lists becomes a
-    credit.list.changed event. Callers hold the chain lock, so announcements never interleave."""
-    records = _records(session, subject_id)
-    after = domain.standing(records, rules(), now)
-    last = store.announced(session, subject_id)
-    if last is not None and last.lists is not None:
-        before_lists, before_score = last.lists, last.score
-    elif record_id is not None:  # nothing announced yet: compare with the standing without this record
-        before = domain.standing([r for r in records if r.id != record_id], rules(), now)
-        before_lists, before_score = before.lists, before.score
-    else:  # a subject from before announcements were kept: learn its standing quietly
-        before_lists, before_score = after.lists, after.score
-    store.save_announced(session, subject_id, after.lists, after.score, now,
-                         domain.next_change(records, rules(), now))
-    if sorted(before_lists) == sorted(after.lists):
-        return False
-    record_event(session, SCHEMA, "credit.list.changed", f"subjects/{subject_id}", {
-        "subject_id": str(subject_id), "lists": after.lists, "previous_lists": list(before_lists),
-        "score": after.score, "previous_score": before_score, "record_id": record_id, "cause": cause})
-    return True
+def division_of(subject) -> str | None:
+    """The district a subject belongs to: its registered grid's, else (an enterprise) the
+    administrative division in its credit code (GB 32100 positions 3-8)."""
+    if subject.registered_grid:
+        return subject.registered_grid[:6]
+    return subject.uscc[2:8] if subject.uscc else None
+
+
+def _announce_many(session: Session, new_records: dict, now: datetime, *, cause: str) -> int:
+    """Compares each subject's standing at `now` with the one last announced; a change of lists
+    becomes a credit.list.changed event. `new_records`: subject id -> ids of the records just
+    written for it (empty for the sweep). Callers hold the chain lock, so announcements never
+    interleave. Returns how many subjects changed lists."""
+    ids = list(new_records)
+    records = {sid: [_domain_record(r) for r in rows] for sid, rows in store.standing_records_of(session, ids).items()}
+    last = store.announced_many(session, ids)
+    subjects = store.subjects_many(session, ids)
+    saved, events = [], []
+    for sid in ids:
+        mine, new = records[sid], set(new_records[sid])
+        after = domain.standing(mine, rules(), now)
+        previous = last.get(sid)
+        if previous is not None and previous.lists is not None:
+            before_lists, before_score = previous.lists, previous.score
+        elif new:  # nothing announced yet: compare with the standing without the new records
+            before = domain.standing([r for r in mine if r.id not in new], rules(), now)
+            before_lists, before_score = before.lists, before.score
+        else:  # a subject from before announcements were kept: learn its standing quietly
+            before_lists, before_score = after.lists, after.score
+        saved.append({"subject_id": sid, "lists": after.lists, "score": after.score, "computed_at": now,
+                      "next_change_at": domain.next_change(mine, rules(), now)})
+        if sorted(before_lists) == sorted(after.lists):
+            continue
+        subject = subjects[sid]
+        events.append(("credit.list.changed", f"subjects/{sid}", {
+            "subject_id": str(sid), "subject_type": subject.type, "subject_code": subject.uscc,
+            "registered_grid": subject.registered_grid, "division": division_of(subject),
+            "lists": after.lists, "previous_lists": list(before_lists), "score": after.score,
+            "previous_score": before_score, "record_id": ([r.id for r in mine if r.id in new] or [None])[-1],
+            "cause": cause}))
+    store.save_announced_many(session, saved)
+    record_events(session, SCHEMA, events)
+    return len(events)
 
 
 def sweep_standings(now: datetime | None = None, *, limit: int = 500,
@@ -222,12 +260,12 @@ def sweep_standings(now: datetime | None = None, *, limit: int = 500,
     """Announces the list changes that time alone makes (a record expires or takes effect, a
     violation stops being recent). Returns how many subjects changed lists. Replica-safe: the
     chain lock serializes it with every writer. `subject_ids` narrows it (tests on a simulated clock)."""
-    now = now or datetime.now(timezone.utc)
-    ids = [_uuid(i, "subject id") for i in subject_ids] if subject_ids is not None else None
+    now = now or utcnow()
+    ids = [parse_uuid(i, "subject id") for i in subject_ids] if subject_ids is not None else None
     with session_scope() as session:
         store.lock_chain(session)
-        return sum(_announce(session, sid, now, cause="time")
-                   for sid in store.standings_due(session, now, limit, ids))
+        return _announce_many(session, {sid: [] for sid in store.standings_due(session, now, limit, ids)}, now,
+                              cause="time")
 
 
 def add_record(caller: Principal, *, subject_id: str, kind: str, category: str, severity: int,
@@ -235,7 +273,7 @@ def add_record(caller: Principal, *, subject_id: str, kind: str, category: str, 
     """A manual record, a commendation, or a correction/appeal that supersedes an earlier one."""
     auth.require_role(caller, *WRITERS)
     domain.check_record(kind, severity, category, reason, supersedes or None)
-    sid = _uuid(subject_id, "subject id")
+    sid = parse_uuid(subject_id, "subject id")
     with session_scope() as session:
         subject = store.subject(session, subject_id=sid)
         if subject is None:
@@ -243,22 +281,27 @@ def add_record(caller: Principal, *, subject_id: str, kind: str, category: str, 
         if caller.role == auth.DISPATCHER:
             if kind == "annulment":
                 raise PermissionDenied("annulling a record is for the registry's administrators")
-            if not subject.registered_grid or not caller.covers(_lineage(subject.registered_grid)):
+            if not _registered_within(caller, subject.registered_grid):
                 raise PermissionDenied("this subject is not registered in your district")
         old = None
         if supersedes:
-            old = store.record(session, _uuid(supersedes, "supersedes"))
+            old = store.record(session, parse_uuid(supersedes, "supersedes"))
             if old is None or str(old.subject_id) != str(sid):
                 raise NotFound(f"no record {supersedes} of this subject")
-            if session.execute(text("SELECT 1 FROM credit.records WHERE supersedes = :r"), {"r": old.id}).first():
+            if store.superseded_by(session, old.id):
                 raise FailedPrecondition(f"record {supersedes} was superseded already; supersede the newer one")
-        return _append(session, caller.member_id, sid, kind=kind, category=category, severity=severity,
+        return _append(session, sid, kind=kind, category=category, severity=severity,
                        source=f"manual:{uuid.uuid4()}", incident_id=incident_id or None, confirmed_by=caller.member_id,
                        supersedes=old.id if old else None, reason=(reason or "").strip() or None)
 
 
-def _lineage(code: str) -> list[str]:
-    return [code[:4] + "00", code[:6], code[:9], code[:12], code[:15]][:{6: 2, 9: 3, 12: 4, 15: 5}.get(len(code), 1)]
+def _registered_within(caller: Principal, grid_code: str | None) -> bool:
+    """Whether the subject's registered unit lies in the caller's scope (a code that is no unit
+    code lies in nobody's)."""
+    try:
+        return bool(grid_code) and caller.covers(units.lineage(grid_code))
+    except InvalidArgument:
+        return False
 
 
 def list_records(caller: Principal, subject_id: str, *, kinds: list[str] | None = None, page_size: int = 50,
@@ -286,7 +329,7 @@ def _standing(session: Session, subject_id: uuid.UUID, as_of: datetime) -> domai
 
 def get_standing(caller: Principal, subject_id: str, as_of: datetime | None = None, purpose: str = "") -> StandingView:
     """Score and lists from the records in force at `as_of` (default now)."""
-    as_of = as_of or datetime.now(timezone.utc)
+    as_of = as_of or utcnow()
     with session_scope() as session:
         subject = _find(session, subject_id=subject_id)
         _may_read(caller, subject, purpose)
@@ -300,7 +343,7 @@ def list_members(caller: Principal, list_name: str, as_of: datetime | None = Non
     auth.require_role(caller, *READERS)
     if list_name not in ("red", "black"):
         raise InvalidArgument("list is red or black")
-    as_of = as_of or datetime.now(timezone.utc)
+    as_of = as_of or utcnow()
     out = []
     with session_scope() as session:
         for sid in store.subjects_with_records(session, as_of):
@@ -316,7 +359,7 @@ def list_members(caller: Principal, list_name: str, as_of: datetime | None = Non
 def access_log(caller: Principal, subject_id: str) -> list:
     auth.require_role(caller, auth.ADMIN, auth.SERVICE)
     with session_scope() as session:
-        return store.access_log(session, _uuid(subject_id, "subject id"))
+        return store.access_log(session, parse_uuid(subject_id, "subject id"))
 
 
 def verify_chain(caller: Principal) -> tuple[int, domain.ChainBreak | None]:
@@ -361,7 +404,7 @@ def on_incident_closed(event: dict) -> str:
                                                    "registered_grid": data.get("grid_code"), "name_verified": False})
                     row = store.subject(session, subject_id=sid)
             elif subject.get("type") == domain.PERSON:
-                row = store.subject(session, subject_id=_uuid(subject.get("ref", ""), "person subject id"))
+                row = store.subject(session, subject_id=parse_uuid(subject.get("ref", ""), "person subject id"))
                 why = None if row else "no person with this subject id in the registry"
             else:
                 why = f"unknown subject type {subject.get('type')!r}"
@@ -374,7 +417,7 @@ def on_incident_closed(event: dict) -> str:
             return "unmatched"
         severity = rules().severity_from_priority.get(int(data.get("priority") or 4), 4)
         actor = data.get("actor") or {}
-        _append(session, "credit", row.id, kind="violation", category=str(data.get("category") or "-"),
+        _append(session, row.id, kind="violation", category=str(data.get("category") or "-"),
                 severity=severity, source=source, incident_id=data.get("incident_id"),
                 confirmed_by=str(actor.get("id") or "incidents"), supersedes=None, reason=None)
         return "recorded"

@@ -5,13 +5,13 @@ Run: nameko run services.credit.service --broker $GRIDBUS_AMQP_URI"""
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import asdict
 
 from nameko.rpc import rpc
 from nameko.timer import timer
 
 from services.credit import operations as ops
+from shared.config import settings
 from shared.errors import DomainError
 from shared.events import on_event
 from shared.nameko_support import Caller, OutboxRelay
@@ -19,7 +19,7 @@ from shared.nameko_support import Caller, OutboxRelay
 log = logging.getLogger(__name__)
 
 # How often to look for list changes that time alone makes (records expiring or taking effect).
-SWEEP_SECONDS = float(os.environ.get("GRIDBUS_CREDIT_SWEEP_SECONDS", "60"))
+SWEEP_SECONDS = settings().credit_sweep_seconds
 
 
 class CreditService:

@@ -2,10 +2,10 @@
 the database), and a dispatcher's queue and actions (through gRPC with a token)."""
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from services.dispatch.domain import GROUPINGS
 from shared.cli import call_or_exit, operator_stub
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "config" / "dispatch.yaml"
@@ -14,7 +14,7 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent / "config" / "dispatch.yaml"
 def register(sub) -> None:
     d = sub.add_parser("dispatch", help="dispatch: rules, evaluation, a dispatcher's queue and actions")
     d.add_argument("--server", default=None, help="host:port of the dispatch gRPC server")
-    d.add_argument("--token", default=os.environ.get("GRIDBUS_TOKEN"), help="bearer token (default $GRIDBUS_TOKEN)")
+    d.add_argument("--token", help="bearer token (default $GRIDBUS_TOKEN)")
     s = d.add_subparsers(dest="action", required=True)
 
     load = s.add_parser("load", help="upsert departments and replace the active rules from a YAML file")
@@ -24,8 +24,7 @@ def register(sub) -> None:
     ev = s.add_parser("evaluation", help="figures per department or unit, as a table")
     ev.add_argument("--from", dest="start", help="ISO date or time (default: 30 days ago)")
     ev.add_argument("--to", dest="end", help="ISO date or time (default: now)")
-    ev.add_argument("--group-by", default="department",
-                    choices=["department", "district", "street", "community", "grid"])
+    ev.add_argument("--group-by", default="department", choices=GROUPINGS)
     ev.add_argument("--unit", default="", help="only this unit's subtree")
     ev.add_argument("--department", default="")
     ev.set_defaults(func=evaluation_)
@@ -56,9 +55,9 @@ def load_(args) -> None:
     import yaml
 
     from services.dispatch import operations as ops
-    from shared.cli import _operator
+    from shared.cli import operator_principal
     with open(args.file, encoding="utf-8") as f:
-        departments, rules = ops.load_config(_operator(), yaml.safe_load(f))
+        departments, rules = ops.load_config(operator_principal(), yaml.safe_load(f))
     print(f"{departments} departments, {rules} active rules")
 
 
@@ -75,18 +74,17 @@ def format_evaluation(rows, group_by: str) -> str:
 
 def evaluation_(args) -> None:
     from services.dispatch import operations as ops
-    from shared.cli import _operator
+    from shared.cli import operator_principal
     now = datetime.now(timezone.utc)
-    rows = ops.evaluation(_operator(), _when(args.start, now - timedelta(days=30)), _when(args.end, now),
+    rows = ops.evaluation(operator_principal(), _when(args.start, now - timedelta(days=30)), _when(args.end, now),
                           group_by=args.group_by, unit_code=args.unit, department_code=args.department)
     print(format_evaluation(rows, args.group_by))
 
 
 def _stub(args):
     from gridbus.dispatch.v1 import dispatch_pb2_grpc
-    from shared.config import settings
-    return operator_stub(dispatch_pb2_grpc.DispatchServiceStub, args.server,
-                         settings().dispatch_grpc_port, args.token)
+    from services import registry
+    return operator_stub(dispatch_pb2_grpc.DispatchServiceStub, args.server, registry.port("dispatch"), args.token)
 
 
 def _line(t) -> str:

@@ -13,7 +13,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from shared import auth
+from services.dispatch.calendar import WorkCalendar
+from shared import auth, units
 from shared.auth import Principal
 from shared.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 
@@ -26,16 +27,6 @@ ASSIGN, ACK, RESOLVE = "assign", "acknowledge", "resolve"  # deadline kinds
 DEADLINE_KINDS = (ASSIGN, ACK, RESOLVE)
 LEVELS = ("grid", "community", "street", "district", "city")  # escalation climbs this list
 _CODE = re.compile(r"[0-9A-Za-z_.-]{1,64}")
-_UNIT_DEPTH = {6: 2, 9: 3, 12: 4, 15: 5}
-
-
-def unit_depth(code: str) -> int:
-    """0 for 'anywhere', 1 city, 2 district, 3 street, 4 community, 5 grid."""
-    if not code:
-        return 0
-    if len(code) == 6 and code.endswith("00"):
-        return 1
-    return _UNIT_DEPTH.get(len(code), 0)
 
 
 @dataclass(frozen=True)
@@ -54,7 +45,7 @@ class Rule:
 
     @property
     def precedence(self) -> tuple[int, int, int]:
-        return (len(self.category_prefix), unit_depth(self.grid_code), self.priority)
+        return (len(self.category_prefix), units.depth(self.grid_code), self.priority)
 
 
 def check_code(value: str, what: str) -> str:
@@ -63,11 +54,19 @@ def check_code(value: str, what: str) -> str:
     return value
 
 
+def check_unit(code: str, what: str) -> str:
+    try:
+        units.level_of(code)
+    except InvalidArgument as exc:
+        raise InvalidArgument(f"{what}: {exc.message}") from None
+    return code
+
+
 def check_rule(category_prefix: str, grid_code: str, ack_minutes: int, resolve_minutes: int, priority: int) -> None:
     if category_prefix and not re.fullmatch(r"[0-9A-Za-z]{2,16}", category_prefix):
         raise InvalidArgument(f"category {category_prefix!r} is not a category code")
-    if grid_code and unit_depth(grid_code) == 0:
-        raise InvalidArgument(f"grid {grid_code!r} is not a unit code")
+    if grid_code:
+        check_unit(grid_code, "grid")
     if not 0 < ack_minutes <= resolve_minutes:
         raise InvalidArgument("deadlines: 0 < ack_minutes <= resolve_minutes")
     if resolve_minutes > 90 * 24 * 60:
@@ -90,6 +89,62 @@ def route(rules: list[Rule], category: str, lineage: list[str], serves) -> Rule 
     whether a department works in that place; a rule whose department does not is skipped."""
     matching = [r for r in rules if r.matches(category, lineage) and serves(r.department_code, lineage)]
     return max(matching, key=lambda r: r.precedence, default=None)
+
+
+# --- deadlines -----------------------------------------------------------------------------
+
+# How a task reached its department.
+ROUTED = "routed"      # a rule chose it (a new report, a resubmission)
+REOPENED = "reopened"  # its incident came back for rework
+BY_HAND = "by hand"    # a dispatcher chose it: assigned from the manual queue, or dispatched in incidents
+REROUTED = "rerouted"  # a dispatcher sent it on to another department
+DEFAULT_ACK_MINUTES, DEFAULT_RESOLVE_MINUTES = 60, 24 * 60
+
+
+def due_dates(rule: Rule | None, path: str, now: datetime,
+              calendar: WorkCalendar) -> tuple[datetime, datetime | None]:
+    """When the department must acknowledge and resolve a task that reached it by `path`.
+
+    A rule's minutes, on its clock (working time or wall), apply where the rule chose the
+    department or where rework restarts the rule's clock. A choice made by hand has no rule to
+    speak for it: the fixed defaults, on the wall clock (a reopened task without a rule too).
+    A reroute restarts only the new department's time to acknowledge, still by hand; the
+    resolve deadline stands (None), since the case has been open all along."""
+    if rule is not None and path in (ROUTED, REOPENED):
+        ack, resolve, working = rule.ack_minutes, rule.resolve_minutes, rule.working_time
+    else:
+        ack, resolve, working = DEFAULT_ACK_MINUTES, DEFAULT_RESOLVE_MINUTES, False
+
+    def after(minutes: int) -> datetime:
+        span = timedelta(minutes=minutes)
+        return calendar.add(now, span) if working else now + span
+    return after(ack), None if path == REROUTED else after(resolve)
+
+
+# --- following the incident ----------------------------------------------------------------
+
+INCIDENT_REPORTED = "incidents.incident.reported"  # makes the task
+# What the task does when its incident changes (the value is also its history action), and
+# the incidents events it leaves alone. dispatch imports nothing of incidents: the two deploy
+# and change apart and share only the event contract (protos/gridbus/incidents/v1/events.proto).
+# tests/dispatch/test_domain.py checks both against incidents' action table, so a new incident
+# action fails there until dispatch says what its task does with it.
+SYNC, REOPEN, CLOSE, RESUBMIT = "sync", "reopen", "close", "resubmit"
+INCIDENT_REJECTED, INCIDENT_MERGED = "incident rejected", "incident merged"
+TASK_FOLLOWS = {
+    "incidents.incident.dispatched": SYNC,  # a dispatcher dispatched it directly in incidents
+    "incidents.incident.rerouted": SYNC,
+    "incidents.incident.reopened": REOPEN,
+    "incidents.incident.closed": CLOSE,
+    "incidents.incident.rejected": INCIDENT_REJECTED,
+    "incidents.incident.merged": INCIDENT_MERGED,
+    "incidents.incident.resubmitted": RESUBMIT,  # routed again, as a new report would be
+}
+TASK_IGNORES = frozenset({
+    "incidents.incident.accepted",  # the echo of the task's own acknowledgement
+    "incidents.incident.resolved",  # the echo of the task's own resolution
+    "incidents.incident.verified",  # the officer's check on site: the task is done with
+})
 
 
 def escalation_unit(lineage: list[str], level: int) -> str:
@@ -135,6 +190,9 @@ def require_status(status: str, allowed: set[str], action: str) -> None:
 
 
 # --- evaluation ----------------------------------------------------------------------------
+
+GROUPINGS = ("department", "district", "street", "community", "grid")  # lineage[1] is the district, ...
+
 
 @dataclass
 class TaskFacts:

@@ -3,41 +3,30 @@
 Run: python -m services.dispatch.grpc_server (port from GRIDBUS_DISPATCH_GRPC_PORT)."""
 from __future__ import annotations
 
-from datetime import timezone
-
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from gridbus.dispatch.v1 import dispatch_pb2 as pb
 from gridbus.dispatch.v1 import dispatch_pb2_grpc as pb_grpc
+from services import registry
 from services.dispatch import domain
 from services.dispatch import operations as ops
-from shared.config import settings
 from shared.errors import InvalidArgument
-from shared.grpc_support import serve, unary
+from shared.grpc_support import serve, time_field, timestamp, unary
 from shared.logs import setup_logging
 
 SERVICE_NAME = "gridbus.dispatch.v1.DispatchService"
-
-
-def _ts(when) -> Timestamp | None:
-    if when is None:
-        return None
-    ts = Timestamp()
-    ts.FromDatetime(when)
-    return ts
 
 
 def task_pb(t: ops.TaskView) -> pb.Task:
     return pb.Task(
         id=t.id, incident_id=t.incident_id, status=t.status, department_code=t.department_code or "",
         rule_id=t.rule_id or 0, category=t.category, priority=t.priority, grid_code=t.grid_code, lineage=t.lineage,
-        dispatched_at=_ts(t.dispatched_at), ack_due_at=_ts(t.ack_due_at), acknowledged_at=_ts(t.acknowledged_at),
-        resolve_due_at=_ts(t.resolve_due_at), resolved_at=_ts(t.resolved_at), closed_at=_ts(t.closed_at),
+        dispatched_at=timestamp(t.dispatched_at), ack_due_at=timestamp(t.ack_due_at),
+        acknowledged_at=timestamp(t.acknowledged_at), resolve_due_at=timestamp(t.resolve_due_at),
+        resolved_at=timestamp(t.resolved_at), closed_at=timestamp(t.closed_at),
         reopened=t.reopened, escalation_level=t.escalation_level, escalated_to=t.escalated_to or "",
-        version=t.version, next_due_at=_ts(t.next_due_at),
+        version=t.version, next_due_at=timestamp(t.next_due_at),
         history=[pb.TaskEvent(action=h.action, from_status=h.from_status or "", to_status=h.to_status,
                               department_code=h.department_code or "", actor_id=h.actor_id, actor_role=h.actor_role,
-                              note=h.note or "", at=_ts(h.at)) for h in t.history])
+                              note=h.note or "", at=timestamp(h.at)) for h in t.history])
 
 
 def rule_pb(r: domain.Rule) -> pb.Rule:
@@ -124,8 +113,8 @@ class DispatchServicer(pb_grpc.DispatchServiceServicer):
     def GetEvaluation(self, request, context, caller):
         if not (request.HasField("from") and request.HasField("to")):
             raise InvalidArgument("from and to are required")
-        rows = ops.evaluation(caller, getattr(request, "from").ToDatetime(tzinfo=timezone.utc),
-                              request.to.ToDatetime(tzinfo=timezone.utc), group_by=request.group_by or "department",
+        rows = ops.evaluation(caller, time_field(request, "from"), time_field(request, "to"),
+                              group_by=request.group_by or "department",
                               unit_code=request.unit_code, department_code=request.department_code)
         return pb.EvaluationResponse(rows=[pb.EvaluationRow(key=k, **v) for k, v in rows])
 
@@ -133,7 +122,7 @@ class DispatchServicer(pb_grpc.DispatchServiceServicer):
 def main() -> None:
     setup_logging()
     serve(SERVICE_NAME, pb_grpc.add_DispatchServiceServicer_to_server, DispatchServicer(),
-          settings().dispatch_grpc_port)
+          registry.port("dispatch"))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from dataclasses import asdict
 from nameko.rpc import rpc
 from nameko.timer import timer
 
+from services.dispatch import domain
 from services.dispatch import operations as ops
 from shared.errors import DomainError
 from shared.events import on_event
@@ -37,15 +38,13 @@ class DispatchService:
     def get_task(self, task_id: str) -> dict:
         return task_dict(ops.get_task(self.caller(), task_id))
 
-    @on_event("incidents.incident.reported")
+    @on_event(domain.INCIDENT_REPORTED)
     def on_incident_reported(self, event: dict) -> None:
         outcome = ops.on_incident_reported(event)
         log.info("incident %s reported: %s", event["data"].get("incident_id"), outcome)
         self.relay()
 
-    @on_event("incidents.incident.reopened", "incidents.incident.closed", "incidents.incident.rejected",
-              "incidents.incident.merged", "incidents.incident.resubmitted", "incidents.incident.dispatched",
-              "incidents.incident.rerouted")
+    @on_event(*domain.TASK_FOLLOWS)
     def on_incident_changed(self, event: dict) -> None:
         outcome = ops.on_incident_changed(event)
         log.info("%s for incident %s: %s", event["type"], event["data"].get("incident_id"), outcome)

@@ -1,73 +1,26 @@
-"""Grid rules: codes, levels, coordinates, GeoJSON features, members and who may do what.
+"""Grid rules: coordinates, GeoJSON features, members and who may do what.
 
-Plain Python, no I/O.
-
-Unit codes follow GB/T 30428.1 unit-grid coding: the 6-digit county-level administrative
-code, then 3 digits of street, 3 of community and 3 of grid sequence. The city's code is its
-prefecture code (the county code's first 4 digits and "00"). So a code alone tells a unit's
-level and all its ancestors:
-
-    city 330100 > district 330106 > street 330106001 > community 330106001002 > grid 330106001002003
-"""
+Plain Python, no I/O. Unit codes (a code alone tells its level and ancestors) are
+shared/units.py's, as every service reads them."""
 from __future__ import annotations
 
 import math
 import re
 from dataclasses import dataclass
+from typing import Sequence
 
-from shared import auth
+import numpy as np
+
+from shared import auth, datum
 from shared.auth import Principal
-from shared.errors import InvalidArgument, PermissionDenied
-
-CITY, DISTRICT, STREET, COMMUNITY, GRID = "city", "district", "street", "community", "grid"
-LEVELS = (CITY, DISTRICT, STREET, COMMUNITY, GRID)
-_CODE_LENGTH = {9: STREET, 12: COMMUNITY, 15: GRID}
-_DIGITS = re.compile(r"[0-9]+")
+from shared.datum import Datum
+from shared.errors import InvalidArgument, PermissionDenied, ResourceExhausted
+from shared.units import CITY, DISTRICT, GRID, LEVELS, STREET, level_of, lineage, parent_of
 
 MAX_NAME = 128
+MAX_LOCATE_MANY = 1000
 MAX_FEATURES = 200_000
 MAX_VERTICES_PER_FEATURE = 100_000
-
-
-def level_of(code: str) -> str:
-    """The level a code names; InvalidArgument when it is no unit code."""
-    if not isinstance(code, str) or not _DIGITS.fullmatch(code or ""):
-        raise InvalidArgument(f"unit code {code!r} must be digits only")
-    if len(code) == 6:
-        if code[:2] == "00":
-            raise InvalidArgument(f"unit code {code!r} has no province part")
-        return CITY if code.endswith("00") else DISTRICT
-    level = _CODE_LENGTH.get(len(code))
-    if level is None:
-        raise InvalidArgument(f"unit code {code!r} must have 6, 9, 12 or 15 digits")
-    if code[-3:] == "000":
-        raise InvalidArgument(f"unit code {code!r}: sequence numbers start at 001")
-    if code[4:6] == "00":
-        raise InvalidArgument(f"unit code {code!r} does not start with a county-level code")
-    return level
-
-
-def parent_of(code: str) -> str | None:
-    level = level_of(code)
-    if level == CITY:
-        return None
-    if level == DISTRICT:
-        return code[:4] + "00"
-    return code[:-3]
-
-
-def lineage(code: str) -> list[str]:
-    """Ancestors from the city down, then the unit itself."""
-    chain = [code]
-    parent = parent_of(code)
-    while parent is not None:
-        chain.append(parent)
-        parent = parent_of(parent)
-    return chain[::-1]
-
-
-def ancestors(code: str) -> list[str]:
-    return lineage(code)[:-1]
 
 
 def check_point(lon: float, lat: float) -> tuple[float, float]:
@@ -81,7 +34,99 @@ def check_point(lon: float, lat: float) -> tuple[float, float]:
     return float(lon), float(lat)
 
 
-# --- GeoJSON import -------------------------------------------------------------------------
+def to_wgs84(lon: float, lat: float, in_datum: Datum) -> tuple[float, float]:
+    """A point as sent, checked, then converted to WGS 84 and checked again (a datum's shift
+    can carry a point near the antimeridian out of range)."""
+    lon, lat = check_point(lon, lat)
+    return check_point(*datum.to_wgs84(in_datum, lon, lat))
+
+
+def many_to_wgs84(lons: Sequence[float], lats: Sequence[float], datums: Sequence[Datum | None]
+                  ) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+    """to_wgs84 for a batch, converting each datum's points together. Returns the WGS 84
+    coordinates and, by position, why each bad point was refused (a datum of None is unknown)."""
+    if len(lons) > MAX_LOCATE_MANY:
+        raise ResourceExhausted(f"{len(lons)} points; at most {MAX_LOCATE_MANY} in one call")
+    lons, lats = np.asarray(lons, dtype=float), np.asarray(lats, dtype=float)
+
+    def in_range(x, y):
+        return np.isfinite(x) & np.isfinite(y) & (np.abs(x) <= 180.0) & (np.abs(y) <= 90.0)
+
+    good = in_range(lons, lats)
+    out_lon, out_lat = lons.copy(), lats.copy()
+    for d in set(datums) - {Datum.WGS84, Datum.CGCS2000}:  # the unknown (None) and the shifted ones
+        chosen = np.fromiter((x is d for x in datums), dtype=bool, count=len(datums))
+        if d is None:
+            good &= ~chosen
+            continue
+        chosen &= good
+        if chosen.any():
+            out_lon[chosen], out_lat[chosen] = datum.to_wgs84(d, lons[chosen], lats[chosen])
+    good &= in_range(out_lon, out_lat)
+    refused: dict[int, str] = {}
+    for i in np.flatnonzero(~good).tolist():
+        if datums[i] is None:
+            refused[i] = f"datum is not one of {', '.join(d.name for d in Datum)}"
+            continue
+        try:
+            to_wgs84(lons[i], lats[i], datums[i])
+        except InvalidArgument as exc:
+            refused[i] = exc.message
+    return out_lon, out_lat, refused
+
+
+# --- import: features, options, and what an import adjusts -----------------------------------
+
+DEFAULT_TOLERANCE_M = 0.5
+MAX_TOLERANCE_M = 100.0
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """How one import reads its features and judges their geometry.
+
+    tolerance_m separates floating-point noise from errors: a child may stick out of its parent,
+    and siblings may overlap, by no more than this many metres (see the grid README)."""
+    tolerance_m: float = DEFAULT_TOLERANCE_M
+    repair: bool = False        # repair invalid rings (ST_MakeValid) instead of refusing them
+    code_field: str = "code"    # the feature property holding the unit code
+    name_field: str = "name"    # ...and its name
+
+    def __post_init__(self):
+        t = self.tolerance_m
+        if not isinstance(t, (int, float)) or isinstance(t, bool) or not math.isfinite(t) \
+                or not 0 <= t <= MAX_TOLERANCE_M:
+            raise InvalidArgument(f"tolerance must be between 0 and {MAX_TOLERANCE_M:g} m, got {t!r}")
+        for option, value in (("code field", self.code_field), ("name field", self.name_field)):
+            if not isinstance(value, str) or not value.strip():
+                raise InvalidArgument(f"the {option} must be a property name")
+
+
+# What an import may change in a feature, and how the summary says it. An adjustment is never
+# larger than the tolerance allows; anything larger is refused instead.
+CLIPPED, OVERLAP, REPAIRED, SLIVER, GAP = "clipped", "overlap", "repaired", "sliver", "gap"
+# The area column of the summary is what each kind removed, changed or found.
+ADJUSTMENT_KINDS = {
+    CLIPPED: "clipped to its parent {other}",
+    OVERLAP: "overlap with sibling {other} removed, left to {other}",
+    REPAIRED: "invalid ring repaired ({detail}); area changed by",
+    SLIVER: "has parts narrower than the tolerance (kept)",
+    GAP: "its children leave gaps narrower than the tolerance (kept)",
+}
+
+
+@dataclass(frozen=True)
+class Adjustment:
+    index: int          # the feature's position in the input
+    code: str
+    kind: str           # one of ADJUSTMENT_KINDS
+    area_m2: float      # the area removed, changed or reported
+    other_code: str = ""  # the parent it was clipped to, the sibling given the overlap
+    detail: str = ""      # the reason a ring was invalid
+
+    def describe(self) -> str:
+        return ADJUSTMENT_KINDS[self.kind].format(other=self.other_code, detail=self.detail)
+
 
 @dataclass(frozen=True)
 class UnitDraft:
@@ -130,12 +175,27 @@ def _as_multipolygon(geometry, where: str) -> dict:
     return {"type": "MultiPolygon", "coordinates": polygons}
 
 
-def parse_feature(index: int, feature) -> UnitDraft:
+def _text(value) -> str:
+    """A property as text; boundary files often store codes as numbers (130102 or 130102.0)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return "" if value is None else str(value).strip()
+
+
+def _property(props: dict, field: str, what: str, where: str) -> str:
+    if field not in props:
+        fields = ", ".join(props) or "none"
+        raise InvalidArgument(f"{where}: no property {field!r} for the {what} (its properties: {fields}); "
+                              f"name the right one with --{what}-field")
+    return _text(props[field])
+
+
+def parse_feature(index: int, feature, options: ImportOptions = ImportOptions()) -> UnitDraft:
     where = f"feature {index}"
     if not isinstance(feature, dict) or feature.get("type") != "Feature":
         raise InvalidArgument(f"{where}: not a GeoJSON Feature")
     props = feature.get("properties") or {}
-    code = str(props.get("code", "")).strip()
+    code = _property(props, options.code_field, "code", where)
     try:
         level = level_of(code)
     except InvalidArgument as exc:
@@ -143,7 +203,7 @@ def parse_feature(index: int, feature) -> UnitDraft:
     declared = props.get("level")
     if declared is not None and declared != level:
         raise InvalidArgument(f"{where}: code {code} is a {level}, but level says {declared!r}")
-    name = str(props.get("name", "")).strip()
+    name = _property(props, options.name_field, "name", where)
     if not name or len(name) > MAX_NAME:
         raise InvalidArgument(f"{where}: name must be 1 to {MAX_NAME} characters")
     where = f"{where} ({code})"
@@ -151,7 +211,7 @@ def parse_feature(index: int, feature) -> UnitDraft:
                      _as_multipolygon(feature.get("geometry"), where))
 
 
-def parse_feature_collection(doc) -> list[UnitDraft]:
+def parse_feature_collection(doc, options: ImportOptions = ImportOptions()) -> list[UnitDraft]:
     """Checks the structure of every feature; geometry validity is PostGIS's to judge."""
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection":
         raise InvalidArgument("input must be a GeoJSON FeatureCollection")
@@ -160,7 +220,7 @@ def parse_feature_collection(doc) -> list[UnitDraft]:
         raise InvalidArgument("the FeatureCollection has no features")
     if len(features) > MAX_FEATURES:
         raise InvalidArgument(f"{len(features)} features, at most {MAX_FEATURES} in one import")
-    drafts = [parse_feature(i, f) for i, f in enumerate(features)]
+    drafts = [parse_feature(i, f, options) for i, f in enumerate(features)]
     seen: dict[str, int] = {}
     for d in drafts:
         if d.code in seen:

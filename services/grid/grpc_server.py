@@ -3,17 +3,14 @@
 Run: python -m services.grid.grpc_server (port from GRIDBUS_GRID_GRPC_PORT)."""
 from __future__ import annotations
 
-import json
-
-from google.protobuf.timestamp_pb2 import Timestamp
-
+from gridbus.common.v1 import geo_pb2
 from gridbus.grid.v1 import grid_pb2 as pb
 from gridbus.grid.v1 import grid_pb2_grpc as pb_grpc
-from services.grid import operations as ops
-from services.grid import tiles
-from shared.config import settings
+from services import registry
+from services.grid import boundary_files, domain, operations as ops, tiles
+from shared.datum import Datum
 from shared.errors import InvalidArgument
-from shared.grpc_support import serve, unary
+from shared.grpc_support import STATUS, serve, timestamp, unary
 from shared.logs import setup_logging
 
 SERVICE_NAME = "gridbus.grid.v1.GridService"
@@ -22,30 +19,43 @@ _LEVEL = {"city": pb.LEVEL_CITY, "district": pb.LEVEL_DISTRICT, "street": pb.LEV
           "community": pb.LEVEL_COMMUNITY, "grid": pb.LEVEL_GRID}
 _ROLE = {"officer": pb.ROLE_OFFICER, "dispatcher": pb.ROLE_DISPATCHER, "admin": pb.ROLE_ADMIN}
 _ROLE_NAME = {v: k for k, v in _ROLE.items()}
-
-
-def _ts(when) -> Timestamp:
-    ts = Timestamp()
-    if when is not None:
-        ts.FromDatetime(when)
-    return ts
+_ADJUSTMENT = {domain.CLIPPED: pb.ImportAdjustment.KIND_CLIPPED, domain.OVERLAP: pb.ImportAdjustment.KIND_OVERLAP,
+               domain.REPAIRED: pb.ImportAdjustment.KIND_REPAIRED, domain.SLIVER: pb.ImportAdjustment.KIND_SLIVER,
+               domain.GAP: pb.ImportAdjustment.KIND_GAP}
+_DATUM = {geo_pb2.DATUM_UNSPECIFIED: Datum.WGS84, geo_pb2.DATUM_WGS84: Datum.WGS84,
+          geo_pb2.DATUM_CGCS2000: Datum.CGCS2000, geo_pb2.DATUM_GCJ02: Datum.GCJ02, geo_pb2.DATUM_BD09: Datum.BD09}
+_DATUM_PB = {d: v for v, d in _DATUM.items() if v != geo_pb2.DATUM_UNSPECIFIED}
+_SHIFTED = {Datum.GCJ02, Datum.BD09}
 
 
 def unit_pb(u: ops.UnitView) -> pb.Unit:
     return pb.Unit(code=u.code, level=_LEVEL[u.level], name=u.name, parent_code=u.parent_code or "",
                    ancestor_codes=u.ancestors, geometry_geojson=u.geometry_geojson or "",
-                   area_m2=u.area_m2, updated_at=_ts(u.updated_at))
+                   area_m2=u.area_m2, updated_at=timestamp(u.updated_at))
 
 
 def member_pb(m: ops.MemberView) -> pb.Member:
     out = pb.Member(id=m.id, name=m.name, phone=m.phone, role=_ROLE[m.role], active=m.active,
                     on_duty=m.on_duty, version=m.version,
-                    assignments=[pb.Assignment(grid_code=c, primary=p, assigned_at=_ts(t))
+                    assignments=[pb.Assignment(grid_code=c, primary=p, assigned_at=timestamp(t))
                                  for c, p, t in m.assignments])
     if m.position:
-        out.last_position.CopyFrom(pb.Position(lon=m.position.lon, lat=m.position.lat,
-                                               reported_at=_ts(m.position.reported_at)))
+        out.last_position.CopyFrom(position_pb(m.position))
     return out
+
+
+def position_pb(p: ops.Position) -> pb.Position:
+    out = pb.Position(lon=p.lon, lat=p.lat, reported_at=timestamp(p.reported_at))
+    if p.sent:
+        lon, lat, datum = p.sent
+        out.as_sent.CopyFrom(geo_pb2.GeoPoint(lon=lon, lat=lat, datum=_DATUM_PB[datum]))
+    return out
+
+
+def _datum(value: int) -> Datum:
+    if value not in _DATUM:
+        raise InvalidArgument(f"datum {value} is not one of WGS84, CGCS2000, GCJ02, BD09")
+    return _DATUM[value]
 
 
 def _role(value: int, *, required: bool) -> str | None:
@@ -59,7 +69,26 @@ def _role(value: int, *, required: bool) -> str | None:
 class GridServicer(pb_grpc.GridServiceServicer):
     @unary
     def Locate(self, request, context, caller):
-        return pb.LocateResponse(grid=unit_pb(ops.locate(caller, request.lon, request.lat)))
+        found = ops.locate(caller, request.lon, request.lat, _datum(request.datum))
+        return pb.LocateResponse(grid=unit_pb(found.grid), wgs84=geo_pb2.LonLat(lon=found.lon, lat=found.lat))
+
+    @unary
+    def LocateMany(self, request, context, caller):
+        sent = [(p.lon, p.lat, _DATUM.get(p.datum)) for p in request.points]
+        lons, lats, datums = zip(*sent) if sent else ((), (), ())
+        found = ops.locate_many(caller, lons, lats, datums)
+        response = pb.LocateManyResponse()
+        results, add = response.results, response.results.add
+        for code in found.grid_codes:  # a thousand points: the common case first, in one pass
+            add(grid_code=code)
+        for i, error in found.errors.items():
+            results[i].code, results[i].message = STATUS[error.code].value[0], error.message
+        if _SHIFTED.intersection(datums):
+            for i, d in enumerate(datums):
+                if d in _SHIFTED and not isinstance(found.errors.get(i), InvalidArgument):
+                    wgs84 = results[i].wgs84
+                    wgs84.lon, wgs84.lat = found.lons[i], found.lats[i]
+        return response
 
     @unary
     def GetUnit(self, request, context, caller):
@@ -71,12 +100,16 @@ class GridServicer(pb_grpc.GridServiceServicer):
 
     @unary
     def ImportUnits(self, request, context, caller):
-        try:
-            doc = json.loads(request.feature_collection_geojson)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise InvalidArgument(f"feature_collection_geojson is not JSON: {exc}")
-        r = ops.import_units(caller, doc)
-        return pb.ImportUnitsResponse(created=r.created, updated=r.updated, unchanged=r.unchanged)
+        options = domain.ImportOptions(
+            tolerance_m=request.tolerance_m if request.HasField("tolerance_m") else domain.DEFAULT_TOLERANCE_M,
+            repair=request.repair, code_field=request.code_field or "code", name_field=request.name_field or "name")
+        source = boundary_files.read_geojson(request.feature_collection_geojson)
+        r = ops.import_units(caller, source.feature_collection, None, options)
+        return pb.ImportUnitsResponse(
+            created=r.created, updated=r.updated, unchanged=r.unchanged, tolerance_m=r.tolerance_m,
+            adjustments=[pb.ImportAdjustment(feature_index=a.index, code=a.code, kind=_ADJUSTMENT[a.kind],
+                                             area_m2=a.area_m2, other_code=a.other_code, detail=a.detail)
+                         for a in r.adjustments])
 
     @unary
     def CreateMember(self, request, context, caller):
@@ -108,10 +141,9 @@ class GridServicer(pb_grpc.GridServiceServicer):
 
     @unary
     def ReportPosition(self, request, context, caller):
-        position, grid_code = ops.report_position(caller, request.member_id, request.lon, request.lat)
-        return pb.ReportPositionResponse(
-            position=pb.Position(lon=position.lon, lat=position.lat, reported_at=_ts(position.reported_at)),
-            grid_code=grid_code or "")
+        position, grid_code = ops.report_position(caller, request.member_id, request.lon, request.lat,
+                                                  _datum(request.datum))
+        return pb.ReportPositionResponse(position=position_pb(position), grid_code=grid_code or "")
 
     @unary
     def GetTile(self, request, context, caller):
@@ -121,7 +153,8 @@ class GridServicer(pb_grpc.GridServiceServicer):
 
 def main() -> None:
     setup_logging()
-    serve(SERVICE_NAME, pb_grpc.add_GridServiceServicer_to_server, GridServicer(), settings().grid_grpc_port)
+    ops.leaf_grids()  # built before the first call is taken
+    serve(SERVICE_NAME, pb_grpc.add_GridServiceServicer_to_server, GridServicer(), registry.port("grid"))
 
 
 if __name__ == "__main__":

@@ -4,21 +4,26 @@ Each operation checks who is calling, validates, changes the store and records i
 all in one transaction: a failure anywhere writes nothing."""
 from __future__ import annotations
 
+import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable
+from typing import Callable, Sequence
 
+import numpy as np
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from services.grid import domain, store
-from shared import auth
+from services.grid import domain, import_store, store
+from shared import auth, units
 from shared.auth import Principal
+from shared.datum import Datum
 from shared.db import engine, session_scope
 from shared.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound
+from shared.ids import parse_uuid
 from shared.outbox import record_event
 from shared.privacy import mask_phone
+from shared.spatial import NOWHERE, LiveIndex
 
 SCHEMA = store.SCHEMA
 MAX_PAGE = 500
@@ -39,9 +44,26 @@ class UnitView:
 
 @dataclass
 class Position:
-    lon: float
+    lon: float                 # WGS 84
     lat: float
     reported_at: datetime
+    sent: tuple[float, float, Datum] | None = None  # as the phone sent it
+
+
+@dataclass
+class Located:
+    grid: UnitView
+    lon: float                 # the WGS 84 point that was pinned
+    lat: float
+
+
+@dataclass
+class LocatedMany:
+    """The answers of a locate_many, by position (columns: a batch is a thousand points)."""
+    grid_codes: list[str | None]
+    lons: list[float]          # the WGS 84 points pinned (meaningless where refused)
+    lats: list[float]
+    errors: dict[int, InvalidArgument | NotFound]  # the points without a grid, and why
 
 
 @dataclass
@@ -62,6 +84,8 @@ class ImportResult:
     created: int
     updated: int
     unchanged: int
+    tolerance_m: float
+    adjustments: list[domain.Adjustment] = field(default_factory=list)  # by feature index
 
 
 def _unit_view(unit: store.Unit, geometry: str | None = None) -> UnitView:
@@ -72,11 +96,14 @@ def _unit_view(unit: store.Unit, geometry: str | None = None) -> UnitView:
 def _member_view(session: Session, member: store.Member, caller: Principal | None) -> MemberView:
     lonlat = store.position_lonlat(session, member)
     phone = member.phone if caller is None else domain.mask_for(caller, str(member.id), member.phone)
+    sent = None
+    if member.position_sent_datum is not None:
+        sent = (member.position_sent_lon, member.position_sent_lat, Datum(member.position_sent_datum))
     return MemberView(
         id=str(member.id), name=member.name, phone=phone, role=member.role, active=member.active,
         on_duty=member.on_duty, version=member.version,
         assignments=[(a.unit_code, a.is_primary, a.assigned_at) for a in member.assignments],
-        position=Position(lonlat[0], lonlat[1], member.position_at) if lonlat else None)
+        position=Position(lonlat[0], lonlat[1], member.position_at, sent) if lonlat else None)
 
 
 def _member_event(member: store.Member) -> dict:
@@ -87,13 +114,6 @@ def _member_event(member: store.Member) -> dict:
             "version": member.version}
 
 
-def _member_id(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise InvalidArgument(f"member id {value!r} is not a UUID")
-
-
 def _touch(member: store.Member) -> None:
     member.version += 1
     member.updated_at = datetime.now().astimezone()
@@ -101,19 +121,65 @@ def _touch(member: store.Member) -> None:
 
 # --- units ------------------------------------------------------------------------------------
 
-def locate(caller: Principal, lon: float, lat: float) -> UnitView:
-    """Any signed-in caller may pin a point: it reveals a grid code, not the grid's data."""
-    lon, lat = domain.check_point(lon, lat)
-    # One statement, no ORM session: autocommit, so no BEGIN/COMMIT round trips either.
-    with engine().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        unit = store.locate(conn, lon, lat)
-        if unit is None:
-            raise NotFound(f"point ({lon}, {lat}) lies outside every grid")
-        return _unit_view(unit)
+def leaf_grid_rows() -> list[tuple[str, UnitView, bytes]]:
+    """(code, view, WKB) of every leaf grid: what the in-memory index is built from."""
+    with engine().connect() as conn:
+        return [(r.code, UnitView(r.code, r.level, r.name, r.parent_code, list(r.ancestors), r.area_m2,
+                                  r.updated_at), bytes(r.wkb))
+                for r in store.leaf_grids(conn)]
+
+
+_leaf_grids: LiveIndex[UnitView] | None = None
+_leaf_grids_lock = threading.Lock()
+
+
+def leaf_grids(offload=None) -> LiveIndex[UnitView]:
+    """This process's in-memory index of the leaf grids, rebuilt whenever one changes. Entry
+    points start it with the process (`offload` runs the build, e.g. off eventlet's hub);
+    anything else gets it built on first use."""
+    global _leaf_grids
+    with _leaf_grids_lock:
+        if _leaf_grids is None:
+            dsn = engine().url.set(drivername="postgresql").render_as_string(hide_password=False)
+            _leaf_grids = LiveIndex(leaf_grid_rows, dsn, store.LEAF_GRIDS_CHANNEL, offload=offload,
+                                    name="leaf grids").start()
+        return _leaf_grids
+
+
+def locate(caller: Principal, lon: float, lat: float, datum: Datum = Datum.WGS84) -> Located:
+    """Any signed-in caller may pin a point: it reveals a grid code, not the grid's data.
+    Answered from memory, by the rule PostGIS would apply (ST_Covers; lowest code on a border)."""
+    lon, lat = domain.to_wgs84(lon, lat, datum)
+    grid = leaf_grids().current.locate(lon, lat)
+    if grid is None:
+        raise _outside(lon, lat)
+    return Located(grid, lon, lat)
+
+
+def _outside(lon: float, lat: float) -> NotFound:
+    return NotFound(f"point ({lon}, {lat}) lies outside every grid")
+
+
+def locate_many(caller: Principal, lons: Sequence[float], lats: Sequence[float],
+                datums: Sequence[Datum | None]) -> LocatedMany:
+    """locate() for up to domain.MAX_LOCATE_MANY points at once, all from the same index; a bad
+    point gets its own error and fails nothing else. A datum of None is an unknown one."""
+    wgs_lons, wgs_lats, refused = domain.many_to_wgs84(lons, lats, datums)
+    index = leaf_grids().current
+    positions = index.positions(wgs_lons, wgs_lats)
+    codes = index.keys_at(positions)
+    lons_out, lats_out = wgs_lons.tolist(), wgs_lats.tolist()
+    errors: dict[int, InvalidArgument | NotFound] = {}
+    for i in np.flatnonzero(positions == NOWHERE).tolist():
+        errors[i] = _outside(lons_out[i], lats_out[i])
+    for i, why in refused.items():
+        codes[i] = None
+        errors[i] = InvalidArgument(why)
+    return LocatedMany(codes, lons_out, lats_out, errors)
 
 
 def get_unit(caller: Principal, code: str, include_geometry: bool = False) -> UnitView:
-    domain.level_of(code)
+    units.level_of(code)
     domain.may_read_unit(caller, code)
     with session_scope() as session:
         unit = store.get_unit(session, code)
@@ -121,7 +187,7 @@ def get_unit(caller: Principal, code: str, include_geometry: bool = False) -> Un
 
 
 def list_children(caller: Principal, code: str) -> list[UnitView]:
-    domain.level_of(code)
+    units.level_of(code)
     domain.may_read_unit(caller, code)
     with session_scope() as session:
         store.get_unit(session, code)
@@ -129,22 +195,27 @@ def list_children(caller: Principal, code: str) -> list[UnitView]:
 
 
 def import_units(caller: Principal, feature_collection: dict,
-                 progress: Callable[[int], None] | None = None) -> ImportResult:
-    """Idempotent upsert of a FeatureCollection, all or nothing."""
+                 progress: Callable[[int], None] | None = None,
+                 options: domain.ImportOptions = domain.ImportOptions()) -> ImportResult:
+    """Idempotent upsert of a FeatureCollection (WGS 84; services/grid/boundary_files.py reads
+    the files cities have into one), all or nothing; what the tolerance let it adjust comes back
+    in the result."""
     auth.require_role(caller, auth.ADMIN, auth.SERVICE)
-    drafts = domain.parse_feature_collection(feature_collection)
+    drafts = domain.parse_feature_collection(feature_collection, options)
     if caller.role != auth.SERVICE:
         for d in drafts:
             domain.may_manage_unit(caller, d.code)
     with session_scope() as session:
-        created, updated, unchanged, changed = store.import_units(session, drafts, progress)
-        if changed:
+        written = import_store.import_units(session, drafts, options, progress)
+        if written.changed_codes:
+            changed = written.changed_codes
             record_event(session, SCHEMA, "grid.units.imported", "units", {
-                "created": created, "updated": updated, "unchanged": unchanged,
+                "created": written.created, "updated": written.updated, "unchanged": written.unchanged,
                 "changed_codes": changed[:CHANGED_CODES_IN_EVENT],
                 "changed_codes_truncated": len(changed) > CHANGED_CODES_IN_EVENT,
                 "by": caller.member_id})
-    return ImportResult(created, updated, unchanged)
+    return ImportResult(written.created, written.updated, written.unchanged, options.tolerance_m,
+                        written.adjustments)
 
 
 # --- members ----------------------------------------------------------------------------------
@@ -162,7 +233,7 @@ def create_member(caller: Principal, name: str, phone: str, role: str) -> Member
 
 
 def get_member(caller: Principal, member_id: str) -> MemberView:
-    mid = _member_id(member_id)
+    mid = parse_uuid(member_id, "member id")
     with session_scope() as session:
         member = store.get_member(session, mid)
         domain.may_read_member(caller, str(mid), [a.unit_code for a in member.assignments])
@@ -170,7 +241,7 @@ def get_member(caller: Principal, member_id: str) -> MemberView:
 
 
 def update_member(caller: Principal, member_id: str, changes: dict, expected_version: int = 0) -> MemberView:
-    mid = _member_id(member_id)
+    mid = parse_uuid(member_id, "member id")
     unknown = set(changes) - {"name", "phone", "active", "on_duty"}
     if unknown:
         raise InvalidArgument(f"cannot change {', '.join(sorted(unknown))}")
@@ -197,11 +268,17 @@ def update_member(caller: Principal, member_id: str, changes: dict, expected_ver
         return _member_view(session, member, caller)
 
 
-def assign_member(caller: Principal, member_id: str, grid_code: str, primary: bool) -> MemberView:
-    mid = _member_id(member_id)
+def _may_manage_assignment(caller: Principal, member_id: str, grid_code: str) -> uuid.UUID:
+    """The member's id, once the caller may manage members and the unit is in their scope."""
+    mid = parse_uuid(member_id, "member id")
     domain.may_manage_members(caller)
-    domain.level_of(grid_code)
-    auth.require_scope(caller, domain.lineage(grid_code), f"unit {grid_code}")
+    units.level_of(grid_code)
+    auth.require_scope(caller, units.lineage(grid_code), f"unit {grid_code}")
+    return mid
+
+
+def assign_member(caller: Principal, member_id: str, grid_code: str, primary: bool) -> MemberView:
+    mid = _may_manage_assignment(caller, member_id, grid_code)
     with session_scope() as session:
         member = store.get_member(session, mid, for_update=True)
         if not member.active:
@@ -229,10 +306,7 @@ def assign_member(caller: Principal, member_id: str, grid_code: str, primary: bo
 
 
 def release_member(caller: Principal, member_id: str, grid_code: str) -> MemberView:
-    mid = _member_id(member_id)
-    domain.may_manage_members(caller)
-    domain.level_of(grid_code)
-    auth.require_scope(caller, domain.lineage(grid_code), f"unit {grid_code}")
+    mid = _may_manage_assignment(caller, member_id, grid_code)
     with session_scope() as session:
         member = store.get_member(session, mid, for_update=True)
         released = next((a for a in member.assignments if a.unit_code == grid_code), None)
@@ -251,7 +325,7 @@ def release_member(caller: Principal, member_id: str, grid_code: str) -> MemberV
 
 def list_members(caller: Principal, root_code: str, role: str | None = None, on_duty_only: bool = False,
                  page_size: int = 100, page_token: str = "") -> tuple[list[MemberView], str]:
-    domain.level_of(root_code)
+    units.level_of(root_code)
     domain.may_read_unit(caller, root_code)
     if role:
         domain.check_member_fields(role=role)
@@ -273,23 +347,28 @@ def list_members(caller: Principal, root_code: str, role: str | None = None, on_
         return views, (str(members[-1].id) if more else "")
 
 
-def report_position(caller: Principal, member_id: str, lon: float, lat: float) -> tuple[Position, str | None]:
-    mid = _member_id(member_id)
+def report_position(caller: Principal, member_id: str, lon: float, lat: float,
+                    datum: Datum = Datum.WGS84) -> tuple[Position, str | None]:
+    """Stores where a member is, in WGS 84, with the point as sent; returns it and its grid."""
+    mid = parse_uuid(member_id, "member id")
     domain.may_report_position(caller, str(mid))
-    lon, lat = domain.check_point(lon, lat)
+    sent_lon, sent_lat = domain.check_point(lon, lat)
+    lon, lat = domain.to_wgs84(sent_lon, sent_lat, datum)
+    grid = leaf_grids().current.locate(lon, lat)
+    grid_code = grid.code if grid else None
     with session_scope() as session:
         member = store.get_member(session, mid, for_update=True)
         if not member.active:
             raise FailedPrecondition(f"member {mid} is inactive")
-        grid = store.locate(session, lon, lat)
         member.position = f"SRID=4326;POINT({lon!r} {lat!r})"
         member.position_at = datetime.now().astimezone()
+        member.position_sent_lon, member.position_sent_lat, member.position_sent_datum = sent_lon, sent_lat, datum.value
         session.flush()
-        grid_code = grid.code if grid else None
         record_event(session, SCHEMA, "grid.member.position_reported", f"members/{mid}",
                      {"member_id": str(mid), "lon": lon, "lat": lat, "grid_code": grid_code,
-                      "reported_at": member.position_at.isoformat()})
-        return Position(lon, lat, member.position_at), grid_code
+                      "reported_at": member.position_at.isoformat(),
+                      "as_sent": {"lon": sent_lon, "lat": sent_lat, "datum": datum.value}})
+        return Position(lon, lat, member.position_at, (sent_lon, sent_lat, datum)), grid_code
 
 
 def health() -> dict:

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+import eventlet.tpool
+from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 
 from services.grid import operations as ops
+from shared import datum
 from shared.errors import DomainError
 from shared.nameko_support import Caller, OutboxRelay
 
@@ -19,20 +22,36 @@ def _unit(u: ops.UnitView) -> dict:
     return d
 
 
+class LeafGrids(DependencyProvider):
+    """Builds the process's index of the leaf grids as the container starts. Builds run in
+    eventlet's pool of real threads, so RPC keeps answering from the old index meanwhile."""
+
+    def start(self):
+        ops.leaf_grids(offload=eventlet.tpool.execute)
+
+    def stop(self):
+        ops.leaf_grids().stop()
+
+    kill = stop
+
+
 class GridService:
     name = "grid"
 
     caller = Caller()
     relay = OutboxRelay("grid")
+    leaf_grids = LeafGrids()
 
     @rpc(expected_exceptions=DomainError)
     def health(self) -> dict:
         return ops.health()
 
     @rpc(expected_exceptions=DomainError)
-    def locate(self, lon: float, lat: float) -> dict:
-        """The leaf grid for a point: {code, name, ancestors, ...}; NotFound outside every grid."""
-        return _unit(ops.locate(self.caller(), lon, lat))
+    def locate(self, lon: float, lat: float, datum_name: str | None = None) -> dict:
+        """The leaf grid for a point in datum_name (wgs84, cgcs2000, gcj02, bd09; default wgs84):
+        {code, name, ancestors, ..., wgs84: {lon, lat}}; NotFound outside every grid."""
+        found = ops.locate(self.caller(), lon, lat, datum.parse(datum_name))
+        return _unit(found.grid) | {"wgs84": {"lon": found.lon, "lat": found.lat}}
 
     @rpc(expected_exceptions=DomainError)
     def get_unit(self, code: str) -> dict:

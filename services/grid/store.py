@@ -1,18 +1,15 @@
 """Grid storage: SQLAlchemy models of the `grid` schema and the queries on them."""
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import datetime
-from typing import Callable, Iterable
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (ARRAY, BigInteger, Boolean, DateTime, Float, ForeignKey, String, Text, func,
                         select, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
-from services.grid.domain import UnitDraft
-from shared.errors import InvalidArgument, NotFound
+from shared.errors import NotFound
 
 SCHEMA = "grid"
 
@@ -47,8 +44,12 @@ class Member(Base):
     role: Mapped[str] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     on_duty: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
-    position = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=True)
+    position = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=True)  # WGS 84
     position_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The position as the phone sent it, in its own datum.
+    position_sent_lon: Mapped[float | None] = mapped_column(Float)
+    position_sent_lat: Mapped[float | None] = mapped_column(Float)
+    position_sent_datum: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     version: Mapped[int] = mapped_column(BigInteger, server_default=text("1"))
@@ -72,18 +73,20 @@ class Assignment(Base):
 
 # --- units ------------------------------------------------------------------------------------
 
-_LOCATE = text(
-    "SELECT code, level, name, parent_code, ancestors, area_m2, updated_at FROM grid.units "
-    "WHERE level = 'grid' AND ST_Covers(geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)) "
-    "ORDER BY code LIMIT 1")
+# A trigger on grid.units NOTIFYs here when a committed transaction changed a leaf grid
+# (migration 0004); every process that pins points rebuilds its index then.
+LEAF_GRIDS_CHANNEL = "gridbus_grid_leaves"
+
+_LEAF_GRIDS = text(
+    "SELECT code, level, name, parent_code, ancestors, area_m2, updated_at, ST_AsBinary(geom) AS wkb "
+    "FROM grid.units WHERE level = 'grid'")
 
 
-def locate(session: Session, lon: float, lat: float):
-    """The leaf grid covering the point (a row with Unit's plain columns). On a border shared
-    by several grids the lowest code wins, so the same point always lands in the same grid.
-
-    Plain SQL on purpose: this is the hottest read in gridbus, and the ORM tripled its cost."""
-    return session.execute(_LOCATE, {"lon": lon, "lat": lat}).first()
+def leaf_grids(conn):
+    """Every leaf grid with its polygon as WKB: what the in-memory index is built from.
+    One statement, so one snapshot: an import is in it whole or not at all. Streamed in
+    chunks, so the driver never holds the whole city's polygons besides the caller's copy."""
+    return conn.execution_options(yield_per=1000).execute(_LEAF_GRIDS)
 
 
 def get_unit(session: Session, code: str) -> Unit:
@@ -99,94 +102,6 @@ def geometry_geojson(session: Session, code: str) -> str:
 
 def children(session: Session, code: str) -> list[Unit]:
     return list(session.scalars(select(Unit).where(Unit.parent_code == code).order_by(Unit.code)))
-
-
-def _first(session: Session, sql: str):
-    return session.execute(text(sql)).first()
-
-
-def import_units(session: Session, drafts: list[UnitDraft],
-                 progress: Callable[[int], None] | None = None) -> tuple[int, int, int, list[str]]:
-    """Upserts the drafts by code after checking them all together against each other and
-    against what is stored. Raises InvalidArgument naming the first bad feature; the caller's
-    transaction then writes nothing. Returns (created, updated, unchanged, changed codes)."""
-    session.execute(text(
-        "CREATE TEMP TABLE import_staging (idx int, code text PRIMARY KEY, level text, name text, "
-        "parent_code text, ancestors text[], gj text, geom geometry(MultiPolygon, 4326)) ON COMMIT DROP"))
-    chunk = 1000
-    for start in range(0, len(drafts), chunk):
-        rows = [{"idx": d.index, "code": d.code, "level": d.level, "name": d.name, "parent": d.parent_code,
-                 "anc": _ancestors(d.code), "gj": json.dumps(d.geometry)} for d in drafts[start:start + chunk]]
-        session.execute(text(
-            "INSERT INTO import_staging (idx, code, level, name, parent_code, ancestors, gj) "
-            "VALUES (:idx, :code, :level, :name, :parent, :anc, :gj)"), rows)
-        if progress:
-            progress(len(rows))
-    session.execute(text("UPDATE import_staging SET geom = ST_SetSRID(ST_GeomFromGeoJSON(gj), 4326)"))
-    session.execute(text("CREATE INDEX ON import_staging USING gist (geom)"))
-    session.execute(text("ANALYZE import_staging"))
-
-    bad = _first(session, "SELECT idx, code, ST_IsValidReason(geom) FROM import_staging "
-                          "WHERE NOT ST_IsValid(geom) ORDER BY idx LIMIT 1")
-    if bad:
-        raise InvalidArgument(f"feature {bad[0]} ({bad[1]}): invalid polygon: {bad[2]}")
-    bad = _first(session, """
-        SELECT s.idx, s.code, s.parent_code FROM import_staging s
-        WHERE s.parent_code IS NOT NULL
-          AND NOT EXISTS (SELECT 1 FROM import_staging p WHERE p.code = s.parent_code)
-          AND NOT EXISTS (SELECT 1 FROM grid.units u WHERE u.code = s.parent_code)
-        ORDER BY s.idx LIMIT 1""")
-    if bad:
-        raise InvalidArgument(f"feature {bad[0]} ({bad[1]}): parent {bad[2]} is neither stored nor in the import")
-
-    # The units as they will be once the import is written, restricted to the families it touches.
-    session.execute(text("""
-        CREATE TEMP TABLE import_after ON COMMIT DROP AS
-        SELECT idx, code, parent_code, geom FROM import_staging
-        UNION ALL
-        SELECT NULL, u.code, u.parent_code, u.geom FROM grid.units u
-        WHERE u.code NOT IN (SELECT code FROM import_staging)
-          AND (u.parent_code IN (SELECT parent_code FROM import_staging)
-               OR u.parent_code IN (SELECT code FROM import_staging)
-               OR u.code IN (SELECT parent_code FROM import_staging))"""))
-    session.execute(text("CREATE INDEX ON import_after (code)"))
-    session.execute(text("CREATE INDEX ON import_after USING gist (geom)"))
-    session.execute(text("ANALYZE import_after"))
-
-    bad = _first(session, """
-        SELECT s.idx, s.code, p.code FROM import_staging s JOIN import_after p ON p.code = s.parent_code
-        WHERE NOT ST_CoveredBy(s.geom, p.geom) ORDER BY s.idx LIMIT 1""")
-    if bad:
-        raise InvalidArgument(f"feature {bad[0]} ({bad[1]}): not inside its parent {bad[2]}")
-    bad = _first(session, """
-        SELECT s.idx, s.code, c.code FROM import_staging s JOIN import_after c ON c.parent_code = s.code
-        WHERE c.idx IS NULL AND NOT ST_CoveredBy(c.geom, s.geom) ORDER BY s.idx LIMIT 1""")
-    if bad:
-        raise InvalidArgument(f"feature {bad[0]} ({bad[1]}): no longer contains its stored child {bad[2]}")
-    # Siblings may touch along borders but their interiors must not meet.
-    bad = _first(session, """
-        SELECT a.idx, a.code, b.code FROM import_staging a JOIN import_after b
-          ON b.parent_code IS NOT DISTINCT FROM a.parent_code AND b.code <> a.code AND a.geom && b.geom
-        WHERE ST_Relate(a.geom, b.geom, '2********') ORDER BY a.idx, b.code LIMIT 1""")
-    if bad:
-        raise InvalidArgument(f"feature {bad[0]} ({bad[1]}): overlaps its sibling {bad[2]}")
-
-    changed = session.execute(text("""
-        INSERT INTO grid.units AS u (code, level, name, parent_code, ancestors, geom, area_m2)
-        SELECT code, level, name, parent_code, ancestors, geom, ST_Area(geom::geography)
-        FROM import_staging ORDER BY array_length(ancestors, 1) NULLS FIRST, code
-        ON CONFLICT (code) DO UPDATE SET
-            name = EXCLUDED.name, geom = EXCLUDED.geom, area_m2 = EXCLUDED.area_m2, updated_at = now()
-        WHERE u.name IS DISTINCT FROM EXCLUDED.name OR ST_AsBinary(u.geom) <> ST_AsBinary(EXCLUDED.geom)
-        RETURNING code, (xmax = 0) AS created""")).all()
-    created = sum(1 for row in changed if row.created)
-    updated = len(changed) - created
-    return created, updated, len(drafts) - len(changed), sorted(row.code for row in changed)
-
-
-def _ancestors(code: str) -> list[str]:
-    from services.grid.domain import ancestors
-    return ancestors(code)
 
 
 # --- members ----------------------------------------------------------------------------------
@@ -222,7 +137,3 @@ def position_lonlat(session: Session, member: Member) -> tuple[float, float] | N
     row = session.execute(select(func.ST_X(Member.position), func.ST_Y(Member.position))
                           .where(Member.id == member.id)).one()
     return row[0], row[1]
-
-
-def units_exist(session: Session, codes: Iterable[str]) -> set[str]:
-    return set(session.scalars(select(Unit.code).where(Unit.code.in_(list(codes)))))

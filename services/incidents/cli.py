@@ -5,24 +5,25 @@ GRIDBUS_TOKEN; `gridbus token mint` makes one), so they obey the same rules as a
 console. Loading the catalogue is an operator's job done on the database."""
 from __future__ import annotations
 
-import os
 import uuid
 from datetime import datetime, timezone
+from pathlib import Path
 
+from services.incidents.domain import ACTIONS, STATUSES
 from shared.cli import call_or_exit, operator_stub
 
-ACTIONS = ("dispatch", "reroute", "accept", "resolve", "verify", "reopen", "reject", "resubmit", "close", "merge")
+DEFAULT_CATEGORIES = Path(__file__).resolve().parent / "config" / "categories.yaml"
 
 
-def register(sub, default_categories) -> None:
+def register(sub) -> None:
     i = sub.add_parser("incidents", help="incidents: report, list, show, act, watch, load categories")
     i.add_argument("--server", default=None, help="host:port of the incidents gRPC server "
                                                   "(default localhost:GRIDBUS_INCIDENTS_GRPC_PORT)")
-    i.add_argument("--token", default=os.environ.get("GRIDBUS_TOKEN"), help="bearer token (default $GRIDBUS_TOKEN)")
+    i.add_argument("--token", help="bearer token (default $GRIDBUS_TOKEN)")
     s = i.add_subparsers(dest="action", required=True)
 
     cat = s.add_parser("load-categories", help="load the category catalogue (codes missing from it are deactivated)")
-    cat.add_argument("file", nargs="?", default=str(default_categories), help="YAML catalogue (default: the bundled one)")
+    cat.add_argument("file", nargs="?", default=str(DEFAULT_CATEGORIES), help="YAML catalogue (default: the bundled one)")
     cat.set_defaults(func=load_categories)
 
     rep = s.add_parser("report", help="report an incident, as an officer")
@@ -37,8 +38,7 @@ def register(sub, default_categories) -> None:
 
     ls = s.add_parser("list", help="list incidents you may see, newest first")
     ls.add_argument("--grid", default="", help="a unit code: its whole subtree")
-    ls.add_argument("--status", nargs="*", default=[], choices=["reported", "dispatched", "in_progress", "resolved",
-                                                                 "verified", "closed", "rejected", "reopened"])
+    ls.add_argument("--status", nargs="*", default=[], choices=STATUSES)
     ls.add_argument("--category", default="")
     ls.add_argument("--limit", type=int, default=50)
     ls.set_defaults(func=list_)
@@ -49,7 +49,7 @@ def register(sub, default_categories) -> None:
 
     act = s.add_parser("act", help="move an incident on (as dispatcher, department or officer)")
     act.add_argument("incident_id")
-    act.add_argument("action", choices=ACTIONS)
+    act.add_argument("action", choices=list(ACTIONS))
     act.add_argument("--version", type=int, required=True, help="the version you read (see `show`)")
     act.add_argument("--department", default="")
     act.add_argument("--note", default="")
@@ -66,19 +66,18 @@ def load_categories(args) -> None:
     import yaml
 
     from services.incidents import operations as ops
-    from shared.cli import _operator
+    from shared.cli import operator_principal
 
     with open(args.file, encoding="utf-8") as f:
         doc = yaml.safe_load(f)
-    active, deactivated = ops.load_categories(_operator(), doc)
+    active, deactivated = ops.load_categories(operator_principal(), doc)
     print(f"{active} categories active, {deactivated} deactivated")
 
 
 def _stub(args):
     from gridbus.incidents.v1 import incidents_pb2_grpc
-    from shared.config import settings
-    return operator_stub(incidents_pb2_grpc.IncidentServiceStub, args.server,
-                         settings().incidents_grpc_port, args.token)
+    from services import registry
+    return operator_stub(incidents_pb2_grpc.IncidentServiceStub, args.server, registry.port("incidents"), args.token)
 
 
 def _line(i) -> str:

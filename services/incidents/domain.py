@@ -11,14 +11,14 @@ import hashlib
 import json
 import math
 import re
-import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from shared import auth
 from shared.auth import Principal
 from shared.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from shared.ids import parse_uuid
 
 REPORTED, DISPATCHED, IN_PROGRESS, RESOLVED = "reported", "dispatched", "in_progress", "resolved"
 VERIFIED, CLOSED, REJECTED, REOPENED = "verified", "closed", "rejected", "reopened"
@@ -83,13 +83,6 @@ class Draft:
             "subject": self.subject.__dict__ if self.subject else None,
         }
         return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
-
-
-def check_uuid(value: str, what: str) -> str:
-    try:
-        return str(uuid.UUID(value))
-    except (ValueError, TypeError, AttributeError):
-        raise InvalidArgument(f"{what} {value!r} is not a UUID")
 
 
 def check_point(lon: float, lat: float, accuracy_m: float) -> None:
@@ -159,7 +152,7 @@ def check_subject(type_: str, ref: str) -> Subject | None:
             raise InvalidArgument("an enterprise subject is named by its 18-character unified social credit code")
     else:
         # A person is named by the credit registry's id, never by an identity number.
-        check_uuid(ref, "person subject id")
+        parse_uuid(ref, "person subject id")
     return Subject(type_, ref)
 
 
@@ -186,7 +179,7 @@ def make_draft(*, report_id: str, category_code: str, title: str, description: s
         occurred_at = now
     check_point(lon, lat, accuracy_m)
     return Draft(
-        report_id=check_uuid(report_id, "report_id"),
+        report_id=str(parse_uuid(report_id, "report_id")),
         category_code=check_category_code(category_code),
         title=check_text(title, "title", MAX_TITLE, required=True),
         description=check_text(description, "description", MAX_DESCRIPTION, required=False),
@@ -206,33 +199,62 @@ def may_report(p: Principal, lineage: list[str]) -> None:
 
 # --- lifecycle -----------------------------------------------------------------------------
 
+# What an action does with the incident's department.
+KEEPS = "keeps"      # stays as it is
+SETS = "sets"        # takes department_code
+CHANGES = "changes"  # takes department_code, which must be another department than now
+CLEARS = "clears"    # back to none: the incident is with the reporting officer again
+
+# Request fields only some actions take, and what the action must then name (None: a flag, optional).
+EXTRA_FIELDS = {"duplicate_of": "the incident it duplicates", "violation_confirmed": None}
+
+
 @dataclass(frozen=True)
 class Action:
+    """One lifecycle action: the only place that says what it does. plan_transition, the gRPC enum,
+    the command line, the event it emits, how incidents applies dispatch's decisions and the
+    roles table in docs/service-contracts.md are all read from, or tested against, this row."""
     name: str
-    sources: frozenset[str]
-    target: str | None  # None: the status does not change (reroute)
-    roles: frozenset[str]
-    needs_department: bool = False
+    sources: frozenset[str]          # the statuses it applies to
+    target: str | None               # the status after it; None: the status does not change
+    roles: frozenset[str]            # who may take it (and always within their scope)
+    event: str                       # it emits incidents.incident.<event>
+    note: bool = False               # needs a note saying why
+    department: str = KEEPS          # KEEPS, SETS, CHANGES or CLEARS the department
+    reporter_only: bool = False      # only the officer who reported the incident
+    takes: str | None = None         # the one field of EXTRA_FIELDS it takes
+    from_dispatch: tuple[str, ...] = ()  # dispatch's events that make incidents take it
+
+    @property
+    def event_type(self) -> str:
+        return f"incidents.incident.{self.event}"
 
 
-def _action(name, sources, target, roles, **kw) -> Action:
-    return Action(name, frozenset(sources), target, frozenset(roles), **kw)
+def _action(name, sources, target, roles, event, **kw) -> Action:
+    return Action(name, frozenset(sources), target, frozenset(roles), event, **kw)
 
 
 _D, _O, _S, _DEP = auth.DISPATCHER, auth.OFFICER, auth.SERVICE, auth.DEPARTMENT
 ACTIONS: dict[str, Action] = {a.name: a for a in (
-    _action("dispatch", {REPORTED, REOPENED}, DISPATCHED, {_D, _S}, needs_department=True),
-    _action("reroute", {DISPATCHED, IN_PROGRESS}, DISPATCHED, {_D, _S}, needs_department=True),
-    _action("accept", {DISPATCHED, REOPENED}, IN_PROGRESS, {_DEP, _S}),
-    _action("resolve", {IN_PROGRESS}, RESOLVED, {_DEP, _S}),
-    _action("verify", {RESOLVED}, VERIFIED, {_O, _S}),
-    _action("reopen", {RESOLVED, VERIFIED}, REOPENED, {_O, _D, _S}),
-    _action("reject", {REPORTED, DISPATCHED, REOPENED}, REJECTED, {_D, _S}),
-    _action("resubmit", {REJECTED}, REPORTED, {_O}),
-    _action("close", {VERIFIED, REJECTED}, CLOSED, {_D, _S}),
+    _action("dispatch", {REPORTED, REOPENED}, DISPATCHED, {_D, _S}, "dispatched", department=SETS,
+            from_dispatch=("dispatch.task.created", "dispatch.task.assigned")),
+    _action("reroute", {DISPATCHED, IN_PROGRESS}, DISPATCHED, {_D, _S}, "rerouted", note=True, department=CHANGES,
+            from_dispatch=("dispatch.task.rerouted",)),
+    _action("accept", {DISPATCHED, REOPENED}, IN_PROGRESS, {_DEP, _S}, "accepted",
+            from_dispatch=("dispatch.task.acknowledged",)),
+    _action("resolve", {IN_PROGRESS}, RESOLVED, {_DEP, _S}, "resolved", from_dispatch=("dispatch.task.resolved",)),
+    _action("verify", {RESOLVED}, VERIFIED, {_O, _S}, "verified"),
+    _action("reopen", {RESOLVED, VERIFIED}, REOPENED, {_O, _D, _S}, "reopened", note=True),
+    _action("reject", {REPORTED, DISPATCHED, REOPENED}, REJECTED, {_D, _S}, "rejected", note=True, department=CLEARS,
+            from_dispatch=("dispatch.task.rejected",)),
+    _action("resubmit", {REJECTED}, REPORTED, {_O}, "resubmitted", department=CLEARS, reporter_only=True),
+    _action("close", {VERIFIED, REJECTED}, CLOSED, {_D, _S}, "closed", takes="violation_confirmed"),
     # A duplicate merged into another incident ends here; its link says where to look.
-    _action("merge", OPEN_STATUSES, CLOSED, {_D, _S}),
+    _action("merge", OPEN_STATUSES, CLOSED, {_D, _S}, "merged", takes="duplicate_of",
+            from_dispatch=("dispatch.task.merged",)),
 )}
+REPORTED_EVENT = "incidents.incident.reported"  # the report itself, which no action makes
+EVENT_TYPES = (REPORTED_EVENT, *(a.event_type for a in ACTIONS.values()))
 
 # How far along the dispatched part of the lifecycle a status is (reopened starts over).
 _PROGRESS = {REPORTED: 0, REOPENED: 0, DISPATCHED: 1, IN_PROGRESS: 2, RESOLVED: 3, VERIFIED: 4,
@@ -251,10 +273,17 @@ def arrived_early(action: str, status: str) -> bool:
     return bool(forward) and _PROGRESS[status] < min(forward)
 
 
-# Event type suffix per action.
-EVENT_OF = {"dispatch": "dispatched", "reroute": "rerouted", "accept": "accepted", "resolve": "resolved",
-            "verify": "verified", "reopen": "reopened", "reject": "rejected", "resubmit": "resubmitted",
-            "close": "closed", "merge": "merged"}
+def action_for_dispatch_event(event_type: str) -> Action | None:
+    """The action a dispatch decision makes incidents take; None for events that change nothing."""
+    return next((a for a in ACTIONS.values() if event_type in a.from_dispatch), None)
+
+
+def reassignment(action: Action, status: str, department: str | None, wanted: str | None) -> Action | None:
+    """A decision that sets a department, reaching an incident that another department already
+    has (a dispatcher reassigned the task), is the action that changes the department instead."""
+    if action.department != SETS or status in action.sources or wanted == department:
+        return None
+    return next((a for a in ACTIONS.values() if a.department == CHANGES and status in a.sources), None)
 
 
 @dataclass(frozen=True)
@@ -279,15 +308,15 @@ class Request:
 class Outcome:
     status: str
     department_code: str | None
-    changes: dict = field(default_factory=dict)
 
 
 def plan_transition(p: Principal, facts: Facts, req: Request) -> Outcome:
-    """Checks the caller and the state machine; returns the incident's next state.
+    """Checks the caller and the state machine against the action's row; returns the incident's
+    next state.
 
     Order: unknown action (INVALID_ARGUMENT), the caller's role and scope (PERMISSION_DENIED:
     a caller learns nothing about incidents outside their grids), then the current state
-    (FAILED_PRECONDITION, naming it)."""
+    (FAILED_PRECONDITION, naming it), then the request's fields (INVALID_ARGUMENT)."""
     action = ACTIONS.get(req.action)
     if action is None:
         raise InvalidArgument(f"unknown action {req.action!r}; one of {', '.join(ACTIONS)}")
@@ -298,29 +327,30 @@ def plan_transition(p: Principal, facts: Facts, req: Request) -> Outcome:
             raise PermissionDenied(f"this incident is not dispatched to department {p.member_id}")
     else:
         auth.require_scope(p, facts.lineage, "this incident")
-    if action.name == "resubmit" and facts.reporter_id != p.member_id:
-        raise PermissionDenied("only the officer who reported it may resubmit an incident")
+    if action.reporter_only and facts.reporter_id != p.member_id:
+        raise PermissionDenied(f"only the officer who reported it may {action.name} an incident")
     if facts.status not in action.sources:
         raise FailedPrecondition(
             f"cannot {action.name} an incident that is {facts.status}; "
             f"{action.name} applies to {', '.join(sorted(action.sources))}")
     if req.note is not None:
         check_text(req.note, "note", MAX_NOTE, required=False)
-    if action.name in ("reject", "reroute", "reopen") and not (req.note or "").strip():
+    if action.note and not (req.note or "").strip():
         raise InvalidArgument(f"{action.name} needs a note saying why")
     department = facts.department_code
-    if action.needs_department:
+    if action.department in (SETS, CHANGES):
         department = check_department_code(req.department_code or "")
-        if action.name == "reroute" and department == facts.department_code:
+        if action.department == CHANGES and department == facts.department_code:
             raise FailedPrecondition(f"the incident is already with department {department}")
-    if action.name == "merge":
-        if not req.duplicate_of:
-            raise InvalidArgument("merge needs the incident it duplicates")
-    elif req.duplicate_of:
-        raise InvalidArgument("duplicate_of only goes with merge")
-    if req.violation_confirmed and action.name != "close":
-        raise InvalidArgument("violation_confirmed only goes with close")
-    if action.name == "resubmit" or action.name == "reject":
+    for name, names in EXTRA_FIELDS.items():
+        given = getattr(req, name)
+        if action.takes == name:
+            if names and not given:
+                raise InvalidArgument(f"{action.name} needs {names}")
+        elif given:
+            takers = ", ".join(a.name for a in ACTIONS.values() if a.takes == name)
+            raise InvalidArgument(f"{name} only goes with {takers}")
+    if action.department == CLEARS:
         department = None
     return Outcome(status=action.target or facts.status, department_code=department)
 

@@ -5,19 +5,18 @@ from __future__ import annotations
 
 import logging
 import queue
-from datetime import datetime, timezone
-
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from gridbus.incidents.v1 import incidents_pb2 as pb
 from gridbus.incidents.v1 import incidents_pb2_grpc as pb_grpc
+from services import registry
 from services.incidents import domain
 from services.incidents import operations as ops
 from shared.changefeed import ChangeFeed
 from shared.config import settings
 from shared.errors import DomainError, InvalidArgument
-from shared.grpc_support import STATUS, serve, server_stream, unary
+from shared.grpc_support import STATUS, serve, server_stream, time_field, timestamp, unary
 from shared.logs import setup_logging
 
 log = logging.getLogger(__name__)
@@ -32,35 +31,25 @@ STATUS_NAME = {v: k for k, v in STATUS_PB.items()}
 ACTION_NAME = {getattr(pb, f"ACTION_{a.upper()}"): a for a in domain.ACTIONS}
 
 
-def _ts(when: datetime | None) -> Timestamp:
-    ts = Timestamp()
-    if when is not None:
-        ts.FromDatetime(when)
-    return ts
-
-
-def _when(request, name: str) -> datetime | None:
-    return getattr(request, name).ToDatetime(tzinfo=timezone.utc) if request.HasField(name) else None
-
-
 def incident_pb(v: ops.IncidentView) -> pb.Incident:
     return pb.Incident(
         id=v.id, report_id=v.report_id, category_code=v.category_code, title=v.title,
         description=v.description, location=pb.Location(lon=v.lon, lat=v.lat, accuracy_m=v.accuracy_m),
-        occurred_at=_ts(v.occurred_at), reported_at=_ts(v.reported_at), reporter_id=v.reporter_id,
+        occurred_at=timestamp(v.occurred_at), reported_at=timestamp(v.reported_at), reporter_id=v.reporter_id,
         grid_code=v.grid_code, lineage=v.lineage, status=STATUS_PB[v.status], version=v.version,
         priority=v.priority, department_code=v.department_code or "", duplicate_of=v.duplicate_of or "",
         subject=pb.Subject(type=v.subject.type, ref=v.subject.ref) if v.subject else None,
         attachments=[pb.Attachment(**a) for a in v.attachments],
-        violation_confirmed=bool(v.violation_confirmed), updated_at=_ts(v.updated_at))
+        violation_confirmed=bool(v.violation_confirmed), updated_at=timestamp(v.updated_at))
 
 
 def _incident_from_event(data: dict) -> pb.Incident:
     """The incident as the event describes it (Watch streams events, it does not re-read)."""
-    def ts(value):
+    def ts(value: str | None) -> Timestamp | None:  # RFC 3339 from the event; unset when missing
+        if not value:
+            return None
         t = Timestamp()
-        if value:
-            t.FromJsonString(value)
+        t.FromJsonString(value)
         return t
     loc = data.get("location") or {}
     subject = data.get("subject")
@@ -83,7 +72,7 @@ def _report(caller, request: pb.ReportRequest) -> ops.ReportResult:
     return ops.report(
         caller, report_id=request.report_id, category_code=request.category_code, title=request.title,
         description=request.description, lon=loc.lon, lat=loc.lat, accuracy_m=loc.accuracy_m,
-        occurred_at=_when(request, "occurred_at"), attachments=list(request.attachments),
+        occurred_at=time_field(request, "occurred_at"), attachments=list(request.attachments),
         subject_type=request.subject.type, subject_ref=request.subject.ref)
 
 
@@ -123,7 +112,7 @@ class IncidentServicer(pb_grpc.IncidentServiceServicer):
             pb.HistoryEntry(version=h.version, action=h.action,
                             from_status=STATUS_PB.get(h.from_status, pb.STATUS_UNSPECIFIED),
                             to_status=STATUS_PB[h.to_status], actor_id=h.actor_id, actor_role=h.actor_role,
-                            note=h.note or "", department_code=h.department_code or "", at=_ts(h.at))
+                            note=h.note or "", department_code=h.department_code or "", at=timestamp(h.at))
             for h in history])
 
     @unary
@@ -139,8 +128,8 @@ class IncidentServicer(pb_grpc.IncidentServiceServicer):
             bbox = (b.min_lon, b.min_lat, b.max_lon, b.max_lat)
         filters = ops.Filters(grid_code=request.grid_code or None, statuses=statuses,
                               category_code=request.category_code or None,
-                              reported_from=_when(request, "reported_from"),
-                              reported_to=_when(request, "reported_to"), bbox=bbox,
+                              reported_from=time_field(request, "reported_from"),
+                              reported_to=time_field(request, "reported_to"), bbox=bbox,
                               ids=list(request.incident_ids))
         incidents, token = ops.list_incidents(caller, filters, request.page_size, request.page_token)
         return pb.ListIncidentsResponse(incidents=[incident_pb(i) for i in incidents], next_page_token=token)
@@ -188,8 +177,8 @@ class IncidentServicer(pb_grpc.IncidentServiceServicer):
     @unary
     def Summarize(self, request, context, caller):
         filters = ops.Filters(grid_code=request.grid_code or None, category_code=request.category_code or None,
-                              reported_from=_when(request, "reported_from"),
-                              reported_to=_when(request, "reported_to"))
+                              reported_from=time_field(request, "reported_from"),
+                              reported_to=time_field(request, "reported_to"))
         rows, total = ops.summarize(caller, request.group_by, filters, request.time_zone, request.limit)
         return pb.SummarizeResponse(rows=[pb.SummaryRow(key=r.key, count=r.count, open=r.open) for r in rows],
                                     total=total)
@@ -200,7 +189,7 @@ def main() -> None:
     s = settings()
     feed = ChangeFeed(s.amqp_uri, ["incidents.incident.*"])
     serve(SERVICE_NAME, pb_grpc.add_IncidentServiceServicer_to_server, IncidentServicer(feed),
-          s.incidents_grpc_port, workers=32, max_receive_bytes=MAX_REQUEST_BYTES)
+          registry.port("incidents"), workers=32, max_receive_bytes=MAX_REQUEST_BYTES)
 
 
 if __name__ == "__main__":

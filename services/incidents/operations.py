@@ -5,10 +5,9 @@ trail and records its event, all in one transaction: a failure anywhere writes n
 from __future__ import annotations
 
 import logging
-import os
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -16,10 +15,13 @@ from sqlalchemy.orm import Session
 from services.incidents import domain, store
 from shared import auth
 from shared.auth import Principal
+from shared.config import settings
 from shared.db import session_scope
 from shared.errors import AlreadyExists, Aborted, FailedPrecondition, InvalidArgument, NotFound
+from shared.ids import parse_uuid
 from shared.inbox import first_delivery
 from shared.outbox import record_event
+from shared.timefmt import iso_utc, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +32,11 @@ MAX_IDS = 200
 
 
 def duplicate_radius_m() -> float:
-    return float(os.environ.get("GRIDBUS_DUPLICATE_RADIUS_M", "50"))
+    return settings().duplicate_radius_m
 
 
 def duplicate_window() -> timedelta:
-    return timedelta(hours=float(os.environ.get("GRIDBUS_DUPLICATE_WINDOW_HOURS", "24")))
+    return timedelta(hours=settings().duplicate_window_hours)
 
 
 @dataclass
@@ -106,28 +108,20 @@ def _view(row) -> IncidentView:
         attachments=list(i.attachments), violation_confirmed=i.violation_confirmed, updated_at=i.updated_at)
 
 
-def _iso(when: datetime | None) -> str | None:
-    return when.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if when else None
-
-
 def event_data(v: IncidentView, *, previous_status: str | None, actor_id: str, actor_role: str,
                note: str | None, at: datetime) -> dict:
-    """The payload of every incidents.incident.* event (docs/service-contracts.md)."""
+    """The payload of every incidents.incident.* event (IncidentEventData in events.proto)."""
     return {
         "incident_id": v.id, "report_id": v.report_id, "version": v.version, "status": v.status,
         "previous_status": previous_status, "category": v.category_code, "priority": v.priority,
         "grid_code": v.grid_code, "lineage": v.lineage,
         "location": {"lon": v.lon, "lat": v.lat, "accuracy_m": v.accuracy_m},
-        "occurred_at": _iso(v.occurred_at), "reported_at": _iso(v.reported_at),
+        "occurred_at": iso_utc(v.occurred_at), "reported_at": iso_utc(v.reported_at),
         "reporter_id": v.reporter_id, "department_code": v.department_code,
         "subject": {"type": v.subject.type, "ref": v.subject.ref} if v.subject else None,
         "duplicate_of": v.duplicate_of, "actor": {"id": actor_id, "role": actor_role}, "note": note,
-        "violation_confirmed": bool(v.violation_confirmed), "at": _iso(at),
+        "violation_confirmed": bool(v.violation_confirmed), "at": iso_utc(at),
     }
-
-
-def _incident_id(value: str) -> uuid.UUID:
-    return uuid.UUID(domain.check_uuid(value, "incident id"))
 
 
 # --- intake --------------------------------------------------------------------------------
@@ -137,7 +131,7 @@ def report(caller: Principal, *, report_id: str, category_code: str, title: str,
            subject_type: str = "", subject_ref: str = "", now: datetime | None = None) -> ReportResult:
     """Stores a report once per report id, pinned to its grid; a retry returns the first result."""
     auth.require_role(caller, auth.OFFICER, auth.SERVICE)
-    now = now or datetime.now(timezone.utc)
+    now = now or utcnow()
     draft = domain.make_draft(
         report_id=report_id, category_code=category_code, title=title, description=description,
         lon=lon, lat=lat, accuracy_m=accuracy_m, occurred_at=occurred_at, attachments=attachments,
@@ -191,7 +185,7 @@ def _store_report(caller: Principal, draft: domain.Draft, content_hash: str, now
                              from_status=None, to_status=domain.REPORTED, actor_id=caller.member_id,
                              actor_role=caller.role, note=None, department_code=None)
         view = _view(store.get(session, incident_id))
-        record_event(session, SCHEMA, "incidents.incident.reported", f"incidents/{incident_id}",
+        record_event(session, SCHEMA, domain.REPORTED_EVENT, f"incidents/{incident_id}",
                      event_data(view, previous_status=None, actor_id=caller.member_id,
                                 actor_role=caller.role, note=None, at=view.reported_at),
                      subject_sequence=1)
@@ -218,7 +212,7 @@ def transition(caller: Principal, incident_id: str, expected_version: int, req: 
     People must name the version they saw (0 is refused); gridbus services acting on events
     may pass 0 for "whatever is current". `actor` records who acted when a service relays a
     department's or dispatcher's action."""
-    iid = _incident_id(incident_id)
+    iid = parse_uuid(incident_id, "incident id")
     if expected_version < 0 or (expected_version == 0 and caller.role != auth.SERVICE):
         raise InvalidArgument("expected_version is required: the version you last read")
     with session_scope() as session:
@@ -240,11 +234,12 @@ def _transition_in(session: Session, caller: Principal, iid: uuid.UUID, expected
         raise Aborted(f"incident {iid} changed: it is at version {from_version} "
                       f"({from_status}), not {expected_version}; re-read and retry")
     outcome = domain.plan_transition(caller, facts, req)
+    action = domain.ACTIONS[req.action]
     values = {"status": outcome.status, "department_code": outcome.department_code}
-    if req.action == "close":
+    if action.takes == "violation_confirmed":
         values["violation_confirmed"] = req.violation_confirmed
-    if req.action == "merge":
-        target = _incident_id(req.duplicate_of)
+    if action.takes == "duplicate_of":
+        target = parse_uuid(req.duplicate_of, "incident id")
         if target == iid:
             raise InvalidArgument("an incident cannot duplicate itself")
         target_row = store.get(session, target)
@@ -265,7 +260,7 @@ def _transition_in(session: Session, caller: Principal, iid: uuid.UUID, expected
                    **{k: v for k, v in values.items() if k != "duplicate_of"})
     if "duplicate_of" in values:
         view.duplicate_of = str(values["duplicate_of"])
-    record_event(session, SCHEMA, f"incidents.incident.{domain.EVENT_OF[req.action]}", f"incidents/{iid}",
+    record_event(session, SCHEMA, action.event_type, f"incidents/{iid}",
                  event_data(view, previous_status=from_status, actor_id=actor_id,
                             actor_role=actor_role, note=note, at=view.updated_at),
                  subject_sequence=new_version)
@@ -275,7 +270,7 @@ def _transition_in(session: Session, caller: Principal, iid: uuid.UUID, expected
 # --- queries -------------------------------------------------------------------------------
 
 def get(caller: Principal, incident_id: str) -> tuple[IncidentView, list[HistoryView]]:
-    iid = _incident_id(incident_id)
+    iid = parse_uuid(incident_id, "incident id")
     with session_scope() as session:
         row = store.get(session, iid)
         if row is None:
@@ -305,7 +300,7 @@ def list_incidents(caller: Principal, filters: Filters, page_size: int = 0,
             raise InvalidArgument("bbox must be min_lon < max_lon and min_lat < max_lat")
     if len(filters.ids) > MAX_IDS:
         raise InvalidArgument(f"{len(filters.ids)} incident ids; at most {MAX_IDS}")
-    ids = [_incident_id(i) for i in filters.ids]
+    ids = [parse_uuid(i, "incident id") for i in filters.ids]
     after = domain.decode_cursor(page_token)
     limit = page_size or DEFAULT_PAGE
     with session_scope() as session:
@@ -394,36 +389,25 @@ def load_categories(caller: Principal, doc) -> tuple[int, int]:
 
 SYSTEM = Principal("incidents", auth.SERVICE, ())
 
-# dispatch event -> the lifecycle action it causes (docs/service-contracts.md)
-_FROM_DISPATCH = {
-    "dispatch.task.created": "dispatch",
-    "dispatch.task.assigned": "dispatch",
-    "dispatch.task.rerouted": "reroute",
-    "dispatch.task.acknowledged": "accept",
-    "dispatch.task.resolved": "resolve",
-    "dispatch.task.rejected": "reject",
-    "dispatch.task.merged": "merge",
-}
 CONSUMER = "incidents.apply_dispatch_event"
 
 
 def apply_dispatch_event(event: dict) -> str:
     """Applies a dispatch decision to its incident, once per event id. Returns what happened.
+    Which decision makes which action is the action table's `from_dispatch` (domain.ACTIONS).
 
     A decision the incident has moved past (a late or repeated event) is logged and dropped:
     retrying could never make it legal."""
     data = event["data"]
-    action = _FROM_DISPATCH.get(event["type"])
+    action = domain.action_for_dispatch_event(event["type"])
     if action is None:
         return "ignored"
-    if event["type"] == "dispatch.task.created" and not data.get("department_code"):
+    if action.department == domain.SETS and not data.get("department_code"):
         return "manual queue"
     actor = data.get("actor") or {}
     note = data.get("reason") or data.get("note") or data.get("resolution")
-    if action in ("reject", "reroute") and not note:
+    if action.note and not note:
         note = f"by dispatch ({event['type']})"
-    req = domain.Request(action=action, department_code=data.get("department_code"), note=note,
-                         duplicate_of=data.get("into_incident_id") if action == "merge" else None)
     with session_scope() as session:
         # The inbox row and the change commit together: a crash in between redoes both.
         if not first_delivery(session, SCHEMA, CONSUMER, event):
@@ -431,19 +415,21 @@ def apply_dispatch_event(event: dict) -> str:
         row = None
         try:
             with session.begin_nested():
-                iid = _incident_id(data["incident_id"])
+                iid = parse_uuid(data["incident_id"], "incident id")
                 row = store.get(session, iid)
-                if (row is not None and action == "dispatch"
-                        and row[0].status in (domain.DISPATCHED, domain.IN_PROGRESS)
-                        and row[0].department_code != req.department_code):
-                    req = domain.Request(action="reroute", department_code=req.department_code,
-                                         note=note or "reassigned by a dispatcher")
+                instead = row and domain.reassignment(action, row[0].status, row[0].department_code,
+                                                      data.get("department_code"))
+                if instead:
+                    action, note = instead, note or "reassigned by a dispatcher"
+                req = domain.Request(action=action.name, department_code=data.get("department_code"), note=note,
+                                     duplicate_of=data.get("into_incident_id") if action.takes == "duplicate_of"
+                                     else None)
                 _transition_in(session, SYSTEM, iid, 0, req,
                                (str(actor.get("id") or "dispatch"), str(actor.get("role") or auth.SERVICE)), row)
-            return req.action
+            return action.name
         except (FailedPrecondition, InvalidArgument, NotFound) as exc:
             if (isinstance(exc, FailedPrecondition) and row is not None
-                    and domain.arrived_early(req.action, row[0].status)):
+                    and domain.arrived_early(action.name, row[0].status)):
                 # Rolls back the inbox row too; the consumer retries it in place, after the
                 # decision it overtook (e.g. resolved before acknowledged) has been applied.
                 raise Aborted(f"{event['type']} arrived before the incident reached the state it "

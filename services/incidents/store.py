@@ -117,15 +117,10 @@ def list_categories(session: Session, include_inactive: bool) -> list[Category]:
 # --- pinning -------------------------------------------------------------------------------
 
 def locate_grid(session: Session, lon: float, lat: float) -> tuple[str, list[str]] | None:
-    """The leaf grid covering the point and its lineage (city first, the grid last).
-
-    The grid service's own rule: on a shared border the lowest code wins. Only the code and
-    ancestors are read: loading the polygon would cost more than the lookup."""
-    row = session.execute(text(
-        "SELECT code, ancestors FROM grid.units WHERE level = 'grid' "
-        "AND ST_Covers(geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)) ORDER BY code LIMIT 1"),
-        {"lon": lon, "lat": lat}).first()
-    return (row.code, [*row.ancestors, row.code]) if row else None
+    """The leaf grid covering the point and its lineage (city first, the grid last), by the grid
+    service's own rule, its SQL function grid.locate (lowest code on a shared border)."""
+    row = session.execute(text("SELECT code, lineage FROM grid.locate(:lon, :lat)"), {"lon": lon, "lat": lat}).first()
+    return (row.code, list(row.lineage)) if row else None
 
 
 def unit_lineage(session: Session, code: str) -> list[str] | None:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from services import registry
 from services.incidents import operations as incidents
 from services.open311 import mapping
 from shared import auth
@@ -22,6 +22,7 @@ from shared.auth import Principal
 from shared.config import settings
 from shared.errors import DomainError, NotFound, PermissionDenied
 from shared.logs import setup_logging
+from shared.timefmt import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +31,6 @@ DEFAULT_WINDOW = timedelta(days=90)  # the spec's default when no dates are give
 HTTP_STATUS = {"INVALID_ARGUMENT": 400, "UNAUTHENTICATED": 401, "PERMISSION_DENIED": 403, "NOT_FOUND": 404,
                "ALREADY_EXISTS": 409, "FAILED_PRECONDITION": 409, "ABORTED": 409}
 READER = Principal("open311", auth.SERVICE, ())
-
-
-def api_keys() -> dict[str, str]:
-    pairs = [p.split("=", 1) for p in os.environ.get("GRIDBUS_OPEN311_API_KEYS", "").split(",") if "=" in p]
-    return {k.strip(): v.strip() for k, v in pairs if len(k.strip()) >= 16}
 
 
 def _first(query: dict, key: str) -> str | None:
@@ -103,7 +99,7 @@ class Open311Handler(BaseHTTPRequestHandler):
     def _get_discovery(self, fmt, ident, query):
         base = f"http://{self.headers.get('Host', 'localhost')}/open311/v2"
         self._send(200, fmt, "discovery", {
-            "changeset": datetime.now(timezone.utc).date().isoformat(), "contact": "your city's gridbus operators",
+            "changeset": utcnow().date().isoformat(), "contact": "your city's gridbus operators",
             "key_service": "ask the operators for an api_key",
             "endpoints": [{"specification": mapping.SPEC, "url": base, "changeset": "2026-11-24",
                            "type": "production", "formats": list(v.split(";")[0] for v in mapping.FORMATS.values())}]})
@@ -133,7 +129,7 @@ class Open311Handler(BaseHTTPRequestHandler):
                 out.append(mapping.request_view(incident, names, notes))
             self._send(200, fmt, "service_requests", out)
             return
-        end = mapping.parse_time(_first(query, "end_date"), "end_date") or datetime.now(timezone.utc)
+        end = mapping.parse_time(_first(query, "end_date"), "end_date") or utcnow()
         start = mapping.parse_time(_first(query, "start_date"), "start_date") or end - DEFAULT_WINDOW
         filters = incidents.Filters(statuses=mapping.parse_statuses(_first(query, "status")),
                                     category_code=_first(query, "service_code"),
@@ -152,7 +148,7 @@ class Open311Handler(BaseHTTPRequestHandler):
             self._error(413, fmt, f"request body over {MAX_BODY_BYTES} bytes")
             return
         form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode("utf-8", "replace")).items()}
-        client = api_keys().get(form.get("api_key") or _first(query, "api_key") or "")
+        client = settings().open311_api_keys.get(form.get("api_key") or _first(query, "api_key") or "")
         if client is None:
             raise PermissionDenied("a valid api_key is required to submit requests")
         caller = Principal(f"open311:{client}", auth.SERVICE, ())
@@ -164,7 +160,7 @@ class Open311Handler(BaseHTTPRequestHandler):
 
 def main() -> None:
     setup_logging()
-    server = ThreadingHTTPServer(("0.0.0.0", settings().open311_http_port), Open311Handler)
+    server = ThreadingHTTPServer(("0.0.0.0", registry.port("open311")), Open311Handler)
     server.daemon_threads = True
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime
 from xml.etree import ElementTree as ET
 
 from services.incidents import domain
 from shared.errors import InvalidArgument
+from shared.ids import parse_uuid
+from shared.timefmt import iso_utc
 
 SPEC = "http://wiki.open311.org/GeoReport_v2"
 FORMATS = {"json": "application/json; charset=utf-8", "xml": "text/xml; charset=utf-8"}
@@ -68,7 +70,8 @@ def report_args(form: dict, client: str, idempotency_key: str | None) -> dict:
 
 
 def _iso(when: datetime | None) -> str:
-    return when.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z") if when else ""
+    """Whole seconds in UTC, or "" for no time (Open311 shows no fractions, and no nulls)."""
+    return iso_utc(when.replace(microsecond=0)) if when else ""
 
 
 def open_or_closed(status: str) -> str:
@@ -128,7 +131,7 @@ def parse_statuses(value: str | None) -> list[str]:
 def split_ids(value: str | None) -> list[str]:
     ids = [v.strip() for v in (value or "").split(",") if v.strip()]
     for v in ids:
-        domain.check_uuid(v, "service_request_id")
+        parse_uuid(v, "service_request_id")
     return ids
 
 

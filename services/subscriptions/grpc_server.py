@@ -4,25 +4,19 @@ Run: python -m services.subscriptions.grpc_server (port GRIDBUS_SUBSCRIPTIONS_GR
 It has no nameko side: nothing inside gridbus calls it, and it consumes no events."""
 from __future__ import annotations
 
-from datetime import timezone
-
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from gridbus.subscriptions.v1 import subscriptions_pb2 as pb
 from gridbus.subscriptions.v1 import subscriptions_pb2_grpc as pb_grpc
+from services import registry
 from services.subscriptions import operations as ops
-from shared.config import settings
-from shared.grpc_support import serve, unary
+from shared.grpc_support import serve, time_field, timestamp, unary
 from shared.logs import setup_logging
 
 SERVICE_NAME = "gridbus.subscriptions.v1.SubscriptionService"
 
 
 def subscription_pb(v: ops.SubscriptionView) -> pb.Subscription:
-    ts = Timestamp()
-    ts.FromDatetime(v.created_at)
     return pb.Subscription(name=v.name, queue=v.queue, dead_letter_queue=v.dead_letter_queue,
-                           patterns=v.patterns, created_by=v.created_by, created_at=ts)
+                           patterns=v.patterns, created_by=v.created_by, created_at=timestamp(v.created_at))
 
 
 class SubscriptionServicer(pb_grpc.SubscriptionServiceServicer):
@@ -41,16 +35,15 @@ class SubscriptionServicer(pb_grpc.SubscriptionServiceServicer):
 
     @unary
     def Replay(self, request, context, caller):
-        since = request.since.ToDatetime(tzinfo=timezone.utc) if request.HasField("since") else None
         n = ops.replay(caller, request.name, source=request.source or None,
-                       from_sequence=request.from_sequence or None, since=since)
+                       from_sequence=request.from_sequence or None, since=time_field(request, "since"))
         return pb.ReplayResponse(published=n)
 
 
 def main() -> None:
     setup_logging()
     serve(SERVICE_NAME, pb_grpc.add_SubscriptionServiceServicer_to_server, SubscriptionServicer(),
-          settings().subscriptions_grpc_port)
+          registry.port("subscriptions"))
 
 
 if __name__ == "__main__":

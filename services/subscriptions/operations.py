@@ -8,6 +8,7 @@ from datetime import datetime
 
 import kombu
 
+from services import registry
 from services.subscriptions import domain, store
 from shared import auth
 from shared.auth import Principal
@@ -15,7 +16,6 @@ from shared.config import settings
 from shared.db import session_scope
 from shared.errors import InvalidArgument, NotFound
 from shared.events import declare_subscription
-from shared.migrations import SERVICES
 from shared.outbox import events_exchange, publish_row
 
 REPLAY_HEADER = "x-gridbus-replay"
@@ -82,8 +82,8 @@ def replay(caller: Principal, name: str, *, source: str | None = None, from_sequ
     _may_manage(caller)
     if source:
         source = source.removeprefix("/gridbus/")
-        if source not in SERVICES:
-            raise InvalidArgument(f"unknown source {source!r}; one of {', '.join(SERVICES)}")
+        if source not in registry.schemas():
+            raise InvalidArgument(f"unknown source {source!r}; one of {', '.join(registry.schemas())}")
     if from_sequence is not None and not source:
         raise InvalidArgument("from_sequence counts per source: name the source too")
     if from_sequence is None and since is None:
@@ -93,7 +93,7 @@ def replay(caller: Principal, name: str, *, source: str | None = None, from_sequ
         sub = store.get(session, name)
         if sub is None:
             raise NotFound(f"no subscription {name}")
-        schemas = [source] if source else store.event_sources(session, SERVICES)
+        schemas = [source] if source else store.event_sources(session, registry.schemas())
         published = 0
         with kombu.Connection(settings().amqp_uri, transport_options={"confirm_publish": True}) as conn:
             producer = conn.Producer()

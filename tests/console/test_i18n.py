@@ -9,7 +9,7 @@ import pytest
 from services.console import domain
 from services.console.app import HTTP_STATUS
 from services.dispatch.domain import STATUSES as TASK_STATUSES
-from services.incidents.domain import EVENT_OF, FUNNEL, STATUSES
+from services.incidents.domain import ACTIONS as INCIDENT_ACTIONS, FUNNEL, STATUSES
 from shared.auth import ROLES
 from shared.units import LEVELS
 
@@ -60,7 +60,7 @@ def section(name: str) -> set[str]:
     ("actions", set(domain.ACTIONS)),
     ("funnel", set(FUNNEL)),
     ("levels", set(LEVELS)),
-    ("events", {"reported", *EVENT_OF.values()}),
+    ("events", {"reported", *(a.event for a in INCIDENT_ACTIONS.values())}),
 ])
 def test_each_family_of_labels_matches_the_services_list(name, expected):
     assert section(name) == expected

@@ -41,3 +41,33 @@ def credit_server(environment):
 def credit(credit_server):
     with grpc.insecure_channel(f"127.0.0.1:{credit_server[1]}") as channel:
         yield credit_pb2_grpc.CreditServiceStub(channel)
+
+
+@pytest.fixture(scope="session")
+def authorities(environment):
+    """The bundled sample authorities, their lists and what the lists restrict."""
+    import yaml
+
+    from services.credit import intake
+    from tests.conftest import SYSTEM
+    with open(intake.DIRECTORY_FILE, encoding="utf-8") as f:
+        return intake.load_authorities(SYSTEM, yaml.safe_load(f))
+
+
+PUBLIC_RATE = 20  # per minute per client; tests speak as distinct clients (X-Forwarded-For from 127.0.0.1)
+
+
+@pytest.fixture(scope="module")
+def credit_public(environment, authorities):
+    """The public credit endpoint's process; yields its base URL."""
+    from tests.support import wait_http
+    port = free_port()
+    proc = Process(python("-m", "services.credit.public_http"),
+                   {**environment, "GRIDBUS_CREDIT_PUBLIC_HTTP_PORT": str(port),
+                    "GRIDBUS_PUBLIC_RATE_LIMIT": f"{PUBLIC_RATE}/minute"}, "credit-http",
+                   Path(environment["LOG_DIR"])).start()
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz", proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.stop()

@@ -20,6 +20,7 @@ from services.credit.domain import USCC_CHARS, uscc_check_char
 from shared.db import session_scope
 from tests.conftest import ADMIN_DSN
 from tests.credit.test_domain import ID_EXAMPLE, REAL_USCC
+from tests.event_contract import assert_payloads_match_protos
 from tests.incidents.conftest import GRIDS, report_request
 from tests.incidents.test_report import call_error
 from tests.support import EventTap, metadata, publish_event, token
@@ -129,6 +130,7 @@ def test_a_closed_incident_with_a_confirmed_violation_becomes_one_record(environ
     assert r.source.startswith("event:")
     added = [e for e in events if e["type"] == "credit.record.added" and e["data"]["incident_id"] == incident.id]
     assert added[0]["data"]["hash"] == r.hash
+    assert_payloads_match_protos(events)
 
 
 def test_a_duplicated_event_never_makes_two_records(environment, credit, credit_nameko):
@@ -182,6 +184,7 @@ def test_supersession_expiry_and_lists_as_of_a_time(environment, credit, credit_
     assert (now.score, list(now.lists)) == (100, [])
     mine = [e["data"] for e in changes if e["subject"] == f"subjects/{subject.id}"]
     assert [(c["previous_lists"], c["lists"]) for c in mine] == [([], ["black"]), (["black"], [])]
+    assert_payloads_match_protos(changes)
     # The old record is still there, unchanged: a correction appends.
     records = credit.ListRecords(pb.ListRecordsRequest(subject_id=subject.id), metadata=DEPT).records
     assert [r.id for r in records] == [serious.id, appeal.id] and records[0].hash == serious.hash
@@ -239,6 +242,7 @@ def test_list_changes_that_time_alone_makes_are_announced_once(environment, cred
                     (good.id, ["red"], [], "record"), (good.id, [], ["red"], "time"),
                     (good.id, ["red"], [], "time"), (black.id, ["black"], [], "time")]
     assert all(e["data"]["record_id"] is None for e in events if e["data"]["cause"] == "time")
+    assert_payloads_match_protos(events)
 
 
 def test_the_sweep_learns_the_standing_of_subjects_from_before_announcements_quietly(environment, credit,
@@ -246,19 +250,25 @@ def test_the_sweep_learns_the_standing_of_subjects_from_before_announcements_qui
     """Subjects with records from before credit.standings existed are backfilled as unknown by the
     migration; the service's timer fills them in without announcing a change nobody missed."""
     subject = enterprise(credit, _fresh_uscc(), "Old Records Co.")
-    credit.AddRecord(pb.AddRecordRequest(subject_id=subject.id, kind="violation", category="0302", severity=1),
-                     metadata=ADMIN)
-    with session_scope() as s:  # what migration 0002 leaves for such a subject
-        s.execute(text("UPDATE credit.standings SET lists = NULL, score = NULL, next_change_at = now() "
-                       "WHERE subject_id = :s"), {"s": subject.id})
+    mine = f"subjects/{subject.id}"
     tap = EventTap(environment["GRIDBUS_AMQP_URI"], "credit.list.changed")
     try:
+        credit.AddRecord(pb.AddRecordRequest(subject_id=subject.id, kind="violation", category="0302", severity=1),
+                         metadata=ADMIN)
+        # The record's own announcement first, however late the relay is, so it is not taken for the sweep's.
+        assert [e["data"]["cause"] for e in tap.drain(lambda ev: any(e["subject"] == mine for e in ev))
+                if e["subject"] == mine] == ["record"]
+        tap.received.clear()
+        with session_scope() as s:  # what migration 0002 leaves for such a subject
+            s.execute(text("UPDATE credit.standings SET lists = NULL, score = NULL, next_change_at = now() "
+                           "WHERE subject_id = :s"), {"s": subject.id})
+
         def learned():
             with session_scope() as s:
                 return s.execute(text("SELECT lists FROM credit.standings WHERE subject_id = :s"),
                                  {"s": subject.id}).scalar()
         assert wait_for(learned) == ["black"], "the sweep timer did not run"
-        assert [e for e in tap.drain(timeout=1.0) if e["subject"] == f"subjects/{subject.id}"] == []
+        assert [e for e in tap.drain(timeout=1.0) if e["subject"] == mine] == []
     finally:
         tap.close()
 
@@ -303,3 +313,20 @@ def test_only_authorized_roles_write(credit):
         grpc.StatusCode.PERMISSION_DENIED
     assert call_error(credit.VerifyChain, pb.VerifyChainRequest(), metadata=near).code() == \
         grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_a_closure_that_black_lists_announces_it_from_the_nameko_worker(environment, credit, credit_nameko):
+    """The nameko worker writes the list change too (its events go out in bulk, under eventlet)."""
+    code = _fresh_uscc()
+    subject = enterprise(credit, code, "Serious Case Co.")
+    data = {"incident_id": str(uuid.uuid4()), "category": "0302", "priority": 1, "grid_code": GRID,
+            "subject": {"type": "enterprise", "ref": code}, "violation_confirmed": True}
+    tap = EventTap(environment["GRIDBUS_AMQP_URI"], "credit.list.changed")
+    try:
+        publish_event(environment["GRIDBUS_AMQP_URI"], "incidents.incident.closed", data)
+        events = tap.drain(lambda ev: any(e["subject"] == f"subjects/{subject.id}" for e in ev), timeout=20)
+    finally:
+        tap.close()
+    (changed,) = [e["data"] for e in events if e["subject"] == f"subjects/{subject.id}"]
+    assert (changed["lists"], changed["subject_code"], changed["registered_grid"], changed["division"]) == \
+        (["black"], code, GRID, GRID[:6])

@@ -103,3 +103,43 @@ def test_evaluation_arithmetic():
     assert (r["dispatched"], r["acknowledged_on_time"], r["resolved_on_time"]) == (2, 1, 1)
     assert (r["closure_rate"], r["on_time_closure_rate"], r["rework_rate"]) == (1.0, 0.5, 0.5)
     assert r["mean_hours_to_resolve"] == 4.0
+
+
+# --- deadlines ------------------------------------------------------------------------------
+
+NOW = datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)  # Friday 17:00 in Shanghai
+WORKING_RULE = domain.Rule(1, "03", "", "D", 0, 60, 1440, True)
+WALL_RULE = domain.Rule(2, "05", "", "D", 0, 30, 240, False)
+BY_HAND = (NOW + timedelta(minutes=domain.DEFAULT_ACK_MINUTES), NOW + timedelta(minutes=domain.DEFAULT_RESOLVE_MINUTES))
+
+
+def test_a_rules_deadlines_count_on_its_clock_where_the_rule_chose_or_rework_restarts():
+    for path in (domain.ROUTED, domain.REOPENED):
+        assert domain.due_dates(WORKING_RULE, path, NOW, CAL) == (CAL.add(NOW, timedelta(minutes=60)),
+                                                                   CAL.add(NOW, timedelta(minutes=1440)))
+        assert domain.due_dates(WALL_RULE, path, NOW, CAL) == (NOW + timedelta(minutes=30), NOW + timedelta(hours=4))
+
+
+def test_a_choice_made_by_hand_gets_the_defaults_on_the_wall_clock():
+    assert domain.due_dates(None, domain.BY_HAND, NOW, CAL) == BY_HAND
+    assert domain.due_dates(WORKING_RULE, domain.BY_HAND, NOW, CAL) == BY_HAND
+    assert domain.due_dates(None, domain.REOPENED, NOW, CAL) == BY_HAND  # reopened, and no rule had chosen
+
+
+def test_a_reroute_restarts_only_the_time_to_acknowledge():
+    assert domain.due_dates(WORKING_RULE, domain.REROUTED, NOW, CAL) == (BY_HAND[0], None)
+
+
+# --- following the incident -----------------------------------------------------------------
+
+def test_dispatch_says_what_its_task_does_with_every_event_incidents_actions_emit():
+    """dispatch keeps its own map (it imports nothing of incidents at run time); a new incident
+    action fails here until dispatch follows its event or ignores it on purpose."""
+    from services.incidents.domain import EVENT_TYPES, REPORTED_EVENT
+    followed = set(domain.TASK_FOLLOWS)
+    assert followed.isdisjoint(domain.TASK_IGNORES)
+    placed = followed | domain.TASK_IGNORES | {domain.INCIDENT_REPORTED}
+    assert placed == set(EVENT_TYPES), (
+        f"services/dispatch/domain.py does not say what the task does with {sorted(set(EVENT_TYPES) - placed)} "
+        f"(TASK_FOLLOWS or TASK_IGNORES); incidents emits no {sorted(placed - set(EVENT_TYPES))}")
+    assert domain.INCIDENT_REPORTED == REPORTED_EVENT

@@ -4,7 +4,7 @@ import math
 import pytest
 
 from services.grid import domain
-from shared import auth
+from shared import auth, units
 from shared.auth import Principal
 from shared.errors import InvalidArgument, PermissionDenied
 
@@ -14,13 +14,13 @@ from shared.errors import InvalidArgument, PermissionDenied
     ("330106001002", "community", "330106001"), ("330106001002003", "grid", "330106001002"),
 ])
 def test_a_code_tells_its_level_and_parent(code, level, parent):
-    assert domain.level_of(code) == level
-    assert domain.parent_of(code) == parent
+    assert units.level_of(code) == level
+    assert units.parent_of(code) == parent
 
 
 def test_lineage_runs_from_the_city_down():
-    assert domain.lineage("330106001002003") == ["330100", "330106", "330106001", "330106001002", "330106001002003"]
-    assert domain.ancestors("330100") == []
+    assert units.lineage("330106001002003") == ["330100", "330106", "330106001", "330106001002", "330106001002003"]
+    assert units.ancestors("330100") == []
 
 
 @pytest.mark.parametrize("code, words", [
@@ -29,7 +29,7 @@ def test_lineage_runs_from_the_city_down():
 ])
 def test_malformed_codes_are_refused(code, words):
     with pytest.raises(InvalidArgument, match=words):
-        domain.level_of(code)
+        units.level_of(code)
 
 
 @pytest.mark.parametrize("lon, lat", [(math.nan, 0), (0, math.inf), (180.0001, 0), (0, -90.5), ("1", 2), (True, 1)])

@@ -26,7 +26,7 @@ def count(prefix: str) -> int:
 
 
 def gridbus_cli(*args, stdin: str | None = None, env=None):
-    return subprocess.run(python("-m", "shared.cli", *args), cwd=ROOT, input=stdin, env=env,
+    return subprocess.run(python("-m", "services.cli", *args), cwd=ROOT, input=stdin, env=env,
                           capture_output=True, text=True, timeout=600)
 
 

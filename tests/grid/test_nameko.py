@@ -1,6 +1,7 @@
 """The grid service's nameko process on the real broker: RPC for other services, with the
 caller's token in the context data, and the outbox relay it runs."""
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from demo.city import grid_cells
 from services.grid import operations as ops
 from tests.conftest import CITY
+from tests.event_contract import assert_payloads_match_protos
 from tests.grid.test_outbox import ADMIN_CALLER
 from shared.health import check_nameko
 from tests.support import EventTap, Process, token, wait_healthy
@@ -42,6 +44,37 @@ def test_locate_over_rpc(grid_nameko):
     with rpc(grid_nameko) as cluster:
         found = cluster.grid.locate((w + e) / 2, (s + n) / 2)
     assert found["code"] == code and found["ancestors"][-1] == code[:12]
+
+
+def test_locate_over_rpc_takes_the_datum_of_the_point(grid_nameko):
+    from tests.grid.test_locate import AS_BD09, HERE, WEST
+    with rpc(grid_nameko) as cluster:
+        found = cluster.grid.locate(*AS_BD09, "bd09")
+        with pytest.raises(RemoteError) as unknown:
+            cluster.grid.locate(*HERE, "mars")
+    assert found["code"] == WEST
+    assert (found["wgs84"]["lon"], found["wgs84"]["lat"]) == pytest.approx(HERE, abs=1e-7)
+    assert unknown.value.exc_type == "InvalidArgument"
+
+
+def test_the_nameko_process_locates_in_grids_imported_after_it_started(grid_nameko):
+    from demo.city import CityPlan, build
+    from tests.conftest import SYSTEM
+    late = CityPlan(city_code="370100", name="Late City", west=117.0, south=36.5, east=117.2, north=36.7)
+    code, w, s, e, n = grid_cells(late)[0]
+    with rpc(grid_nameko) as cluster:
+        with pytest.raises(RemoteError) as before:
+            cluster.grid.locate((w + e) / 2, (s + n) / 2)
+        ops.import_units(SYSTEM, build(late))
+        deadline = time.monotonic() + 30
+        while True:  # the process rebuilds its index when the import's NOTIFY arrives
+            try:
+                found = cluster.grid.locate((w + e) / 2, (s + n) / 2)
+                break
+            except RemoteError:
+                assert time.monotonic() < deadline, "the nameko process never saw the import"
+                time.sleep(0.1)
+    assert before.value.exc_type == "NotFound" and found["code"] == code
 
 
 def test_domain_errors_reach_the_caller_by_name(grid_nameko):
@@ -85,3 +118,4 @@ def test_the_nameko_process_relays_the_outbox(grid_nameko, environment):
     finally:
         tap.close()
     assert [e["type"] for e in events if e["subject"] == f"members/{member.id}"] == ["grid.member.created"]
+    assert_payloads_match_protos(events)

@@ -12,6 +12,7 @@ from shared.auth import ADMIN, Principal
 from shared.config import settings
 from shared.db import engine, session_scope
 from shared.outbox import Relay, record_event
+from tests.event_contract import assert_payloads_match_protos
 from tests.support import EventTap, Process, python
 
 ADMIN_CALLER = Principal("outbox-test-admin", ADMIN, ("330100",))
@@ -106,6 +107,7 @@ def test_envelope_is_cloudevents_with_masked_personal_data(city, relay, tap):
     assert all(e["data"]["phone"] == "137****5678" for e in mine)
     assert "13712345678" not in str(mine)
     assert mine[1]["data"]["grid_code"] == "330102001001001" and mine[1]["data"]["primary"] is True
+    assert_payloads_match_protos(mine)
 
 
 def test_a_failed_operation_leaves_no_event(city, relay, tap):

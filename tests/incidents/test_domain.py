@@ -86,10 +86,11 @@ def test_every_state_refuses_what_it_does_not_allow():
         for name, action in domain.ACTIONS.items():
             if status in action.sources:
                 continue
-            kw = dict(department_code="SW-09", note="n") if action.needs_department else dict(note="n")
-            if name == "merge":
+            takes_department = action.department in (domain.SETS, domain.CHANGES)
+            kw = dict(department_code="SW-09", note="n") if takes_department else dict(note="n")
+            if action.takes == "duplicate_of":
                 kw["duplicate_of"] = "x"
-            who = OFFICER if name == "resubmit" else SERVICE
+            who = OFFICER if action.reporter_only else SERVICE
             with pytest.raises(FailedPrecondition, match=f"that is {status}"):
                 domain.plan_transition(who, facts(status, "CG-01"), domain.Request(action=name, **kw))
 

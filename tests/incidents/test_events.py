@@ -15,6 +15,7 @@ from gridbus.incidents.v1 import events_pb2
 from gridbus.incidents.v1 import incidents_pb2 as pb
 from shared.db import session_scope
 from shared.health import check_nameko
+from tests.event_contract import assert_payloads_match_protos
 from tests.incidents.conftest import GRIDS, report_request
 from tests.support import EventTap, metadata, publish_event, queue_depth, token, wait_healthy
 
@@ -85,6 +86,7 @@ def test_an_outside_subscriber_with_plain_kombu_gets_valid_envelopes(environment
     assert [int(r[3]["subjectsequence"]) for r in mine] == [1, 2]
     assert sequences == sorted(sequences) and len(set(sequences)) == 2
     assert mine[1][3]["data"]["previous_status"] == "reported" and mine[1][3]["data"]["department_code"] == "CG-01"
+    assert_payloads_match_protos(r[3] for r in mine)
 
 
 def test_dispatch_decisions_move_the_incident_once_even_when_delivered_twice(environment, stub, incidents_nameko):
@@ -169,6 +171,7 @@ def test_events_survive_a_relay_killed_between_publish_and_mark(environment, stu
         tap.close()
     mine = [e for e in events if e["data"]["incident_id"] == incident.id]
     assert len(mine) == 2 and len({e["id"] for e in mine}) == 1  # at least once, one id: consumers dedupe
+    assert_payloads_match_protos(mine)
 
     def marked_published():
         with session_scope() as s:

@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from gridbus.incidents.v1 import incidents_pb2 as pb
 from shared.db import session_scope
+from tests.event_contract import assert_payloads_match_protos
 from tests.incidents.conftest import DISTRICTS, GRIDS, inside, report_request
 from tests.incidents.test_report import call_error
 from tests.support import metadata, token
@@ -232,3 +233,14 @@ def test_watch_streams_changes_in_a_subtree(stub, incidents_nameko):
     assert all(c.incident.grid_code.startswith(district) for c in changes)
     err = call_error(lambda: list(stub.Watch(pb.WatchRequest(grid_code=grid_out), metadata=metadata(watcher))))
     assert err.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_every_event_incidents_stored_matches_its_events_proto(stub):
+    """The outbox is the event store: each event as it leaves. Whatever this run has made so far
+    (every action, after the tests above), each payload is what events.proto says it is."""
+    i = new_incident(stub)
+    act(stub, DISPATCHER, i, pb.ACTION_DISPATCH, department_code="CG-01")
+    with session_scope() as s:
+        events = s.execute(text("SELECT type, data FROM incidents.outbox ORDER BY sequence")).mappings().all()
+    assert {"incidents.incident.reported", "incidents.incident.dispatched"} <= {e["type"] for e in events}
+    assert_payloads_match_protos(events)

@@ -1,4 +1,6 @@
 """Tokens and scopes: unit tests, no servers."""
+import time
+
 import jwt
 import pytest
 
@@ -25,6 +27,17 @@ def test_a_minted_token_verifies_to_its_principal():
 def test_bad_tokens_are_unauthenticated(make, words):
     with pytest.raises(Unauthenticated, match=words):
         auth.verify_token(make(), key=KEY)
+
+
+def test_a_verified_token_is_remembered_but_still_expires_and_still_needs_the_key():
+    issued = int(time.time())
+    token = auth.mint_token("m2", "officer", ["330106001002003"], key=KEY, ttl_seconds=3600, now=issued)
+    assert auth.verify_token(token, key=KEY, now=issued + 1).member_id == "m2"
+    assert auth.verify_token(token, key=KEY, now=issued + 3599).member_id == "m2"
+    with pytest.raises(Unauthenticated, match="expired"):
+        auth.verify_token(token, key=KEY, now=issued + 3600)
+    with pytest.raises(Unauthenticated, match="invalid token"):
+        auth.verify_token(token, key="another-key-" * 4, now=issued + 1)
 
 
 def test_an_unsigned_token_is_refused():

@@ -1,0 +1,107 @@
+"""`gridbus`: the operators' command line. `gridbus --help` lists the commands.
+
+The platform's commands are here (migrate, events, health, relay); every service in
+services/registry.py with a `cli` module adds its own with that module's register(subparsers)."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import warnings
+
+# nameko's eventlet import warns on every command; operators need not see it.
+warnings.filterwarnings("ignore", message="(?s).*Eventlet is deprecated")
+
+from services import registry  # noqa: E402
+from shared.errors import DomainError  # noqa: E402
+
+
+def cmd_migrate(args) -> None:
+    registry.migrate()
+    print("migrated")
+
+
+def cmd_health(args) -> None:
+    from shared import health
+    from shared.config import settings
+    try:
+        if args.kind == "grpc":
+            health.check_grpc(args.target, args.timeout)
+        else:
+            health.check_nameko(settings().amqp_uri, args.target, args.timeout)
+    except Exception as exc:
+        raise SystemExit(f"{args.target}: not serving: {exc}")
+    print("SERVING")
+
+
+def cmd_relay(args) -> None:
+    from shared.outbox import main
+    main([args.schema])
+
+
+def cmd_events_tail(args) -> None:
+    """Prints events as they pass, from a temporary queue (nothing is taken from anyone)."""
+    import kombu
+
+    from shared.config import settings
+    from shared.outbox import events_exchange
+
+    def show(message):
+        e = json.loads(message.body)
+        print(f"{e['time']} {e['type']:<34} {e['subject']:<48} seq {e['sequence']}", flush=True)
+        if args.data:
+            print("   ", json.dumps(e["data"], ensure_ascii=False), flush=True)
+        message.ack()
+
+    with kombu.Connection(settings().amqp_uri) as conn:
+        queue = kombu.Queue(exclusive=True, auto_delete=True, durable=False,
+                            bindings=[kombu.binding(events_exchange(), routing_key=p) for p in args.patterns])
+        with kombu.Consumer(conn, queues=[queue], on_message=show):
+            try:
+                while True:
+                    try:
+                        conn.drain_events(timeout=1)
+                    except TimeoutError:
+                        pass
+            except KeyboardInterrupt:
+                pass
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gridbus", description="Operate gridbus.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("migrate", help="create or upgrade every service's schema").set_defaults(func=cmd_migrate)
+
+    for service in registry.SERVICES:
+        if service.cli:
+            importlib.import_module(service.cli).register(sub)
+
+    ev = sub.add_parser("events", help="the event stream").add_subparsers(dest="action", required=True)
+    tail = ev.add_parser("tail", help="print events as they pass")
+    tail.add_argument("patterns", nargs="*", default=["#"])
+    tail.add_argument("--data", action="store_true", help="print each payload too")
+    tail.set_defaults(func=cmd_events_tail)
+
+    h = sub.add_parser("health", help="exit 0 when a process answers its health check")
+    h.add_argument("kind", choices=["grpc", "nameko"])
+    h.add_argument("target", help="host:port for grpc, the service name for nameko")
+    h.add_argument("--timeout", type=float, default=5.0)
+    h.set_defaults(func=cmd_health)
+
+    r = sub.add_parser("relay", help="run a service's outbox relay alone (nameko runs one already)")
+    r.add_argument("schema")
+    r.set_defaults(func=cmd_relay)
+    return p
+
+
+def main(argv=None) -> None:
+    args = parser().parse_args(argv)
+    try:
+        args.func(args)
+    except DomainError as exc:
+        raise SystemExit(f"gridbus: {exc.code}: {exc.message}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""Every gridbus service in one list: its schema, the port of its API server, its processes,
+its `gridbus` commands and its migrations. Migrations, the `gridbus` command line, the demo's
+supervisor, deployment validation and event replay all read it; a test holds it against the
+folders in services/, docker-compose.yml and k8s/.
+
+Plain data: importing it imports no service."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from shared import config
+
+SERVICES_DIR = Path(__file__).resolve().parent
+NAMEKO, GRPC, HTTP = "nameko", "grpc", "http"
+
+
+@dataclass(frozen=True)
+class Port:
+    setting: str   # the environment variable that moves it
+    default: int
+
+
+@dataclass(frozen=True)
+class Process:
+    name: str      # <service>-<kind>: its docker compose service and its Kubernetes Deployment
+    kind: str      # nameko, grpc or http
+    module: str    # what it runs: `nameko run <module>` or `python -m <module>`
+    port: Port | None = None   # a server's: the port it listens on
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    schema: str | None = None    # its PostgreSQL schema, migrated from services/<name>/migrations
+    port: Port | None = None     # its API server's (gRPC, or the HTTP of Open311 and the console)
+    http_port: Port | None = None  # its HTTP server's, when it has a gRPC server too (credit's public endpoint)
+    nameko: str | None = None    # the nameko service module (RPC, event handlers, outbox relay)
+    grpc: str | None = None      # the gRPC server module
+    http: str | None = None      # the HTTP server module
+    cli: str | None = None       # a module whose register(subparsers) adds `gridbus <name> ...`
+
+    @property
+    def processes(self) -> list[Process]:
+        ports = {NAMEKO: None, GRPC: self.port, HTTP: self.http_port or self.port}
+        return [Process(f"{self.name}-{kind}", kind, module, ports[kind])
+                for kind, module in ((NAMEKO, self.nameko), (GRPC, self.grpc), (HTTP, self.http)) if module]
+
+    @property
+    def migrations(self) -> Path | None:
+        return SERVICES_DIR / self.name / "migrations" if self.schema else None
+
+    def port_number(self, kind: str = GRPC) -> int:
+        """The port its API server (or its HTTP server) listens on, from its setting."""
+        port = self.http_port or self.port if kind == HTTP else self.port
+        return config.port(port.setting, port.default)
+
+
+# In dependency order: a later service may read an earlier one's schema, so it migrates later.
+SERVICES: tuple[Service, ...] = (
+    Service("grid", schema="grid", port=Port("GRIDBUS_GRID_GRPC_PORT", 50051),
+            nameko="services.grid.service", grpc="services.grid.grpc_server", cli="services.grid.cli"),
+    Service("incidents", schema="incidents", port=Port("GRIDBUS_INCIDENTS_GRPC_PORT", 50052),
+            nameko="services.incidents.service", grpc="services.incidents.grpc_server",
+            cli="services.incidents.cli"),
+    Service("dispatch", schema="dispatch", port=Port("GRIDBUS_DISPATCH_GRPC_PORT", 50053),
+            nameko="services.dispatch.service", grpc="services.dispatch.grpc_server",
+            cli="services.dispatch.cli"),
+    Service("credit", schema="credit", port=Port("GRIDBUS_CREDIT_GRPC_PORT", 50054),
+            http_port=Port("GRIDBUS_CREDIT_PUBLIC_HTTP_PORT", 8312), nameko="services.credit.service",
+            grpc="services.credit.grpc_server", http="services.credit.public_http", cli="services.credit.cli"),
+    Service("subscriptions", schema="subscriptions", port=Port("GRIDBUS_SUBSCRIPTIONS_GRPC_PORT", 50055),
+            grpc="services.subscriptions.grpc_server", cli="services.subscriptions.cli"),
+    Service("open311", port=Port("GRIDBUS_OPEN311_HTTP_PORT", 8311), http="services.open311.http_server"),
+    # The dispatch console calls grid, incidents and dispatch over gRPC; its schema holds saved filters.
+    Service("console", schema="console", port=Port("GRIDBUS_CONSOLE_HTTP_PORT", 8080),
+            http="services.console.server"),
+)
+BY_NAME = {s.name: s for s in SERVICES}
+
+
+def port(service: str, kind: str = GRPC) -> int:
+    """The port of a service's API server (kind HTTP: of its HTTP server)."""
+    return BY_NAME[service].port_number(kind)
+
+
+def schemas() -> tuple[str, ...]:
+    return tuple(s.schema for s in SERVICES if s.schema)
+
+
+def migrations() -> list[tuple[str, Path]]:
+    """(schema, migrations folder) of every service with a schema, in dependency order."""
+    return [(s.schema, s.migrations) for s in SERVICES if s.schema]
+
+
+def processes() -> list[tuple[Service, Process]]:
+    return [(s, p) for s in SERVICES for p in s.processes]
+
+
+def migrate(url: str | None = None) -> None:
+    """Every service's schema to its newest revision."""
+    from shared.migrations import upgrade
+    upgrade(migrations(), url)

@@ -1,6 +1,6 @@
 """The console on the real services: grid, incidents and dispatch (gRPC servers and nameko
-workers) and the console's own process, all on this run's database and vhost. The manual-queue
-deadline is short, so a case no rule routes escalates within seconds."""
+workers) and the console's own process, all on this run's database and vhost. The incidents
+server and worker are the run's own (tests/conftest.py)."""
 from __future__ import annotations
 
 import contextlib
@@ -9,24 +9,23 @@ import time
 import uuid
 from pathlib import Path
 
-import grpc
 import httpx
 import pytest
 import yaml
 
 from gridbus.incidents.v1 import incidents_pb2 as ipb
-from gridbus.incidents.v1 import incidents_pb2_grpc
 from services.dispatch import operations as dispatch_ops
 from services.dispatch.cli import DEFAULT_CONFIG
 from shared.health import check_nameko
 from tests.conftest import SYSTEM
 from tests.dispatch.conftest import dispatch_nameko_process, wait_dispatch
 from tests.incidents.conftest import GRIDS, report_request
-from tests.support import Process, free_port, metadata, python, token, wait_for_grpc, wait_healthy
+from tests.support import Process, free_port, metadata, python, token, wait_for_grpc, wait_healthy, wait_http
 
 DISTRICT, OTHER_DISTRICT = GRIDS[0][:6], GRIDS[-1][:6]
 # Outdoor advertising has no rule here: its cases wait in the manual queue.
 UNROUTED_CATEGORY = "0201"
+# A case left in the manual queue escalates within seconds (and up a level every 3 s).
 FAST_DEADLINES = {"GRIDBUS_DISPATCH_ASSIGN_MINUTES": "0.02", "GRIDBUS_DISPATCH_ESCALATION_MINUTES": "0.05"}
 
 
@@ -39,32 +38,33 @@ def routing(environment, city, categories):
             dispatch_ops.deactivate_rule(SYSTEM, rule.id)
 
 
-def _grpc_server(environment, module: str, port_setting: str, name: str) -> tuple[Process, int]:
+def _grpc_server(environment, service: str) -> tuple[Process, int]:
     port = free_port()
-    proc = Process(python("-m", module), {**environment, port_setting: str(port)}, name,
+    proc = Process(python("-m", f"services.{service}.grpc_server"),
+                   {**environment, f"GRIDBUS_{service.upper()}_GRPC_PORT": str(port)}, f"console-{service}-grpc",
                    Path(environment["LOG_DIR"])).start()
     wait_for_grpc(port, proc)
     return proc, port
 
 
 @pytest.fixture(scope="package")
-def console_stack(environment, routing, incidents_nameko):
-    """Every process the console talks to, and the console itself; yields its base URL."""
+def console_stack(environment, routing, incidents_server, incidents_nameko):
+    """Every process the console talks to, and the console itself; yields its base URL. Cases
+    keep the usual deadlines, so a form opened in the page stays at the versions it shows."""
     procs = []
     try:
-        ports = {}
-        for service in ("grid", "incidents", "dispatch"):
-            proc, ports[service] = _grpc_server(environment, f"services.{service}.grpc_server",
-                                                f"GRIDBUS_{service.upper()}_GRPC_PORT", f"console-{service}-grpc")
+        ports = {"incidents": incidents_server}
+        for service in ("grid", "dispatch"):
+            proc, ports[service] = _grpc_server(environment, service)
             procs.append(proc)
-        nameko = dispatch_nameko_process(environment, "console-dispatch-nameko", FAST_DEADLINES).start()
-        procs.append(nameko)
+        dispatch_nameko = dispatch_nameko_process(environment, "console-dispatch-nameko").start()
+        procs.append(dispatch_nameko)
         # grid's worker relays its events (officers' positions) to the bus
         grid_nameko = Process([str(Path(sys.executable).parent / "nameko"), "run", "services.grid.service", "--broker",
                                environment["GRIDBUS_AMQP_URI"]], environment, "console-grid-nameko",
                               Path(environment["LOG_DIR"])).start()
         procs.append(grid_nameko)
-        wait_dispatch(environment, nameko)
+        wait_dispatch(environment, dispatch_nameko)
         wait_healthy(grid_nameko, lambda: check_nameko(environment["GRIDBUS_AMQP_URI"], "grid", timeout=2), 60)
         http_port = free_port()
         console = Process(python("-m", "services.console.server"), {
@@ -73,17 +73,32 @@ def console_stack(environment, routing, incidents_nameko):
             "console-http", Path(environment["LOG_DIR"])).start()
         procs.append(console)
         base = f"http://127.0.0.1:{http_port}"
-        wait_healthy(console, lambda: httpx.get(base + "/healthz", timeout=1).raise_for_status(), 60)
-        yield {"base": base, "ports": ports, "console": console}
+        wait_http(base + "/healthz", console, 60)
+        yield {"base": base, "ports": ports, "console": console, "dispatch_nameko": dispatch_nameko}
     finally:
         for proc in reversed(procs):
             proc.stop()
 
 
+@pytest.fixture
+def fast_deadlines(environment, console_stack):
+    """Dispatch's worker with deadlines of seconds while the test runs (cases it creates then
+    escalate); the usual ones after."""
+    worker = console_stack["dispatch_nameko"]
+
+    def restart(extra_env: dict | None) -> None:
+        worker.stop()
+        worker.start(extra_env)
+        wait_dispatch(environment, worker)
+    restart(FAST_DEADLINES)
+    yield
+    restart(None)
+
+
 @pytest.fixture(scope="package")
-def incidents_stub(console_stack):
-    with grpc.insecure_channel(f"127.0.0.1:{console_stack['ports']['incidents']}") as channel:
-        yield incidents_pb2_grpc.IncidentServiceStub(channel)
+def incidents_stub(stub, console_stack):
+    """The incidents server the console calls, once every process is up."""
+    return stub
 
 
 def report(stub, grid: str, *, category: str = UNROUTED_CATEGORY, title: str | None = None) -> ipb.Incident:

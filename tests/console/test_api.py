@@ -107,7 +107,8 @@ def test_the_map_tiles_hold_only_the_members_units(base, dispatcher):
     assert dispatcher.get("/api/tiles/3/9/0.pbf").json()["error"]["code"] == "INVALID_ARGUMENT"
 
 
-def test_a_manual_queue_case_escalates_to_the_top_and_the_filters_find_it(base, dispatcher, incidents_stub):
+def test_a_manual_queue_case_escalates_to_the_top_and_the_filters_find_it(base, dispatcher, incidents_stub,
+                                                                          fast_deadlines):
     incident = report(incidents_stub, GRID)
     row = wait_for(lambda: next((r for r in dispatcher.get("/api/incidents", params={"escalated": "true"}).json()["rows"]
                                  if r["incident"]["id"] == incident.id), None))

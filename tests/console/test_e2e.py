@@ -32,6 +32,7 @@ def page(console_stack):
         context = browser.new_context(viewport=VIEWPORT, locale="zh-CN", timezone_id="Asia/Shanghai",
                                       base_url=console_stack["base"], accept_downloads=True)
         context.set_default_timeout(TIMEOUT_MS)
+        expect.set_options(timeout=TIMEOUT_MS)  # what the page shows after the services' events
         tab = context.new_page()
         yield tab
         browser.close()

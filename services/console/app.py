@@ -27,17 +27,17 @@ from services.console.session import Sessions, check_request_origin, clear_cooki
 from shared.config import Settings, settings
 from shared.db import session_scope
 from shared.errors import DomainError, InvalidArgument, NotFound
+from shared.public_http import HTTP_STATUS, error_response
 
 WEB_DIST = Path(__file__).resolve().parent / "web" / "dist"
-HTTP_STATUS = {"INVALID_ARGUMENT": 400, "UNAUTHENTICATED": 401, "PERMISSION_DENIED": 403, "NOT_FOUND": 404,
-               "ALREADY_EXISTS": 409, "ABORTED": 409, "FAILED_PRECONDITION": 409, "RESOURCE_EXHAUSTED": 429,
-               "UNAVAILABLE": 503}
 PING_SECONDS = 15
 PAGES = ("/", "/map", "/queue", "/figures", "/wall", "/signin")
 
 
 def _error(code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=HTTP_STATUS.get(code, 502))
+    """A refusal as JSON with its HTTP status; a status the table does not know is the service's
+    failure (502)."""
+    return error_response(HTTP_STATUS.get(code, 502), code, message)
 
 
 async def _json(request: Request) -> dict:

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from services.dispatch.domain import OPEN as OPEN_TASKS
 from services.dispatch.domain import QUEUED
 from services.incidents.domain import ACTIONS as INCIDENT_ACTIONS
+from services.incidents.domain import CHANGES, EXTRA_FIELDS, SETS
 from services.incidents.domain import OPEN_STATUSES, STATUSES
 from shared import units
 from shared.auth import Principal
@@ -165,20 +166,28 @@ def order_queue(rows: Iterable[dict], now: datetime) -> list[dict]:
 class ConsoleAction:
     via: str                      # the service that performs it: dispatch (on the task) or incidents
     incident_action: str          # the incidents lifecycle action it is (its table says when)
-    needs: tuple[str, ...] = ()   # fields the form must fill: department, note, duplicate_of
     task_statuses: frozenset[str] | None = None  # dispatch acts only on a task in one of these
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """The fields its form must fill, as the incidents action's row requires them:
+        department (it sets or changes the department), note, and an extra field that names
+        something (duplicate_of; a flag such as violation_confirmed is optional)."""
+        rule = INCIDENT_ACTIONS[self.incident_action]
+        return (*(("department",) if rule.department in (SETS, CHANGES) else ()), *(("note",) if rule.note else ()),
+                *((rule.takes,) if rule.takes and EXTRA_FIELDS[rule.takes] else ()))
 
 
 # The dispatcher's actions. Routing decisions go to dispatch, which keeps the task's deadlines
 # (incidents follows its events); closing and sending back go to incidents (dispatch follows).
 ACTIONS: dict[str, ConsoleAction] = {
-    "assign": ConsoleAction("dispatch", "dispatch", ("department",), task_statuses=frozenset({QUEUED})),
-    "reroute": ConsoleAction("dispatch", "reroute", ("department", "note")),
-    "reject": ConsoleAction("dispatch", "reject", ("note",)),
+    "assign": ConsoleAction("dispatch", "dispatch", task_statuses=frozenset({QUEUED})),
+    "reroute": ConsoleAction("dispatch", "reroute"),
+    "reject": ConsoleAction("dispatch", "reject"),
     # An incident stays open until closed, its task only until resolved.
-    "merge": ConsoleAction("dispatch", "merge", ("duplicate_of",), task_statuses=OPEN_TASKS),
+    "merge": ConsoleAction("dispatch", "merge", task_statuses=OPEN_TASKS),
     "close": ConsoleAction("incidents", "close"),
-    "send_back": ConsoleAction("incidents", "reopen", ("note",)),
+    "send_back": ConsoleAction("incidents", "reopen"),
 }
 
 

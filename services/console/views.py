@@ -110,7 +110,8 @@ async def case(svc: Services, session: Session, incident_id: str) -> dict:
     return {"incident": incident, "history": history, "task": task,
             "reporter": await _reporter(svc, token, incident["reporter_id"]),
             "duplicates": duplicates, "departments": [{**d, "names": domain.split_name(d["name"])} for d in departments],
-            "actions": domain.available_actions(session.principal, incident, task)}
+            "actions": domain.available_actions(session.principal, incident, task),
+            "needs": {name: list(a.needs) for name, a in domain.ACTIONS.items()}}
 
 
 async def _reporter(svc: Services, token: str, reporter_id: str) -> dict:

@@ -128,6 +128,7 @@ def test_assigning_a_case_moves_it_and_a_stale_version_is_aborted(base, dispatch
     incident = report(incidents_stub, GRID)
     case = wait_for(lambda: (lambda c: c if c.get("task") else None)(dispatcher.get(f"/api/incidents/{incident.id}").json()))
     assert case["incident"]["category_code"] == UNROUTED_CATEGORY and "assign" in case["actions"]
+    assert case["needs"]["assign"] == ["department"]  # the form's fields, from the action table
     assert case["reporter"] == {"id": f"officer-{GRID[-3:]}", "visible": False, "kind": "system"}
     assert [h["action"] for h in case["history"]] == ["report"]
     departments = {d["code"] for d in case["departments"]}

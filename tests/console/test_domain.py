@@ -93,6 +93,12 @@ def test_no_actions_outside_the_scope_or_the_role():
     assert domain.available_actions(DISPATCHER, {"status": "reported", "lineage": LINEAGE}, None) == []
 
 
+def test_each_form_asks_for_what_the_incidents_action_requires():
+    assert {name: a.needs for name, a in domain.ACTIONS.items()} == {
+        "assign": ("department",), "reroute": ("department", "note"), "reject": ("note",),
+        "merge": ("duplicate_of",), "close": (), "send_back": ("note",)}
+
+
 def test_an_action_needs_its_reasons():
     domain.check_action_form("reject", {"note": "not a case"})
     for name, form in (("reject", {}), ("reroute", {"note": "x"}), ("merge", {}), ("fly", {})):

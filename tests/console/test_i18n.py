@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from services.console import domain
-from services.console.app import HTTP_STATUS
 from services.dispatch.domain import STATUSES as TASK_STATUSES
 from services.incidents.domain import ACTIONS as INCIDENT_ACTIONS, FUNNEL, STATUSES
 from shared.auth import ROLES
+from shared.public_http import HTTP_STATUS
 from shared.units import LEVELS
 
 WEB = Path(__file__).resolve().parents[2] / "services" / "console" / "web" / "src"

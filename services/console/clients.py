@@ -17,6 +17,7 @@ from gridbus.incidents.v1 import incidents_pb2 as ipb
 from gridbus.incidents.v1 import incidents_pb2_grpc
 from services import registry
 from shared.config import Settings
+from shared.grpc_support import timestamp
 from shared.timefmt import iso_utc
 
 TIMEOUT_S = 10.0
@@ -42,12 +43,6 @@ def _time(ts: Timestamp, present: bool = True) -> str | None:
     if not present or (ts.seconds == 0 and ts.nanos == 0):
         return None
     return iso_utc(ts.ToDatetime(tzinfo=timezone.utc))
-
-
-def _timestamp(when: datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(when)
-    return ts
 
 
 # --- protos to JSON ----------------------------------------------------------------------------
@@ -182,12 +177,9 @@ class Services:
                              bbox: tuple[float, float, float, float] | None = None, ids: list[str] = (),
                              page_size: int = INCIDENTS_PAGE, page_token: str = "") -> tuple[list[dict], str]:
         req = ipb.ListIncidentsRequest(grid_code=unit, statuses=[STATUS_PB[s] for s in statuses],
-                                       category_code=category, incident_ids=list(ids), page_size=page_size,
-                                       page_token=page_token)
-        if reported_from:
-            req.reported_from.CopyFrom(_timestamp(reported_from))
-        if reported_to:
-            req.reported_to.CopyFrom(_timestamp(reported_to))
+                                       category_code=category, reported_from=timestamp(reported_from),
+                                       reported_to=timestamp(reported_to), incident_ids=list(ids),
+                                       page_size=page_size, page_token=page_token)
         if bbox:
             req.bbox.CopyFrom(ipb.BoundingBox(min_lon=bbox[0], min_lat=bbox[1], max_lon=bbox[2], max_lat=bbox[3]))
         reply = await self._call(self.incidents.ListIncidents, req, token)
@@ -211,7 +203,7 @@ class Services:
     async def summarize(self, token: str, group_by: str, *, unit: str = "", reported_from: datetime,
                         reported_to: datetime, time_zone: str = "", limit: int = 0) -> dict:
         req = ipb.SummarizeRequest(group_by=group_by, grid_code=unit, time_zone=time_zone, limit=limit,
-                                   reported_from=_timestamp(reported_from), reported_to=_timestamp(reported_to))
+                                   reported_from=timestamp(reported_from), reported_to=timestamp(reported_to))
         reply = await self._call(self.incidents.Summarize, req, token)
         return {"rows": [{"key": r.key, "count": r.count, "open": r.open} for r in reply.rows], "total": reply.total}
 
@@ -249,7 +241,7 @@ class Services:
         return [department_json(d) for d in reply.departments]
 
     async def evaluation(self, token: str, start: datetime, end: datetime, group_by: str, unit: str = "") -> list[dict]:
-        req = dpb.EvaluationRequest(group_by=group_by, unit_code=unit, to=_timestamp(end))
-        getattr(req, "from").CopyFrom(_timestamp(start))
+        req = dpb.EvaluationRequest(group_by=group_by, unit_code=unit, to=timestamp(end))
+        getattr(req, "from").CopyFrom(timestamp(start))
         reply = await self._call(self.dispatch.GetEvaluation, req, token)
         return [evaluation_json(r) for r in reply.rows]

@@ -19,6 +19,7 @@ from services.incidents.domain import OPEN_STATUSES, STATUSES
 from shared import units
 from shared.auth import Principal
 from shared.errors import InvalidArgument
+from shared.timefmt import parse_iso
 
 MAX_ROWS = 500
 DEFAULT_ROWS = 200
@@ -67,18 +68,6 @@ def _flag(value: str | None, name: str) -> bool:
     raise InvalidArgument(f"{name} must be true or false")
 
 
-def _time(value: str | None, name: str) -> datetime | None:
-    if not value:
-        return None
-    try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidArgument(f"{name} must be an ISO 8601 time, not {value!r}")
-    if when.tzinfo is None:
-        raise InvalidArgument(f"{name} must carry a time zone")
-    return when
-
-
 def parse_filter(params: Mapping[str, str]) -> QueueFilter:
     """The filter from query parameters; InvalidArgument names what is wrong."""
     statuses = tuple(s for s in (params.get("status") or "").split(",") if s) or QueueFilter.statuses
@@ -105,7 +94,7 @@ def parse_filter(params: Mapping[str, str]) -> QueueFilter:
         raise InvalidArgument("limit must be a number")
     if not 1 <= limit <= MAX_ROWS:
         raise InvalidArgument(f"limit must be 1..{MAX_ROWS}")
-    reported_from, reported_to = _time(params.get("from"), "from"), _time(params.get("to"), "to")
+    reported_from, reported_to = parse_iso(params.get("from"), "from"), parse_iso(params.get("to"), "to")
     if reported_from and reported_to and reported_from >= reported_to:
         raise InvalidArgument("from must be before to")
     return QueueFilter(statuses=tuple(sorted(set(statuses))), category=category, unit=unit,

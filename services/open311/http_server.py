@@ -22,7 +22,7 @@ from shared.auth import Principal
 from shared.config import settings
 from shared.errors import DomainError, NotFound, PermissionDenied
 from shared.logs import setup_logging
-from shared.timefmt import utcnow
+from shared.timefmt import parse_iso, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -129,8 +129,8 @@ class Open311Handler(BaseHTTPRequestHandler):
                 out.append(mapping.request_view(incident, names, notes))
             self._send(200, fmt, "service_requests", out)
             return
-        end = mapping.parse_time(_first(query, "end_date"), "end_date") or utcnow()
-        start = mapping.parse_time(_first(query, "start_date"), "start_date") or end - DEFAULT_WINDOW
+        end = parse_iso(_first(query, "end_date"), "end_date") or utcnow()
+        start = parse_iso(_first(query, "start_date"), "start_date") or end - DEFAULT_WINDOW
         filters = incidents.Filters(statuses=mapping.parse_statuses(_first(query, "status")),
                                     category_code=_first(query, "service_code"),
                                     reported_from=start, reported_to=end)

@@ -22,6 +22,7 @@ from gridbus.grid.v1 import grid_pb2 as pb
 from services.grid import domain
 from services.grid import operations as ops
 from shared.db import session_scope
+from shared.health import wait_until
 from shared.errors import InvalidArgument
 from shared.units import parent_of
 from tests.conftest import SYSTEM
@@ -94,14 +95,23 @@ def test_importing_it_again_changes_nothing(real_city):
     assert again.adjustments == real_city.first.adjustments
 
 
+def _located_in(lon: float, lat: float, code: str) -> None:
+    found = ops.locate(SYSTEM, lon, lat).grid.code
+    if found != code:
+        raise AssertionError(f"({lon}, {lat}) is in {found}, not yet {code}")
+
+
 def test_points_inside_real_grids_locate_to_them(real_city):
     with session_scope() as s:
         samples = s.execute(text("SELECT code, ST_X(p), ST_Y(p) FROM (SELECT code, ST_PointOnSurface(geom) AS p "
                                  "FROM grid.units WHERE level = 'grid' AND code LIKE '1301%' ORDER BY code) g "
                                  "WHERE code LIKE '%1'")).all()
     assert len(samples) > 100
+    # This process's index learns of the import from a NOTIFY, asynchronously.
+    first_code, first_lon, first_lat = samples[0]
+    wait_until(lambda: _located_in(first_lon, first_lat, first_code), timeout=30)
     for code, lon, lat in samples:
-        assert ops.locate(SYSTEM, lon, lat).code == code
+        assert ops.locate(SYSTEM, lon, lat).grid.code == code
 
 
 def _a_grid_on_its_community_border(doc):

@@ -50,7 +50,7 @@ async def _json(request: Request) -> dict:
     return body
 
 
-def _content_security_policy(tile_url: str) -> str:
+def _content_security_policy(tile_url: str | None) -> str:
     tiles = ""
     if tile_url:
         parts = urlsplit(tile_url.replace("{", "").replace("}", ""))
@@ -87,7 +87,7 @@ def create_app(s: Settings | None = None) -> Starlette:
     # --- session
 
     async def config(request, _):
-        return JSONResponse({"signin": {"fields": list(signin.FIELDS)}, "tile_url": s.console_tile_url or None,
+        return JSONResponse({"signin": {"fields": list(signin.FIELDS)}, "tile_url": s.console_tile_url,
                              "time_zone": s.console_time_zone})
 
     async def sign_in(request, _):

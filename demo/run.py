@@ -20,6 +20,7 @@ from collections import Counter
 import grpc
 import kombu
 import psycopg
+from sqlalchemy import make_url
 
 from demo import services
 from demo.cases import LiveView, run_cases
@@ -35,12 +36,29 @@ from shared.health import check_grpc, wait_until
 PLAN = CityPlan(city_code="330100", name="Demo City", districts=3, streets=2, communities=2, grids_x=3, grids_y=3)
 
 
-def fresh_database(url: str) -> None:
-    name = url.rsplit("/", 1)[1]
-    admin = url.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
+# As in production (docs/security.md): migrations run as the owner, the services as a role
+# that owns nothing. The local PostgreSQL trusts local connections, so they need no passwords.
+OWNER_ROLE, RUNTIME_ROLE = "gridbus_owner", "gridbus_app"
+
+
+def fresh_database(admin_url: str) -> tuple[str, str]:
+    """Drops and makes the demo database, owned by OWNER_ROLE, with PostGIS (as the superuser
+    of `admin_url`, which names the database); returns the owner's and the services' URLs."""
+    url = make_url(admin_url)
+    name = url.database
+
+    def dsn(database: str) -> str:
+        return url.set(drivername="postgresql", database=database).render_as_string(hide_password=False)
+    with psycopg.connect(dsn("postgres"), autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {name}")
+        for role in (OWNER_ROLE, RUNTIME_ROLE):
+            if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
+                conn.execute(f"CREATE ROLE {role} LOGIN")
+        conn.execute(f"CREATE DATABASE {name} OWNER {OWNER_ROLE}")
+    with psycopg.connect(dsn(name), autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION postgis")
+    return (url.set(username=OWNER_ROLE, password=None).render_as_string(hide_password=False),
+            url.set(username=RUNTIME_ROLE, password=None).render_as_string(hide_password=False))
 
 
 class EventPrinter(threading.Thread):
@@ -87,12 +105,15 @@ def main(argv=None) -> None:
     parser.add_argument("--keep-running", action="store_true", help="leave the services up until Ctrl-C")
     args = parser.parse_args(argv)
 
-    os.environ.setdefault("GRIDBUS_DATABASE_URL", "postgresql+psycopg://root@127.0.0.1:5432/gridbus_demo")
-    s = settings()
+    # A superuser of the local PostgreSQL (scripts/infra.sh's), to make the roles and the database.
+    admin_url = f"postgresql+psycopg://{os.environ.get('PGUSER', 'root')}@127.0.0.1:5432/gridbus_demo"
     port = registry.port("grid")
-    print(f"== fresh demo database {s.database_url.rsplit('/', 1)[1]}, migrations")
-    fresh_database(s.database_url)
-    registry.migrate(s.database_url)
+    print(f"== fresh demo database {make_url(admin_url).database}, owned by {OWNER_ROLE}; migrations as "
+          f"{OWNER_ROLE}, the services as {RUNTIME_ROLE}")
+    owner_url, runtime_url = fresh_database(admin_url)
+    os.environ.update(GRIDBUS_DATABASE_URL=runtime_url, GRIDBUS_MIGRATION_DATABASE_URL=owner_url)
+    registry.migrate()
+    s = settings()
 
     log_dir = ROOT / ".run" / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)

@@ -2,12 +2,14 @@
 
 - compose: a strict JSON Schema of the Compose features we use (deploy/compose_schema.py),
   then gridbus rules: depends_on targets exist, long-running services have healthchecks,
-  every gridbus process gets the settings it needs and is health-checked on its own port.
+  every gridbus process gets the settings it needs and is health-checked on its own port, and
+  only migrations get the database owner's URL, only credit's nameko the checkpoint signing key.
 - k8s: every built-in kind against the Kubernetes OpenAPI schemas bundled in
   kubernetes-validate, strict (unknown fields are errors); the operators' custom resources
   (RabbitmqCluster, CloudNativePG Cluster) by their required fields, as their schemas are not
   bundled; then gridbus rules: Services select a Deployment and target a port it has, every
-  ConfigMap/Secret reference resolves, probes, resources and a non-root security context.
+  ConfigMap/Secret reference resolves, probes, resources and a non-root security context, and
+  the owner's URL and the signing key reach only the containers that need them.
 - both: every gridbus process in compose has a Deployment of the same name; every process in
   services/registry.py is in both, running its module (Kubernetes on the port its setting
   gives), and neither runs a gridbus process the registry does not list.
@@ -29,6 +31,10 @@ from services import registry
 ROOT = Path(__file__).resolve().parent.parent
 KUBERNETES_VERSION = "1.31"
 REQUIRED_ENV = ("GRIDBUS_AMQP_URI", "GRIDBUS_DATABASE_URL", "GRIDBUS_TOKEN_KEY")
+# Settings only some processes may hold (docs/security.md), and what their command must run:
+# the database owner's URL is for migrations, the checkpoint signing key for credit's nameko.
+RESTRICTED_ENV = {"GRIDBUS_MIGRATION_DATABASE_URL": "gridbus migrate",
+                  "GRIDBUS_CREDIT_CHECKPOINT_KEY": "services.credit.service"}
 CONFIG_MAP = "gridbus-config"
 # Each API server's port setting, by process name.
 PORT_ENV = {p.name: p.port.setting for _, p in registry.processes() if p.port}
@@ -70,6 +76,8 @@ def check_compose(doc) -> list[str]:
             for key in REQUIRED_ENV:
                 if not env.get(key):
                     errors.append(f"compose: {name}: environment lacks {key}")
+            errors += [f"compose: {name}: only what runs `{marker}` may have {key}"
+                       for key, marker in RESTRICTED_ENV.items() if key in env and marker not in _command(svc)]
             if name in PORT_ENV:
                 port = str(env.get(PORT_ENV[name], ""))
                 test = " ".join(map(str, (svc.get("healthcheck") or {}).get("test", [])))
@@ -157,6 +165,12 @@ def _gridbus_rules(resources: list[tuple[str, dict]]) -> list[str]:
         if not (spec.get("securityContext") or {}).get("runAsNonRoot"):
             errors.append(f"{where}: pods must set securityContext.runAsNonRoot")
         for c in spec.get("initContainers", []) + spec.get("containers", []):
+            given = {e["name"] for e in c.get("env", [])}
+            for ref in c.get("envFrom", []):
+                for kind, field in (("ConfigMap", "configMapRef"), ("Secret", "secretRef")):
+                    given |= config_keys.get((kind, ref[field]["name"]), set()) if field in ref else set()
+            errors += [f"{where}: {c['name']} gets {key}, but only what runs `{marker}` may"
+                       for key, marker in RESTRICTED_ENV.items() if key in given and marker not in _command(c)]
             for ref in c.get("envFrom", []):
                 for kind, field in (("ConfigMap", "configMapRef"), ("Secret", "secretRef")):
                     if field in ref and (kind, ref[field]["name"]) not in config_keys:

@@ -39,6 +39,10 @@ class Service:
     grpc: str | None = None      # the gRPC server module
     http: str | None = None      # the HTTP server module
     cli: str | None = None       # a module whose register(subparsers) adds `gridbus <name> ...`
+    # What the services' database role may do in its schema (shared/migrations.py): audit tables
+    # it may only append to (their migrations add the triggers), and tables it deletes rows from.
+    append_only: tuple[str, ...] = ()
+    deletes_from: tuple[str, ...] = ()
 
     @property
     def processes(self) -> list[Process]:
@@ -59,22 +63,25 @@ class Service:
 # In dependency order: a later service may read an earlier one's schema, so it migrates later.
 SERVICES: tuple[Service, ...] = (
     Service("grid", schema="grid", port=Port("GRIDBUS_GRID_GRPC_PORT", 50051),
-            nameko="services.grid.service", grpc="services.grid.grpc_server", cli="services.grid.cli"),
+            nameko="services.grid.service", grpc="services.grid.grpc_server", cli="services.grid.cli",
+            deletes_from=("assignments",)),
     Service("incidents", schema="incidents", port=Port("GRIDBUS_INCIDENTS_GRPC_PORT", 50052),
             nameko="services.incidents.service", grpc="services.incidents.grpc_server",
-            cli="services.incidents.cli"),
+            cli="services.incidents.cli", append_only=("history",)),
     Service("dispatch", schema="dispatch", port=Port("GRIDBUS_DISPATCH_GRPC_PORT", 50053),
             nameko="services.dispatch.service", grpc="services.dispatch.grpc_server",
-            cli="services.dispatch.cli"),
+            cli="services.dispatch.cli", append_only=("task_history",)),
     Service("credit", schema="credit", port=Port("GRIDBUS_CREDIT_GRPC_PORT", 50054),
             http_port=Port("GRIDBUS_CREDIT_PUBLIC_HTTP_PORT", 8312), nameko="services.credit.service",
-            grpc="services.credit.grpc_server", http="services.credit.public_http", cli="services.credit.cli"),
+            grpc="services.credit.grpc_server", http="services.credit.public_http", cli="services.credit.cli",
+            append_only=("records", "access_log", "repair_applications", "repair_decisions", "checkpoints")),
     Service("subscriptions", schema="subscriptions", port=Port("GRIDBUS_SUBSCRIPTIONS_GRPC_PORT", 50055),
-            grpc="services.subscriptions.grpc_server", cli="services.subscriptions.cli"),
+            grpc="services.subscriptions.grpc_server", cli="services.subscriptions.cli",
+            deletes_from=("subscriptions",)),
     Service("open311", port=Port("GRIDBUS_OPEN311_HTTP_PORT", 8311), http="services.open311.http_server"),
     # The dispatch console calls grid, incidents and dispatch over gRPC; its schema holds saved filters.
     Service("console", schema="console", port=Port("GRIDBUS_CONSOLE_HTTP_PORT", 8080),
-            http="services.console.server"),
+            http="services.console.server", deletes_from=("saved_filters",)),
 )
 BY_NAME = {s.name: s for s in SERVICES}
 
@@ -88,16 +95,19 @@ def schemas() -> tuple[str, ...]:
     return tuple(s.schema for s in SERVICES if s.schema)
 
 
-def migrations() -> list[tuple[str, Path]]:
-    """(schema, migrations folder) of every service with a schema, in dependency order."""
-    return [(s.schema, s.migrations) for s in SERVICES if s.schema]
+def migrations() -> list:
+    """Every service's schema (shared.migrations.Schema: its migrations folder, its audit tables
+    and the tables it deletes from), in dependency order."""
+    from shared.migrations import Schema
+    return [Schema(s.schema, s.migrations, s.append_only, s.deletes_from) for s in SERVICES if s.schema]
 
 
 def processes() -> list[tuple[Service, Process]]:
     return [(s, p) for s in SERVICES for p in s.processes]
 
 
-def migrate(url: str | None = None) -> None:
-    """Every service's schema to its newest revision."""
+def migrate(url: str | None = None, runtime_url: str | None = None) -> None:
+    """Every service's schema to its newest revision, as the owner (`url`, default
+    GRIDBUS_MIGRATION_DATABASE_URL), and the services' role (`runtime_url`'s) granted its share."""
     from shared.migrations import upgrade
-    upgrade(migrations(), url)
+    upgrade(migrations(), url, runtime_url)

@@ -6,9 +6,12 @@ The defaults here are the ones README's configuration table documents (a test ho
 together). Servers' ports are per service: `port()` reads one, for services/registry.py."""
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import math
 import os
+import re
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -19,6 +22,8 @@ DEFAULT_DATABASE_URL = "postgresql+psycopg://root@127.0.0.1:5432/gridbus"
 INSECURE_DEV_TOKEN_KEY = "gridbus-dev-key-not-for-production-0123456789"
 # Keys the credit registry's identity-number lookups; losing it makes them unfindable.
 INSECURE_DEV_ID_KEY = "gridbus-dev-id-key-not-for-production-9876543210"
+# Signs the credit chain's checkpoints ("key id:base64 Ed25519 seed"); its public half verifies them.
+INSECURE_DEV_CHECKPOINT_KEY = "dev-checkpoint:AO2OryMj6A9rObLmS0XQ+g26TW5wPwFfoqiEGOEp/8Q="
 
 EVENTS_EXCHANGE = "gridbus.events"
 PREFIX = "GRIDBUS_"
@@ -76,6 +81,28 @@ def _rate(raw: str) -> str:
     raise ValueError(f"must be a rate such as 60/minute or 5/second, not {raw!r}")
 
 
+_KEY_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def _ed25519_key(raw: str) -> tuple[str, bytes]:
+    """`key-id:base64`: an Ed25519 key of 32 bytes (a private seed, or a public key) and its id."""
+    key_id, colon, encoded = raw.partition(":")
+    if not colon or not _KEY_ID.fullmatch(key_id):
+        raise ValueError("must be key-id:base64 (a key id of letters, digits, '.', '_' or '-', then a colon)")
+    try:
+        key = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"must be key-id:base64, and {encoded[:8]!r}... is not base64")
+    if len(key) != 32:
+        raise ValueError(f"must hold a 32-byte Ed25519 key, not {len(key)} bytes")
+    return key_id, key
+
+
+def _ed25519_keys(raw: str) -> dict[str, bytes]:
+    """`key-id:base64,key-id2:base64`: Ed25519 public keys by key id (two during a rotation)."""
+    return dict(_ed25519_key(item.strip()) for item in raw.split(",") if item.strip())
+
+
 def _api_keys(raw: str) -> dict[str, str]:
     """`key=client,key2=client2`; keys shorter than 16 characters are ignored (too guessable)."""
     pairs = [p.split("=", 1) for p in raw.split(",") if "=" in p]
@@ -108,7 +135,11 @@ def _setting(default: str, parse: Callable[[str], Any] = _text, *, documented: s
 @dataclass(frozen=True)
 class Settings:
     amqp_uri: str = _setting(DEFAULT_AMQP_URI)
+    # The services' role: reads and writes rows, owns nothing (docs/security.md).
     database_url: str = _setting(DEFAULT_DATABASE_URL)
+    # The owner's: `gridbus migrate` creates and alters the schemas with it, and grants the
+    # services' role what it needs. None: GRIDBUS_DATABASE_URL's (one role, for development).
+    migration_database_url: str | None = _setting("", _optional, documented="`GRIDBUS_DATABASE_URL`")
     token_key: str = _setting(INSECURE_DEV_TOKEN_KEY, _key, documented="a development key")
     token_ttl_seconds: int = _setting(str(12 * 3600), _positive_int)
     # The bearer token `gridbus` commands send to the gRPC APIs (their --token).
@@ -118,6 +149,12 @@ class Settings:
     # None: the file bundled with the service.
     credit_rules: str | None = _setting("", _optional, documented="the bundled file")
     credit_sweep_seconds: float = _setting("60", _positive_number)
+    # The credit chain's signed checkpoints: how often, the signing key (credit's nameko processes
+    # only), and the public keys that verify them (empty: the signing key's public half).
+    credit_checkpoint_seconds: float = _setting("3600", _positive_number)
+    credit_checkpoint_key: tuple[str, bytes] = _setting(INSECURE_DEV_CHECKPOINT_KEY, _ed25519_key,
+                                                        documented="a development key")
+    credit_checkpoint_verify_keys: Mapping[str, bytes] = _setting("", _ed25519_keys, documented="none")
     dispatch_calendar: str | None = _setting("", _optional, documented="the bundled file")
     dispatch_assign_minutes: float = _setting("30", _positive_number)
     dispatch_escalation_minutes: float = _setting("60", _positive_number)
@@ -129,6 +166,10 @@ class Settings:
     public_rate_limit: str = _setting("60/minute", _rate)
     public_max_concurrency: int = _setting("64", _positive_int)
     public_forwarded_allow_ips: str = _setting("127.0.0.1")
+    # A request's headers must be complete this long after its connection opens, and its body
+    # this long after its headers.
+    public_header_timeout_seconds: float = _setting("10", _positive_number)
+    public_body_timeout_seconds: float = _setting("10", _positive_number)
     # The dispatch console (services/console): the address it listens on (its port is in
     # services/registry.py), where it finds the gRPC APIs (host:port; None: this host, on the
     # service's port), the operator's base-map tiles (None: the grids alone) and the zone whose
@@ -143,6 +184,11 @@ class Settings:
     console_time_zone: str = _setting("Asia/Shanghai", _time_zone)
     # Fault tests only: the process exits at the failpoint of this name (shared/failpoints.py).
     failpoint: str | None = _setting("", _optional, documented="none")
+
+    @property
+    def owner_database_url(self) -> str:
+        """The URL migrations run with."""
+        return self.migration_database_url or self.database_url
 
 
 def env_name(field_name: str) -> str:

@@ -34,34 +34,51 @@ def _rabbitmqctl(*args: str) -> None:
     subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
 
 
+# Roles are cluster-wide: this run's are named after it, and dropped with its database.
+OWNER_ROLE = f"gridbus_owner_{RUN_ID}"
+RUNTIME_ROLE = f"gridbus_app_{RUN_ID}"
+
+
 @pytest.fixture(scope="session", autouse=True)
 def environment(tmp_path_factory):
-    """Points every gridbus process of this test run at its own database and vhost."""
+    """Points every gridbus process of this test run at its own database and vhost. The database
+    belongs to an owner role that migrations run as; the services (and the tests, in process)
+    run as a runtime role with only what the migrations grant it (docs/security.md). Trust
+    authentication here: no passwords."""
     db = f"gridbus_test_{RUN_ID}"
     vhost = f"gridbus-test-{RUN_ID}"
-    _admin(f"CREATE DATABASE {db}")
-    _rabbitmqctl("add_vhost", vhost)
-    _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
     env = {
-        "GRIDBUS_DATABASE_URL": f"postgresql+psycopg://root@127.0.0.1:5432/{db}",
+        "GRIDBUS_DATABASE_URL": f"postgresql+psycopg://{RUNTIME_ROLE}@127.0.0.1:5432/{db}",
+        "GRIDBUS_MIGRATION_DATABASE_URL": f"postgresql+psycopg://{OWNER_ROLE}@127.0.0.1:5432/{db}",
         "GRIDBUS_AMQP_URI": f"amqp://{AMQP_HOST}/{vhost}",
         "GRIDBUS_TOKEN_KEY": INSECURE_DEV_TOKEN_KEY,
         "GRIDBUS_LOG_LEVEL": "INFO",
     }
     saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    from services.registry import migrate
-    migrate()
-    yield {**os.environ, **env, "LOG_DIR": str(tmp_path_factory.mktemp("logs"))}
-    from shared.db import dispose_engines
-    dispose_engines()
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-    _admin(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
-    _rabbitmqctl("delete_vhost", vhost)
+    try:
+        _admin(f"CREATE ROLE {OWNER_ROLE} LOGIN")
+        _admin(f"CREATE ROLE {RUNTIME_ROLE} LOGIN")
+        _admin(f"CREATE DATABASE {db} OWNER {OWNER_ROLE}")
+        with psycopg.connect(ADMIN_DSN.rsplit("/", 1)[0] + f"/{db}", autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION postgis")  # a superuser's, as in production
+        _rabbitmqctl("add_vhost", vhost)
+        _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        os.environ.update(env)
+        from services.registry import migrate
+        migrate()
+        yield {**os.environ, **env, "LOG_DIR": str(tmp_path_factory.mktemp("logs"))}
+    finally:
+        from shared.db import dispose_engines
+        dispose_engines()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        _admin(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+        _admin(f"DROP ROLE IF EXISTS {RUNTIME_ROLE}")
+        _admin(f"DROP ROLE IF EXISTS {OWNER_ROLE}")
+        _rabbitmqctl("delete_vhost", vhost)
 
 
 SYSTEM = Principal("tests", SERVICE, ())

@@ -27,17 +27,17 @@ from services.console.session import Sessions, check_request_origin, clear_cooki
 from shared.config import Settings, settings
 from shared.db import session_scope
 from shared.errors import DomainError, InvalidArgument, NotFound
-from shared.public_http import HTTP_STATUS, error_response
+from shared.public_http import HTTP_STATUS, json_error
 
 WEB_DIST = Path(__file__).resolve().parent / "web" / "dist"
 PING_SECONDS = 15
 PAGES = ("/", "/map", "/queue", "/figures", "/wall", "/signin")
 
 
-def _error(code: str, message: str) -> JSONResponse:
+def _error(request: Request, code: str, message: str) -> JSONResponse:
     """A refusal as JSON with its HTTP status; a status the table does not know is the service's
     failure (502)."""
-    return error_response(HTTP_STATUS.get(code, 502), code, message)
+    return json_error(request.url.path, HTTP_STATUS.get(code, 502), code, message)
 
 
 async def _json(request: Request) -> dict:
@@ -76,9 +76,9 @@ def create_app(s: Settings | None = None) -> Starlette:
             except ServiceError as exc:
                 if exc.code == "UNAUTHENTICATED" and session is not None:
                     sessions.end(session)  # the services no longer take its token (expired, new key)
-                return _error(exc.code, exc.message)
+                return _error(request, exc.code, exc.message)
             except DomainError as exc:
-                return _error(exc.code, exc.message)
+                return _error(request, exc.code, exc.message)
         return endpoint
 
     def svc() -> Services:

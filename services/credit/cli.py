@@ -5,8 +5,15 @@ from __future__ import annotations
 def register(sub) -> None:
     c = sub.add_parser("credit", help="credit registry: verify the chain, standing, unmatched events")
     s = c.add_subparsers(dest="action", required=True)
-    s.add_parser("verify-chain", help="recompute the hash chain; exit 1 naming the first bad record").set_defaults(
-        func=verify_chain_)
+    vc = s.add_parser("verify-chain", help="recompute the hash chain and compare it with a signed checkpoint; "
+                                           "exit 1 saying what does not match")
+    vc.add_argument("--checkpoint", metavar="FILE", help="a credit.chain.checkpoint event (or its data) a witness "
+                                                         "kept, as JSON (default: the last one the registry published)")
+    vc.set_defaults(func=verify_chain_)
+    kg = s.add_parser("checkpoint-keygen", help="a new key pair for the chain's checkpoints: the private key for "
+                                                "GRIDBUS_CREDIT_CHECKPOINT_KEY, the public one for ..._VERIFY_KEYS")
+    kg.add_argument("--key-id", required=True, help="a name for the key, e.g. checkpoint-2026 (letters, digits, . _ -)")
+    kg.set_defaults(func=checkpoint_keygen_)
     st = s.add_parser("standing", help="score and lists of an enterprise, now or as of a time")
     st.add_argument("uscc")
     st.add_argument("--as-of", default=None, help="ISO time with zone")
@@ -47,13 +54,40 @@ def register(sub) -> None:
 
 
 def verify_chain_(args) -> None:
-    from services.credit import operations as ops
+    import json
+
+    from services.credit import chain, checkpoint
     from shared.cli import operator_principal
-    checked, broken = ops.verify_chain(operator_principal())
-    if broken:
+    kept = None
+    if args.checkpoint:
+        with open(args.checkpoint, encoding="utf-8") as f:
+            doc = json.load(f)
+        kept = checkpoint.from_payload(doc.get("data", doc) if isinstance(doc, dict) else {})
+    verdict = chain.verify(operator_principal(), kept)
+    broken, against = verdict.broken, verdict.checkpoint
+    if broken and broken.record_id:
         raise SystemExit(f"chain broken at record {broken.record_id} (seq {broken.seq}): {broken.reason}; "
-                         f"{checked} records before it are intact")
-    print(f"chain intact: {checked} records")
+                         f"{verdict.checked} records before it are intact")
+    if broken:
+        raise SystemExit(f"chain does not hold its checkpoint: {broken.reason}")
+    held = (f"; it holds the checkpoint of {against.at} ({against.record_count} records, key {against.key_id})"
+            if against else "; no checkpoint to compare with yet")
+    print(f"chain intact: {verdict.checked} records{held}")
+
+
+def checkpoint_keygen_(args) -> None:
+    import base64
+    import os
+
+    from services.credit import checkpoint
+    from shared.config import settings
+    private = f"{args.key_id}:{base64.b64encode(os.urandom(32)).decode()}"
+    try:
+        key_id, seed = settings({"GRIDBUS_CREDIT_CHECKPOINT_KEY": private}).credit_checkpoint_key
+    except RuntimeError as exc:
+        raise SystemExit(f"gridbus: --key-id: {exc}")
+    print(f"GRIDBUS_CREDIT_CHECKPOINT_KEY={private}")
+    print(f"GRIDBUS_CREDIT_CHECKPOINT_VERIFY_KEYS={key_id}:{base64.b64encode(checkpoint.public_key(seed)).decode()}")
 
 
 def standing_(args) -> None:

@@ -135,9 +135,11 @@ class ChainBreak:
     reason: str
 
 
-def verify_chain(rows) -> tuple[int, ChainBreak | None]:
-    """(records checked, the first break or None); rows in seq order with prev_hash and hash."""
-    prev = GENESIS
+def verify_chain(rows, checkpoint=None, prev: str = GENESIS) -> tuple[int, ChainBreak | None]:
+    """(records checked, the first break or None); rows in seq order with prev_hash and hash,
+    from the start of the chain (or from after the record whose hash is `prev`). With a checkpoint (record_count, head_record_id, head_hash, at; its signature checked by the
+    caller), the chain must reach its count and hold its head there: otherwise records were
+    removed, or the chain was rewritten and rehashed up to that point."""
     checked = 0
     for row in rows:
         if row.prev_hash != prev:
@@ -146,6 +148,15 @@ def verify_chain(rows) -> tuple[int, ChainBreak | None]:
             return checked, ChainBreak(row.seq, str(row.id), "its content does not match its hash")
         prev = row.hash
         checked += 1
+        if checkpoint is not None and checked == checkpoint.record_count and \
+                (row.hash != checkpoint.head_hash or str(row.id) != checkpoint.head_record_id):
+            return checked - 1, ChainBreak(row.seq, str(row.id), (
+                f"it is record {checked}, where the checkpoint of {checkpoint.at} has record "
+                f"{checkpoint.head_record_id} with hash {checkpoint.head_hash}: the chain was rewritten"))
+    if checkpoint is not None and checked < checkpoint.record_count:
+        return checked, ChainBreak(0, "", (
+            f"the chain has {checked} records, but the checkpoint of {checkpoint.at} counted "
+            f"{checkpoint.record_count}: records were removed"))
     return checked, None
 
 

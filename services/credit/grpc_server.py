@@ -6,7 +6,7 @@ from __future__ import annotations
 from gridbus.credit.v1 import credit_pb2 as pb
 from gridbus.credit.v1 import credit_pb2_grpc as pb_grpc
 from services import registry
-from services.credit import disclosure, intake, repair
+from services.credit import chain, checkpoint, disclosure, intake, repair
 from services.credit import operations as ops
 from services.credit.sharing import FIELDS
 from shared.errors import InvalidArgument
@@ -98,11 +98,22 @@ class CreditServicer(pb_grpc.CreditServiceServicer):
 
     @unary
     def VerifyChain(self, request, context, caller):
-        checked, broken = ops.verify_chain(caller)
-        if broken is None:
-            return pb.VerifyChainResponse(intact=True, records_checked=checked)
-        return pb.VerifyChainResponse(intact=False, records_checked=checked, first_bad_seq=broken.seq,
-                                      first_bad_record_id=broken.record_id, reason=broken.reason)
+        kept = None
+        if request.HasField("checkpoint"):
+            c = request.checkpoint
+            kept = checkpoint.from_payload({"head_record_id": c.head_record_id, "head_hash": c.head_hash,
+                                            "record_count": c.record_count, "at": c.at, "key_id": c.key_id,
+                                            "signature": c.signature})
+        verdict = chain.verify(caller, kept)
+        against = verdict.checkpoint
+        reply = pb.VerifyChainResponse(intact=verdict.broken is None, records_checked=verdict.checked, checkpoint=(
+            pb.ChainCheckpoint(head_record_id=against.head_record_id or "", head_hash=against.head_hash,
+                               record_count=against.record_count, at=against.at, key_id=against.key_id,
+                               signature=against.signature) if against else None))
+        if verdict.broken is not None:
+            reply.first_bad_seq, reply.first_bad_record_id = verdict.broken.seq, verdict.broken.record_id
+            reply.reason = verdict.broken.reason
+        return reply
 
     @unary
     def ListUnmatched(self, request, context, caller):

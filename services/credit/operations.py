@@ -362,12 +362,6 @@ def access_log(caller: Principal, subject_id: str) -> list:
         return store.access_log(session, parse_uuid(subject_id, "subject id"))
 
 
-def verify_chain(caller: Principal) -> tuple[int, domain.ChainBreak | None]:
-    auth.require_role(caller, auth.ADMIN, auth.SERVICE, auth.DEPARTMENT)
-    with session_scope() as session:
-        return domain.verify_chain(store.chain(session))
-
-
 def list_unmatched(caller: Principal, limit: int = 100) -> list:
     auth.require_role(caller, auth.ADMIN, auth.SERVICE)
     with session_scope() as session:

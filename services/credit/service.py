@@ -10,6 +10,7 @@ from dataclasses import asdict
 from nameko.rpc import rpc
 from nameko.timer import timer
 
+from services.credit import chain
 from services.credit import operations as ops
 from shared.config import settings
 from shared.errors import DomainError
@@ -20,6 +21,8 @@ log = logging.getLogger(__name__)
 
 # How often to look for list changes that time alone makes (records expiring or taking effect).
 SWEEP_SECONDS = settings().credit_sweep_seconds
+# How often to sign a checkpoint of the chain's head (when it moved).
+CHECKPOINT_SECONDS = settings().credit_checkpoint_seconds
 
 
 class CreditService:
@@ -49,4 +52,12 @@ class CreditService:
         changed = ops.sweep_standings()
         if changed:
             log.info("%d subjects changed lists as records expired or took effect", changed)
+            self.relay()
+
+    @timer(interval=CHECKPOINT_SECONDS, eager=True)
+    def checkpoint_chain(self) -> None:
+        signed = chain.checkpoint_chain()
+        if signed is not None:
+            log.info("signed a checkpoint of the credit chain: %d records, head %s", signed.record_count,
+                     signed.head_hash)
             self.relay()

@@ -114,6 +114,39 @@ def chain(session: Session, batch: int = 5000):
                                .execution_options(yield_per=batch))
 
 
+def chain_head(session: Session):
+    """(record count, the last record's seq, id and hash); seq, id and hash None for an empty chain."""
+    return session.execute(text(
+        "SELECT (SELECT count(*) FROM credit.records) AS count, r.seq, r.id, r.hash "
+        "FROM (SELECT 1) one LEFT JOIN LATERAL (SELECT seq, id, hash FROM credit.records ORDER BY seq DESC LIMIT 1) r "
+        "ON true")).one()
+
+
+def chain_position(session: Session, record_id: uuid.UUID):
+    """(seq, hash, its position in the chain counting from 1) of a record, or None."""
+    return session.execute(text(
+        "SELECT r.seq, r.hash, (SELECT count(*) FROM credit.records WHERE seq <= r.seq) AS position "
+        "FROM credit.records r WHERE r.id = :i"), {"i": record_id}).first()
+
+
+def chain_after(session: Session, seq: int, batch: int = 5000):
+    """The records after `seq`, in order, as chain() gives them."""
+    yield from session.execute(text(f"SELECT {RECORD} FROM credit.records WHERE seq > :s ORDER BY seq")
+                               .bindparams(s=seq).execution_options(yield_per=batch))
+
+
+CHECKPOINT = "head_record_id, head_hash, record_count, at, key_id, signature"
+
+
+def last_checkpoint(session: Session):
+    return session.execute(text(f"SELECT {CHECKPOINT} FROM credit.checkpoints ORDER BY id DESC LIMIT 1")).first()
+
+
+def insert_checkpoint(session: Session, values: dict) -> None:
+    session.execute(text(f"INSERT INTO credit.checkpoints ({CHECKPOINT}) VALUES "
+                         "(:head_record_id, :head_hash, :record_count, :at, :key_id, :signature)"), values)
+
+
 def subjects_with_records(session: Session, known_by: datetime) -> list[uuid.UUID]:
     return list(session.execute(text("SELECT DISTINCT subject_id FROM credit.records WHERE created_at <= :t"),
                                 {"t": known_by}).scalars())

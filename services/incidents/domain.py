@@ -355,6 +355,16 @@ def plan_transition(p: Principal, facts: Facts, req: Request) -> Outcome:
     return Outcome(status=action.target or facts.status, department_code=department)
 
 
+# Requests submitted through the Open311 gateway are reported by "open311:<client>". They alone
+# are public: anyone may read them (as auth.PUBLIC, through the gateway), while officers'
+# reports are internal. The public never reads the history (staff's notes).
+OPEN311_REPORTER_PREFIX = "open311:"
+
+
+def publicly_submitted(reporter_id: str) -> bool:
+    return reporter_id.startswith(OPEN311_REPORTER_PREFIX)
+
+
 def may_read(p: Principal, lineage: list[str] | tuple[str, ...], department_code: str | None) -> None:
     if p.role == auth.DEPARTMENT:
         if department_code != p.member_id:

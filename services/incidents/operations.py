@@ -273,8 +273,10 @@ def get(caller: Principal, incident_id: str) -> tuple[IncidentView, list[History
     iid = parse_uuid(incident_id, "incident id")
     with session_scope() as session:
         row = store.get(session, iid)
-        if row is None:
+        if row is None or (caller.role == auth.PUBLIC and not domain.publicly_submitted(row[0].reporter_id)):
             raise NotFound(f"no incident {incident_id}")
+        if caller.role == auth.PUBLIC:
+            return _view(row), []
         domain.may_read(caller, row[0].lineage, row[0].department_code)
         return _view(row), [HistoryView(h.version, h.action, h.from_status, h.to_status, h.actor_id,
                                         h.actor_role, h.note, h.department_code, h.at)
@@ -317,15 +319,16 @@ def list_incidents(caller: Principal, filters: Filters, page_size: int = 0,
 
 def _visible_to(session: Session, caller: Principal, grid_code: str | None) -> dict:
     """The store filters that keep a list to what the caller may see; a unit asked for must
-    exist and be in the caller's scope."""
+    exist and be in the caller's scope. The public sees Open311 submissions only."""
     lineage = None
     if grid_code:
         lineage = store.unit_lineage(session, grid_code)
         if lineage is None:
             raise NotFound(f"no unit with code {grid_code}")
     domain.may_list(caller, grid_code, lineage)
-    return {"scope": None if caller.role in (auth.SERVICE, auth.DEPARTMENT) else caller.scope,
-            "department": caller.member_id if caller.role == auth.DEPARTMENT else None}
+    return {"scope": None if caller.role in (auth.SERVICE, auth.DEPARTMENT, auth.PUBLIC) else caller.scope,
+            "department": caller.member_id if caller.role == auth.DEPARTMENT else None,
+            "reporter_prefix": domain.OPEN311_REPORTER_PREFIX if caller.role == auth.PUBLIC else None}
 
 
 @dataclass

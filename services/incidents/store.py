@@ -7,7 +7,7 @@ from datetime import datetime
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, SmallInteger, Text,
-                        String, and_, func, select, text, true, update)
+                        String, and_, func, literal, select, text, true, update)
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID, insert
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -188,13 +188,15 @@ def history(session: Session, incident_id: uuid.UUID) -> list[History]:
 
 def _conditions(*, scope: tuple[str, ...] | None, department: str | None, grid_code: str | None,
                 statuses: list[str], category_prefix: str | None, reported_from: datetime | None,
-                reported_to: datetime | None, bbox: tuple[float, float, float, float] | None = None,
-                ids: list[uuid.UUID] | None = None) -> list:
+                reported_to: datetime | None, reporter_prefix: str | None = None,
+                bbox: tuple[float, float, float, float] | None = None, ids: list[uuid.UUID] | None = None) -> list:
     conds = []
     if scope is not None:
         conds.append(Incident.lineage.overlap(list(scope)))
     if department is not None:
         conds.append(Incident.department_code == department)
+    if reporter_prefix is not None:  # a literal, so that the partial index on it applies
+        conds.append(Incident.reporter_id.like(literal(f"{reporter_prefix}%", literal_execute=True)))
     if grid_code:
         conds.append(Incident.lineage.contains([grid_code]))
     if statuses:

@@ -5,9 +5,9 @@ incident catalogue; a service request is an incident; `open` is every state befo
 rejected."""
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import datetime
+from urllib.parse import parse_qsl
 from xml.etree import ElementTree as ET
 
 from services.incidents import domain
@@ -45,6 +45,29 @@ def _float(form: dict, key: str) -> float:
         raise InvalidArgument(f"{key} {form[key]!r} is not a number")
 
 
+FORM_TYPE = "application/x-www-form-urlencoded"
+MAX_FORM_FIELDS = 50
+
+
+def parse_form(body: bytes, content_type: str | None) -> dict[str, str]:
+    """A POST body as GeoReport v2 sends it: a URL-encoded form in UTF-8 (the first value of a
+    repeated field counts). Anything else is InvalidArgument saying what was expected."""
+    media_type = (content_type or FORM_TYPE).split(";")[0].strip().lower()
+    if media_type != FORM_TYPE:
+        raise InvalidArgument(f"the body must be {FORM_TYPE} (GeoReport v2), not {media_type}")
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict",
+                          max_num_fields=MAX_FORM_FIELDS)
+    except UnicodeDecodeError:
+        raise InvalidArgument("the body must be UTF-8 (percent-encoded UTF-8 included)")
+    except ValueError:
+        raise InvalidArgument(f"the form has more than {MAX_FORM_FIELDS} fields")
+    form: dict[str, str] = {}
+    for key, value in pairs:
+        form.setdefault(key, value)
+    return form
+
+
 def report_args(form: dict, client: str, idempotency_key: str | None) -> dict:
     """The arguments of incidents' report() for a POST /requests form (Open311 sends no time
     of its own: incidents stamps it, and leaves it out of the retry check)."""
@@ -52,17 +75,19 @@ def report_args(form: dict, client: str, idempotency_key: str | None) -> dict:
     if not code:
         raise InvalidArgument("service_code is required")
     lat, lon = _float(form, "lat"), _float(form, "long")
-    description = (form.get("description") or "").strip()
+    said = (form.get("description") or "").strip()
+    if not said:
+        raise InvalidArgument("description is required: say what is wrong")
+    description = said
     media = (form.get("media_url") or "").strip()
     if media:
         if not media.startswith(("https://", "http://")):
             raise InvalidArgument("media_url must be an http(s) URL")
-        description = f"{description}\n\nmedia: {media}".strip()
+        description = f"{description}\n\nmedia: {media}"
     address = (form.get("address_string") or "").strip()
     if address:
-        description = f"{description}\n\naddress given: {address}".strip()
-    title = (form.get("description") or "").strip().splitlines()[0][:domain.MAX_TITLE] if form.get("description") \
-        else f"Open311 request ({code})"
+        description = f"{description}\n\naddress given: {address}"
+    title = said.splitlines()[0].strip()[:domain.MAX_TITLE]
     # A client that sends an Idempotency-Key may retry safely; otherwise every POST is new.
     report_id = uuid.uuid5(_NAMESPACE, f"{client}:{idempotency_key}") if idempotency_key else uuid.uuid4()
     return dict(report_id=str(report_id), category_code=code, title=title, description=description,
@@ -78,12 +103,38 @@ def open_or_closed(status: str) -> str:
     return "open" if status in domain.OPEN_STATUSES else "closed"
 
 
-def request_view(incident, category_names: dict, notes: str | None) -> dict:
-    """What Open311 shows of an incident: no reporter, no subject."""
+# What the public reads of a request's progress: a fixed text per state, never staff's notes
+# (rejection reasons and resolutions are written for staff).
+PUBLIC_STATUS_NOTES = {
+    domain.REPORTED: "Received; being routed to the department responsible.",
+    domain.DISPATCHED: "With the department responsible.",
+    domain.IN_PROGRESS: "The department is working on it.",
+    domain.RESOLVED: "Reported as resolved; awaiting a check on site.",
+    domain.VERIFIED: "Checked on site; about to be closed.",
+    domain.CLOSED: "Closed.",
+    domain.REJECTED: "Closed without action.",
+    domain.REOPENED: "Reopened for more work.",
+}
+# Public coordinates are rounded to 4 decimal places: 0.0001 degree is 11.1 m of latitude and
+# 11.1 m x cos(latitude) of longitude (9.6 m at 30 N), so a point is shown within about 6 m,
+# enough to find the place and too coarse to single out a doorway.
+PUBLIC_COORDINATE_DECIMALS = 4
+
+
+def request_view(incident, category_names: dict, *, own: bool = False) -> dict:
+    """What Open311 shows of an incident: no reporter, no subject, no staff notes. Anyone sees
+    the state's public text and coordinates rounded (PUBLIC_COORDINATE_DECIMALS); the client
+    that submitted it (`own`, by its api_key) sees its exact state and the point it sent."""
+    status_notes = PUBLIC_STATUS_NOTES[incident.status]
+    lat, lon = incident.lat, incident.lon
+    if own:
+        status_notes = f"{status_notes} (gridbus status: {incident.status})"
+    else:
+        lat, lon = round(lat, PUBLIC_COORDINATE_DECIMALS), round(lon, PUBLIC_COORDINATE_DECIMALS)
     return {
         "service_request_id": incident.id,
         "status": open_or_closed(incident.status),
-        "status_notes": notes or f"gridbus status: {incident.status}",
+        "status_notes": status_notes,
         "service_name": category_names.get(incident.category_code, ""),
         "service_code": incident.category_code,
         "description": incident.description,
@@ -95,8 +146,8 @@ def request_view(incident, category_names: dict, notes: str | None) -> dict:
         "address": "",
         "address_id": "",
         "zipcode": "",
-        "lat": incident.lat,
-        "long": incident.lon,
+        "lat": lat,
+        "long": lon,
         "media_url": "",
     }
 
@@ -153,10 +204,3 @@ def to_xml(root: str, body) -> bytes:
         _to_xml(el, body)
     return b'<?xml version="1.0" encoding="utf-8"?>' + ET.tostring(el, encoding="utf-8")
 
-
-_PATH = re.compile(r"^/open311/v2/(?P<resource>discovery|services|requests)(?:/(?P<id>[^/.]+))?\.(?P<fmt>json|xml)$")
-
-
-def route(path: str) -> tuple[str, str | None, str] | None:
-    m = _PATH.match(path)
-    return (m["resource"], m["id"], m["fmt"]) if m else None

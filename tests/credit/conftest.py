@@ -15,7 +15,8 @@ from tests.support import Process, free_port, python, wait_for_grpc, wait_health
 def credit_nameko(environment):
     nameko = str(Path(sys.executable).parent / "nameko")
     proc = Process([nameko, "run", "services.credit.service", "--broker", environment["GRIDBUS_AMQP_URI"]],
-                   {**environment, "GRIDBUS_CREDIT_SWEEP_SECONDS": "1"}, "credit-nameko",
+                   {**environment, "GRIDBUS_CREDIT_SWEEP_SECONDS": "1",
+                                                 "GRIDBUS_CREDIT_CHECKPOINT_SECONDS": "1"}, "credit-nameko",
                    Path(environment["LOG_DIR"])).start()
     try:
         wait_healthy(proc, lambda: check_nameko(environment["GRIDBUS_AMQP_URI"], "credit", timeout=2), 60)

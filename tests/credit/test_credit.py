@@ -17,8 +17,8 @@ from sqlalchemy import text
 from gridbus.credit.v1 import credit_pb2 as pb
 from gridbus.incidents.v1 import incidents_pb2 as ipb
 from services.credit.domain import USCC_CHARS, uscc_check_char
-from shared.db import session_scope
-from tests.conftest import ADMIN_DSN
+from shared.config import settings
+from shared.db import engine, session_scope
 from tests.credit.test_domain import ID_EXAMPLE, REAL_USCC
 from tests.event_contract import assert_payloads_match_protos
 from tests.incidents.conftest import GRIDS, report_request
@@ -278,24 +278,27 @@ def test_the_database_refuses_edits_and_the_chain_catches_a_row_altered_behind_i
     r = credit.AddRecord(pb.AddRecordRequest(subject_id=subject.id, kind="commendation", category="0102", severity=3),
                          metadata=ADMIN)
     assert credit.VerifyChain(pb.VerifyChainRequest(), metadata=ADMIN).intact
-    with pytest.raises(sqlalchemy.exc.DBAPIError, match="append-only"):
-        with session_scope() as s:
-            s.execute(text("UPDATE credit.records SET severity = 1 WHERE id = :i"), {"i": r.id})
-    with pytest.raises(sqlalchemy.exc.DBAPIError, match="append-only"):
-        with session_scope() as s:
-            s.execute(text("DELETE FROM credit.records WHERE id = :i"), {"i": r.id})
-    db = environment["GRIDBUS_DATABASE_URL"].rsplit("/", 1)[1]
-    with psycopg.connect(ADMIN_DSN.rsplit("/", 1)[0] + f"/{db}", autocommit=True) as su:
-        su.execute("SET session_replication_role = replica")  # a superuser going around the triggers
-        su.execute("UPDATE credit.records SET severity = 4 WHERE id = %s", (r.id,))
+    owner = engine(settings().owner_database_url)
+    for sql in ("UPDATE credit.records SET severity = 1 WHERE id = :i", "DELETE FROM credit.records WHERE id = :i"):
+        with pytest.raises(sqlalchemy.exc.DBAPIError, match="permission denied for table records"):
+            with session_scope() as s:  # the services' role
+                s.execute(text(sql), {"i": r.id})
+        with pytest.raises(sqlalchemy.exc.DBAPIError, match="credit.records is append-only"):
+            with session_scope(owner) as s:  # the owner meets the trigger
+                s.execute(text(sql), {"i": r.id})
+
+    def as_owner_around_the_trigger(severity: int) -> None:
+        with session_scope(owner) as s:  # the trigger is off only inside this transaction
+            s.execute(text("ALTER TABLE credit.records DISABLE TRIGGER records_append_only"))
+            s.execute(text("UPDATE credit.records SET severity = :v WHERE id = :i"), {"v": severity, "i": r.id})
+            s.execute(text("ALTER TABLE credit.records ENABLE TRIGGER records_append_only"))
+    as_owner_around_the_trigger(4)
     try:
         result = credit.VerifyChain(pb.VerifyChainRequest(), metadata=ADMIN)
         assert not result.intact and result.first_bad_record_id == r.id and result.first_bad_seq == r.seq
         assert "content" in result.reason
     finally:
-        with psycopg.connect(ADMIN_DSN.rsplit("/", 1)[0] + f"/{db}", autocommit=True) as su:
-            su.execute("SET session_replication_role = replica")
-            su.execute("UPDATE credit.records SET severity = 3 WHERE id = %s", (r.id,))
+        as_owner_around_the_trigger(3)
     assert credit.VerifyChain(pb.VerifyChainRequest(), metadata=ADMIN).intact
 
 

@@ -1,12 +1,13 @@
-"""Credit rules alone: identity codes, the chain, standing as of a time."""
+"""Credit rules alone: identity codes, the chain and its signed checkpoints, standing as of a time."""
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
 import pytest
 
-from services.credit import domain
+from services.credit import checkpoint, domain
 from services.credit.operations import rules
 from shared.errors import InvalidArgument
 
@@ -68,6 +69,61 @@ def test_the_chain_names_the_first_record_that_does_not_match():
     rows = chain_of(4)
     del rows[1]  # a record deleted
     assert domain.verify_chain(rows)[1].seq == 3
+
+
+KEY = ("k1", bytes(range(32)))
+
+
+def signed_head(rows, count: int) -> checkpoint.Checkpoint:
+    head = rows[count - 1]
+    return checkpoint.sign(head_record_id=head.id, head_hash=head.hash, record_count=count,
+                           at="2026-01-01T00:00:00Z", key=KEY)
+
+
+def test_a_checkpoint_verifies_with_its_public_key_and_nothing_else():
+    cp = signed_head(chain_of(3), 3)
+    keys = {"k1": checkpoint.public_key(KEY[1])}
+    assert checkpoint.signature_problem(cp, keys) is None
+    assert checkpoint.from_payload(cp.payload()) == cp
+    for changed in ({"record_count": 2}, {"head_hash": "0" * 64}, {"at": "2026-01-01T00:00:01Z"}):
+        assert "does not verify" in checkpoint.signature_problem(replace(cp, **changed), keys)
+    assert "not a verify key" in checkpoint.signature_problem(cp, {"k2": keys["k1"]})
+    assert "does not verify" in checkpoint.signature_problem(replace(cp, signature="not base64!"), keys)
+    for bad in ({"record_count": -1}, {"record_count": "3"}, {"signature": ""}, {"head_record_id": 7}):
+        with pytest.raises(InvalidArgument):
+            checkpoint.from_payload({**cp.payload(), **bad})
+
+
+def test_checkpoint_keygen_prints_a_pair_that_signs_and_verifies(capsys):
+    from services.cli import main as gridbus
+    from shared.config import settings
+    gridbus(["credit", "checkpoint-keygen", "--key-id", "checkpoint-2027"])
+    lines = dict(line.split("=", 1) for line in capsys.readouterr().out.split())
+    s = settings(lines)
+    cp = checkpoint.sign(head_record_id=None, head_hash=domain.GENESIS, record_count=0, at="2027-01-01T00:00:00Z",
+                         key=s.credit_checkpoint_key)
+    assert cp.key_id == "checkpoint-2027" and checkpoint.signature_problem(cp, s.credit_checkpoint_verify_keys) is None
+    with pytest.raises(SystemExit, match="GRIDBUS_CREDIT_CHECKPOINT_KEY must be key-id:base64"):
+        gridbus(["credit", "checkpoint-keygen", "--key-id", "no spaces please"])
+
+
+def test_the_chain_must_hold_its_checkpoint():
+    rows = chain_of(5)
+    cp = signed_head(rows, 4)
+    assert domain.verify_chain(rows, cp) == (5, None)
+    checked, broken = domain.verify_chain(rows[:3], cp)  # the tail cut off
+    assert checked == 3 and broken.seq == 0 and "records were removed" in broken.reason
+    rewritten = chain_of(5)  # the same chain rewritten and rehashed from record 4 on
+    rewritten[3].severity = 1
+    rewritten[3].hash = domain.record_hash(rewritten[3].prev_hash, domain.content_of(rewritten[3]))
+    rewritten[4].prev_hash = rewritten[3].hash
+    rewritten[4].hash = domain.record_hash(rewritten[4].prev_hash, domain.content_of(rewritten[4]))
+    assert domain.verify_chain(rewritten) == (5, None)  # consistent in itself
+    checked, broken = domain.verify_chain(rewritten, cp)
+    assert (checked, broken.seq, broken.record_id) == (3, 4, "r3") and "rewritten" in broken.reason
+    # From a known record on: the records after it are checked against its hash.
+    assert domain.verify_chain(rows[2:], prev=rows[1].hash) == (3, None)
+    assert domain.verify_chain(rows[2:], prev=rows[0].hash)[1].seq == 3
 
 
 def rec(id_, kind, severity, start, days=365, created=None, supersedes=None):

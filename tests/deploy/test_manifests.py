@@ -131,3 +131,26 @@ def test_parity_between_compose_and_k8s(compose, resources):
     extra["services"]["reports-worker"] = copy.deepcopy(extra["services"]["grid-nameko"])
     assert v.check_parity(extra, resources) == [
         "parity: compose service reports-worker has no Deployment named reports-worker in k8s/"]
+
+
+def test_the_owner_url_and_the_signing_key_reach_only_who_needs_them(compose, resources):
+    """Only migrations may hold the database owner's URL, only credit's nameko the key that signs
+    the chain's checkpoints (docs/security.md)."""
+    def leak(d):
+        d["spec"]["template"]["spec"]["containers"][0]["envFrom"].append({"secretRef": {"name": "gridbus-migration"}})
+    errors = v.check_k8s(mutated(resources, "Deployment", "open311-http", leak))
+    assert any("open311-http" in e and "GRIDBUS_MIGRATION_DATABASE_URL" in e for e in errors), errors
+
+    def signer(d):
+        d["spec"]["template"]["spec"]["containers"][0]["envFrom"].append(
+            {"secretRef": {"name": "gridbus-credit-checkpoint-key"}})
+    errors = v.check_k8s(mutated(resources, "Deployment", "credit-grpc", signer))
+    assert any("credit-grpc" in e and "GRIDBUS_CREDIT_CHECKPOINT_KEY" in e for e in errors), errors
+
+    leaky = copy.deepcopy(compose)
+    leaky["services"]["grid-grpc"]["environment"]["GRIDBUS_MIGRATION_DATABASE_URL"] = "postgresql://owner@db/gridbus"
+    errors = v.check_compose(leaky)
+    assert any("grid-grpc" in e and "GRIDBUS_MIGRATION_DATABASE_URL" in e for e in errors), errors
+    migrate_env = compose["services"]["migrate"]["environment"]
+    assert "GRIDBUS_MIGRATION_DATABASE_URL" in migrate_env
+    assert "GRIDBUS_CREDIT_CHECKPOINT_KEY" in compose["services"]["credit-nameko"]["environment"]

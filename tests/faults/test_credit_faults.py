@@ -14,7 +14,7 @@ import kombu
 import pytest
 from sqlalchemy import text
 
-from services.credit import operations as credit_ops
+from services.credit import chain as credit_chain
 from services.credit.domain import USCC_CHARS, uscc_check_char
 from shared.db import session_scope
 from shared.events import declare_subscription
@@ -93,8 +93,8 @@ def test_kill_9_the_credit_process_while_closed_incidents_stream_in(environment)
         credit.stop()
     assert set(written) == set(sources), f"{EVENTS - len(written)} closed incidents made no record"
     assert all(len(ids) == 1 for ids in written.values()), "an event made two records"
-    checked, broken = credit_ops.verify_chain(SYSTEM)
-    assert broken is None and checked >= EVENTS
+    verdict = credit_chain.verify(SYSTEM)
+    assert verdict.broken is None and verdict.checked >= EVENTS
 
     record_ids = {ids[0] for ids in written.values()}
     envelopes = drain_envelopes(uri, queue, lambda got: record_ids <= {e["data"]["record_id"] for e in got})

@@ -12,7 +12,8 @@ import sqlalchemy.exc
 from sqlalchemy import text
 
 from gridbus.incidents.v1 import incidents_pb2 as pb
-from shared.db import session_scope
+from shared.config import settings
+from shared.db import engine, session_scope
 from tests.event_contract import assert_payloads_match_protos
 from tests.incidents.conftest import DISTRICTS, GRIDS, inside, report_request
 from tests.incidents.test_report import call_error
@@ -128,11 +129,16 @@ def test_two_dispatchers_at_once_one_wins_the_other_is_aborted(stub):
 
 
 def test_the_audit_trail_cannot_be_changed_even_directly(stub):
+    """The services' role has no UPDATE or DELETE on it; its owner meets the trigger."""
     i = new_incident(stub)
+    owner = engine(settings().owner_database_url)
     for sql in ("UPDATE incidents.history SET note = 'edited' WHERE incident_id = :i",
                 "DELETE FROM incidents.history WHERE incident_id = :i"):
-        with pytest.raises(sqlalchemy.exc.DBAPIError, match="append-only"):
+        with pytest.raises(sqlalchemy.exc.DBAPIError, match="permission denied for table history"):
             with session_scope() as s:
+                s.execute(text(sql), {"i": i.id})
+        with pytest.raises(sqlalchemy.exc.DBAPIError, match="incidents.history is append-only"):
+            with session_scope(owner) as s:
                 s.execute(text(sql), {"i": i.id})
 
 

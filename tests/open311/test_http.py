@@ -1,4 +1,6 @@
-"""Open311 GeoReport v2 against the real gateway process, database and broker."""
+"""Open311 GeoReport v2 against the real gateway process, database and broker: the resources in
+JSON and XML, API keys and Idempotency-Key, what anonymous readers see and what they do not,
+and bad input answered with Open311 errors."""
 from __future__ import annotations
 
 import json
@@ -6,36 +8,17 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from pathlib import Path
+from datetime import datetime, timezone
 from xml.etree import ElementTree as ET
 
 import pytest
 
 from tests.incidents.conftest import GRIDS, inside
-from tests.support import Process, free_port, python, wait_healthy
-
-API_KEY = "k-" + uuid.uuid4().hex
+from tests.open311.conftest import API_KEY, OTHER_KEY
 
 
-@pytest.fixture(scope="module")
-def base(environment, city, categories):
-    port = free_port()
-    proc = Process(python("-m", "services.open311.http_server"),
-                   {**environment, "GRIDBUS_OPEN311_HTTP_PORT": str(port),
-                    "GRIDBUS_OPEN311_API_KEYS": f"{API_KEY}=city-app"}, "open311", Path(environment["LOG_DIR"]))
-    proc.start()
-
-    def healthy():
-        urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).read()
-    try:
-        wait_healthy(proc, healthy)
-        yield f"http://127.0.0.1:{port}/open311/v2"
-    finally:
-        proc.stop()
-
-
-def call(url: str, data: dict | None = None, headers: dict | None = None):
-    body = urllib.parse.urlencode(data).encode() if data is not None else None
+def call(url: str, data: dict | bytes | None = None, headers: dict | None = None):
+    body = urllib.parse.urlencode(data).encode() if isinstance(data, dict) else data
     req = urllib.request.Request(url, data=body, headers=headers or {})
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
@@ -78,6 +61,7 @@ def test_post_then_read_back_status(base):
     [req] = json.loads(body)
     assert (req["status"], req["service_code"], req["service_name"]) == ("open", "0102", "暴露垃圾 Exposed garbage")
     assert req["requested_datetime"].endswith("Z") and "reporter" not in json.dumps(req)
+    assert req["status_notes"] == "Received; being routed to the department responsible."
     status, _, body = call(f"{base}/requests/{request_id}.xml")
     assert ET.fromstring(body).find("request").findtext("status") == "open"
     status, _, body = call(f"{base}/requests.json?" + urllib.parse.urlencode({"service_request_id": request_id}))
@@ -105,6 +89,10 @@ def test_an_idempotency_key_makes_retries_safe(base):
     (dict(lat=0.5, long=0.5), 404, "outside every grid"),
     (dict(service_code="9999"), 400, "unknown category"),
     (dict(media_url="javascript:alert(1)"), 400, "media_url"),
+    (dict(description="  \n\t "), 400, "description is required"),
+    (dict(description=None), 400, "description is required"),
+    (dict(description="bins\x00"), 400, "NUL"),
+    (dict(lat="nan"), 400, "lat"),
 ])
 def test_bad_requests_get_open311_errors(base, form, status, message):
     got, _, body = post(base, **form)
@@ -121,3 +109,79 @@ def test_unknown_paths_and_bad_filters(base):
     assert status == 400
     status, ctype, body = call(f"{base}/requests.xml?status=pending")
     assert status == 400 and ET.fromstring(body).find("error").findtext("code") == "400"
+
+
+def test_bodies_that_are_no_utf8_form_get_400(base):
+    for body, ctype, words in [
+        (b"api_key=" + API_KEY.encode() + b"&service_code=0102&lat=1&long=1&description=\xff\xfe", None, "UTF-8"),
+        (b"description=%FF%FE&api_key=" + API_KEY.encode(), None, "UTF-8"),
+        (b"[" * 100_00 + b"]" * 100_00, "application/json", "x-www-form-urlencoded"),
+        (b'{"description": ' + b'{"a": ' * 3000 + b"1" + b"}" * 3001, "application/json", "x-www-form-urlencoded"),
+        (b"--x\r\nContent-Disposition: form-data; name=a\r\n\r\n1\r\n--x--", "multipart/form-data; boundary=x",
+         "x-www-form-urlencoded"),
+        ("&".join(f"f{i}=1" for i in range(60)).encode(), None, "more than 50 fields"),
+    ]:
+        headers = {"Content-Type": ctype} if ctype else {}
+        status, _, answer = call(f"{base}/requests.json", body, headers)
+        assert status == 400, (body[:40], answer)
+        assert words in json.loads(answer)[0]["description"]
+
+
+# --- what anonymous readers see ------------------------------------------------------------
+
+def _officer_report(grid: str) -> str:
+    """An officer's internal report, as the phones make them."""
+    from services.incidents import operations as incidents
+    from shared.auth import OFFICER, Principal
+    lon, lat = inside(grid, 0.3, 0.3)
+    officer = Principal("officer-open311-test", OFFICER, (grid,))
+    return incidents.report(officer, report_id=str(uuid.uuid4()), category_code="0102", title="internal",
+                            description="officer's internal report", lon=lon, lat=lat, accuracy_m=5.0,
+                            occurred_at=datetime.now(timezone.utc)).incident.id
+
+
+def test_anonymous_reads_show_only_what_was_submitted_through_open311(base):
+    internal = _officer_report(GRIDS[6])
+    status, _, body = post(base)
+    public = json.loads(body)[0]["service_request_id"]
+    status, _, body = call(f"{base}/requests/{internal}.json")
+    assert status == 404 and json.loads(body)[0]["code"] == 404
+    listed = [r["service_request_id"] for r in json.loads(call(f"{base}/requests.json")[2])]
+    assert public in listed and internal not in listed
+    by_ids = call(f"{base}/requests.json?" + urllib.parse.urlencode({"service_request_id": f"{internal},{public}"}))
+    assert [r["service_request_id"] for r in json.loads(by_ids[2])] == [public]
+    # A key shows its own requests in full, and nothing that is not public.
+    assert call(f"{base}/requests/{internal}.json?api_key={API_KEY}")[0] == 404
+
+
+def test_staff_notes_never_show_and_each_state_has_its_public_text(base):
+    from services.incidents import domain
+    from services.incidents import operations as incidents
+    from tests.conftest import SYSTEM
+    status, _, body = post(base, description="Broken bench")
+    request_id = json.loads(body)[0]["service_request_id"]
+    secret = f"internal reason {uuid.uuid4().hex}"
+    incidents.transition(SYSTEM, request_id, 0, domain.Request("reject", note=secret))
+    for fmt in ("json", "xml"):
+        for url in (f"{base}/requests/{request_id}.{fmt}", f"{base}/requests.{fmt}?status=closed"):
+            assert secret.encode() not in call(url)[2]
+    [req] = json.loads(call(f"{base}/requests/{request_id}.json")[2])
+    assert (req["status"], req["status_notes"]) == ("closed", "Closed without action.")
+    from services.open311 import mapping
+    assert set(mapping.PUBLIC_STATUS_NOTES) == set(domain.STATUSES)
+
+
+def test_coordinates_are_rounded_for_the_public_and_exact_for_the_submitter(base):
+    lon, lat = inside(GRIDS[5], 0.123456789, 0.987654321)
+    status, _, body = post(base, lat=f"{lat:.9f}", long=f"{lon:.9f}")
+    request_id = json.loads(body)[0]["service_request_id"]
+    [anonymous] = json.loads(call(f"{base}/requests/{request_id}.json")[2])
+    assert (anonymous["lat"], anonymous["long"]) == (round(lat, 4), round(lon, 4))
+    assert anonymous["status_notes"] == "Received; being routed to the department responsible."
+    [own] = json.loads(call(f"{base}/requests/{request_id}.json?api_key={API_KEY}")[2])
+    assert (own["lat"], own["long"]) == pytest.approx((lat, lon), abs=1e-9)
+    assert own["status_notes"].endswith("(gridbus status: reported)")
+    [other] = json.loads(call(f"{base}/requests/{request_id}.json?api_key={OTHER_KEY}")[2])
+    assert other == anonymous
+    xml = ET.fromstring(call(f"{base}/requests/{request_id}.xml")[2]).find("request")
+    assert (float(xml.findtext("lat")), float(xml.findtext("long"))) == (round(lat, 4), round(lon, 4))

@@ -42,6 +42,10 @@ def test_the_defaults_are_what_the_table_says():
     assert (s.token, s.failpoint, s.credit_rules, s.dispatch_calendar, dict(s.open311_api_keys)) == \
         (None, None, None, None, {})
     assert port("GRIDBUS_GRID_GRPC_PORT", 50051, {}) == 50051
+    assert s.owner_database_url == s.database_url  # one role, for development
+    assert settings({"GRIDBUS_MIGRATION_DATABASE_URL": "postgresql+psycopg://owner@db/gridbus"}).owner_database_url == \
+        "postgresql+psycopg://owner@db/gridbus"
+    assert s.credit_checkpoint_key[0] == "dev-checkpoint" and len(s.credit_checkpoint_key[1]) == 32
     assert (s.console_http_host, s.grid_grpc_target, s.console_tile_url, s.console_time_zone) == \
         ("127.0.0.1", None, None, "Asia/Shanghai")
 
@@ -69,6 +73,10 @@ def test_values_are_typed():
     ("GRIDBUS_TOKEN_KEY", "short", "at least 32 bytes"),
     ("GRIDBUS_CREDIT_ID_KEY", "short", "at least 32 bytes"),
     ("GRIDBUS_LOG_LEVEL", "LOUD", "logging level"),
+    ("GRIDBUS_CREDIT_CHECKPOINT_KEY", "no-key-id-here", "key-id:base64"),
+    ("GRIDBUS_CREDIT_CHECKPOINT_KEY", "k1:c2hvcnQ=", "32-byte Ed25519 key, not 5 bytes"),
+    ("GRIDBUS_CREDIT_CHECKPOINT_VERIFY_KEYS", "k1:" + "A" * 43 + "=,k2:not base64!", "is not base64"),
+    ("GRIDBUS_PUBLIC_BODY_TIMEOUT_SECONDS", "0", "above 0"),
     ("GRIDBUS_CONSOLE_TIME_ZONE", "Mars/Olympus_Mons", "IANA time zone"),
     ("GRIDBUS_CONSOLE_TILE_URL", "tiles.example.gov.cn/{z}/{x}/{y}.png", "http(s) URL"),
     ("GRIDBUS_CONSOLE_TILE_URL", "https://tiles.example.gov.cn/base.png", "{z}, {x} and {y}"),

@@ -1,6 +1,8 @@
 """The console's web app (Starlette): the page, and the small JSON and server-sent-events API
 it uses. Thin: sessions in session.py, what each call does in views.py, the gRPC calls in
-clients.py. Errors are JSON `{"error": {"code", "message"}}` with the service's status."""
+clients.py. Errors are JSON `{"error": {"code", "message"}}` with the service's status, as
+shared/public_http.py maps them; its body limit refuses a body past 16 KiB (413) or one that
+stalls (408)."""
 from __future__ import annotations
 
 import asyncio
@@ -27,10 +29,13 @@ from services.console.session import Sessions, check_request_origin, clear_cooki
 from shared.config import Settings, settings
 from shared.db import session_scope
 from shared.errors import DomainError, InvalidArgument, NotFound
-from shared.public_http import HTTP_STATUS, json_error
+from shared.public_http import HTTP_STATUS, BodyLimit, json_error
 
 WEB_DIST = Path(__file__).resolve().parent / "web" / "dist"
 PING_SECONDS = 15
+# A sign-in token, an action's reasons or a saved filter: small JSON bodies, sent at once.
+MAX_BODY_BYTES = 16 * 1024
+BODY_TIMEOUT_S = 10.0
 PAGES = ("/", "/map", "/queue", "/figures", "/wall", "/signin")
 
 
@@ -244,7 +249,9 @@ def create_app(s: Settings | None = None) -> Starlette:
     if (WEB_DIST / "assets").is_dir():
         routes.append(Mount("/assets", StaticFiles(directory=WEB_DIST / "assets"), name="assets"))
     return Starlette(routes=routes, lifespan=lifespan,
-                     middleware=[Middleware(SecurityHeaders, csp=csp), Middleware(GZipMiddleware, minimum_size=1024)])
+                     middleware=[Middleware(SecurityHeaders, csp=csp), Middleware(GZipMiddleware, minimum_size=1024),
+                                 Middleware(BodyLimit, max_bytes=MAX_BODY_BYTES, timeout=BODY_TIMEOUT_S,
+                                            errors=json_error)])
 
 
 class SecurityHeaders:

@@ -76,6 +76,11 @@ def test_sign_in_from_another_site_or_as_a_form_is_refused(base):
     assert answer.status_code == 403 and "JSON" in answer.json()["error"]["message"]
 
 
+def test_a_body_past_the_limit_is_refused_unread(base):
+    answer = httpx.post(base + "/api/session", json={"token": "x" * 20_000})
+    assert (answer.status_code, answer.json()["error"]["code"]) == (413, "PAYLOAD_TOO_LARGE")
+
+
 def test_without_a_session_the_api_answers_401(base):
     for path in ("/api/session", "/api/incidents", "/api/tiles/10/853/422.pbf", "/api/events", "/api/figures"):
         answer = httpx.get(base + path)

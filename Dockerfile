@@ -1,4 +1,14 @@
 # One image for every gridbus process; the command picks the process (see docker-compose.yml, k8s/).
+
+# The console's page, built from the packages pinned in its lock file.
+FROM node:20-slim AS web
+WORKDIR /web
+COPY services/console/web/package.json services/console/web/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY services/console/web/index.html services/console/web/vite.config.js ./
+COPY services/console/web/src ./src
+RUN npm run build
+
 FROM python:3.11-slim AS build
 WORKDIR /app
 COPY pyproject.toml README.md ./
@@ -17,6 +27,7 @@ COPY --from=build /install /usr/local
 COPY --from=build /app/gen ./gen
 COPY shared ./shared
 COPY services ./services
+COPY --from=web /web/dist ./services/console/web/dist
 COPY demo ./demo
 ENV PYTHONPATH=/app:/app/gen \
     PYTHONUNBUFFERED=1 \

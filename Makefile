@@ -5,13 +5,14 @@ PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR):$(CURDIR)/gen
 PROTOS := $(shell find protos -name '*.proto')
 
-.PHONY: help deps infra protos docs migrate run unit test bench soak validate-deploy clean
+.PHONY: help deps infra protos web browser docs migrate run unit test bench soak validate-deploy clean
 
 help:
-	@echo "make run    start RabbitMQ/PostGIS if needed, migrate, run the services and the demo city"
+	@echo "make run    start RabbitMQ/PostGIS if needed, migrate, run the services, the console and the demo city"
 	@echo "make unit   run the unit tests (pure code, no database, no broker) in seconds"
-	@echo "make test   the unit tests with no servers, then every test against the real RabbitMQ and PostGIS"
-	@echo "make bench  Locate, Report, the whole path to dispatch, credit, and importing a real city, against raw PostGIS and RabbitMQ"
+	@echo "make test   the unit tests with no servers, then every test against the real RabbitMQ and PostGIS (and the console in Chromium)"
+	@echo "make web    build the console's page (Node.js 20.19+, packages from its package-lock.json)"
+	@echo "make bench  Locate, Report, the whole path to dispatch, credit, importing a real city and the console, against raw PostGIS and RabbitMQ"
 	@echo "make validate-deploy  check docker-compose.yml and k8s/ offline"
 	@echo "make soak   report at a fixed rate for 10 minutes; print latency and memory over time"
 
@@ -36,6 +37,18 @@ gen/.built: $(PROTOS) $(VENV)/.installed
 
 protos: gen/.built
 
+# The console's page, built by Vite from the packages pinned in its package-lock.json.
+WEB := services/console/web
+$(WEB)/dist/index.html: $(WEB)/package.json $(WEB)/package-lock.json $(WEB)/index.html $(WEB)/vite.config.js \
+		$(shell find $(WEB)/src -type f 2>/dev/null)
+	bash scripts/web.sh
+
+web: $(WEB)/dist/index.html
+
+# Debian's Chromium for the console's browser tests and benchmark.
+browser:
+	bash scripts/browser.sh
+
 # The event catalogue, generated from protos/**/events.proto, and the incident actions in
 # docs/service-contracts.md, from the action table in services/incidents/domain.py.
 docs: deps
@@ -45,8 +58,10 @@ docs: deps
 migrate: deps protos infra
 	$(VENV)/bin/gridbus migrate
 
-run: migrate
-	$(PY) -m demo.run
+# Runs until Ctrl-C, so the console shows the demo city (RUN_ARGS= to end after the demo's cases).
+RUN_ARGS ?= --keep-running
+run: migrate web
+	$(PY) -m demo.run $(RUN_ARGS)
 
 # Unit tests with the servers' addresses on closed ports: a unit test that reaches for a server fails.
 NO_SERVERS := GRIDBUS_DATABASE_URL=postgresql+psycopg://root@127.0.0.1:1/x GRIDBUS_AMQP_URI=amqp://guest:guest@127.0.0.1:1/ \
@@ -56,16 +71,17 @@ unit: deps protos
 	$(NO_SERVERS) $(PY) -m pytest -m unit $(PYTEST_ARGS)
 
 # The unit set first, with no servers (which proves it needs none), then every test on the real ones.
-test: deps protos infra
+test: deps protos infra web browser
 	$(NO_SERVERS) $(PY) -m pytest -m unit -q
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: deps protos infra
+bench: deps protos infra web browser
 	$(PY) bench/bench_locate.py $(if $(BENCH_CITY),--city $(BENCH_CITY))
 	$(PY) bench/bench_incidents.py
 	$(PY) bench/bench_pipeline.py
 	$(PY) bench/bench_credit.py
 	$(PY) bench/bench_import.py
+	$(PY) bench/bench_console.py
 
 # docker-compose.yml and k8s/ checked offline (also part of make test).
 validate-deploy: deps
@@ -76,4 +92,4 @@ soak: deps protos infra
 	$(PY) bench/soak.py $(SOAK_ARGS)
 
 clean:
-	rm -rf gen .pytest_cache
+	rm -rf gen .pytest_cache services/console/web/dist

@@ -9,6 +9,7 @@ Ctrl-C stops everything; --keep-running leaves the services up afterwards."""
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import random
@@ -138,7 +139,8 @@ def main(argv=None) -> None:
     printer.ready.wait(10)
     live = LiveView(printer)
     try:
-        officers, districts = run_demo(port, args)
+        officers, districts, sign_ins = run_demo(port, args)
+        print_console(s, sign_ins)
         live.start()
         run_cases(officers, districts, PLAN.city_code, args.reports)
         live.stop.set()
@@ -152,8 +154,9 @@ def main(argv=None) -> None:
         rows = dispatch_ops.evaluation(operator, now - timedelta(days=1), now + timedelta(minutes=1), group_by="district")
         print("\n".join("   " + line for line in format_evaluation(rows, "district").splitlines()))
         if args.keep_running:
-            print(f"== services running (gRPC grid on :{port}); Ctrl-C stops them. Logs in {log_dir}")
-            threading.Event().wait()
+            print(f"== services running (gRPC grid on :{port}; the console on {console_address(s)}); "
+                  f"officers keep patrolling and reporting. Ctrl-C stops them. Logs in {log_dir}")
+            keep_patrolling(officers)
     except KeyboardInterrupt:
         pass
     finally:
@@ -165,6 +168,44 @@ def main(argv=None) -> None:
         for kind, n in sorted(printer.counts.items()):
             print(f"  {kind:<32} {n}")
         print("== stopped")
+
+
+def console_address(s) -> str:
+    return f"http://{s.console_http_host}:{registry.port('console', registry.HTTP)}/"
+
+
+def print_console(s, sign_ins: list[tuple[str, str]]) -> None:
+    """The console's address, once it answers, and tokens to paste at its sign-in."""
+    import urllib.request
+    address = console_address(s)
+    try:
+        wait_until(lambda: urllib.request.urlopen(address + "healthz", timeout=1), 60)
+    except Exception as exc:
+        print(f"== the console did not answer on {address} ({exc}); see .run/logs/console-http.log")
+        return
+    print(f"== the dispatch console: {address}  (sign in by pasting one of these tokens)")
+    for who, token in sign_ins:
+        print(f"   {who}:\n   {token}")
+
+
+def keep_patrolling(officers) -> None:
+    """Until Ctrl-C: officers move and now and then report, so the console has something live."""
+    from demo.cases import CATEGORIES, _report
+    from gridbus.incidents.v1 import incidents_pb2_grpc
+    grid_stub = grid_pb2_grpc.GridServiceStub(grpc.insecure_channel(f"127.0.0.1:{registry.port('grid')}"))
+    incidents = incidents_pb2_grpc.IncidentServiceStub(
+        grpc.insecure_channel(f"127.0.0.1:{registry.port('incidents')}"))
+    rng = random.Random(23)
+    for beat in itertools.count():
+        for o, code, (w, so, e, n), me in officers:
+            try:
+                grid_stub.ReportPosition(pb.ReportPositionRequest(member_id=o.id, lon=rng.uniform(w, e),
+                                                                  lat=rng.uniform(so, n)), metadata=me, timeout=5)
+                if beat % 10 == 9 and rng.random() < 0.3:
+                    incidents.Report(_report((w, so, e, n), rng, rng.choice(CATEGORIES)), metadata=me, timeout=5)
+            except grpc.RpcError as exc:  # a service restarting: the next beat tries again
+                print(f"   patrol: {exc.code().name}: {exc.details()}")
+        time.sleep(3)
 
 
 def run_demo(port: int, args) -> None:
@@ -182,11 +223,15 @@ def run_demo(port: int, args) -> None:
     cells = grid_cells(PLAN)
     rng = random.Random(7)
     districts = sorted({c[0][:6] for c in cells})
-    print(f"== registering {len(districts)} dispatchers and {args.officers} officers")
-    for i, district in enumerate(districts):
-        d = stub.CreateMember(pb.CreateMemberRequest(name=f"Dispatcher {i + 1}", phone=f"1370000{i:04d}",
-                                                     role=pb.ROLE_DISPATCHER), metadata=admin)
-        stub.AssignMember(pb.AssignMemberRequest(member_id=d.id, grid_code=district), metadata=admin)
+    print(f"== registering {len(districts)} dispatchers, a shift leader and {args.officers} officers")
+    sign_ins = []
+    for i, (name, unit) in enumerate([*((f"Dispatcher {i + 1}", d) for i, d in enumerate(districts)),
+                                       ("Shift leader", PLAN.city_code)]):
+        d = stub.CreateMember(pb.CreateMemberRequest(name=name, phone=f"1370000{i:04d}", role=pb.ROLE_DISPATCHER),
+                              metadata=admin)
+        stub.AssignMember(pb.AssignMemberRequest(member_id=d.id, grid_code=unit), metadata=admin)
+        # What `gridbus token mint --member <id>` gives: the member's id, role and assignments.
+        sign_ins.append((f"{name} ({unit})", mint_token(d.id, "dispatcher", [unit])))
     officers = []
     for i in range(args.officers):
         code, w, s, e, n = cells[(i * len(cells)) // max(args.officers, 1) % len(cells)]
@@ -226,7 +271,7 @@ def run_demo(port: int, args) -> None:
     except grpc.RpcError as exc:
         print(f"   ...and not another district's: {exc.code().name}: {exc.details()}")
     channel.close()
-    return officers, districts
+    return officers, districts, sign_ins
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ class Process:
 class Service:
     name: str
     schema: str | None = None    # its PostgreSQL schema, migrated from services/<name>/migrations
-    port: Port | None = None     # its API server's (gRPC, or Open311's HTTP)
+    port: Port | None = None     # its API server's (gRPC, or the HTTP of Open311 and the console)
     http_port: Port | None = None  # its HTTP server's, when it has a gRPC server too (credit's public endpoint)
     nameko: str | None = None    # the nameko service module (RPC, event handlers, outbox relay)
     grpc: str | None = None      # the gRPC server module
@@ -79,6 +79,9 @@ SERVICES: tuple[Service, ...] = (
             grpc="services.subscriptions.grpc_server", cli="services.subscriptions.cli",
             deletes_from=("subscriptions",)),
     Service("open311", port=Port("GRIDBUS_OPEN311_HTTP_PORT", 8311), http="services.open311.http_server"),
+    # The dispatch console calls grid, incidents and dispatch over gRPC; its schema holds saved filters.
+    Service("console", schema="console", port=Port("GRIDBUS_CONSOLE_HTTP_PORT", 8080),
+            http="services.console.server", deletes_from=("saved_filters",)),
 )
 BY_NAME = {s.name: s for s in SERVICES}
 

@@ -14,6 +14,7 @@ import os
 import re
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
 DEFAULT_DATABASE_URL = "postgresql+psycopg://root@127.0.0.1:5432/gridbus"
@@ -108,6 +109,23 @@ def _api_keys(raw: str) -> dict[str, str]:
     return {k.strip(): v.strip() for k, v in pairs if len(k.strip()) >= MIN_API_KEY_CHARACTERS}
 
 
+def _time_zone(raw: str) -> str:
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"must be an IANA time zone such as Asia/Shanghai, not {raw!r}") from None
+    return raw
+
+
+def _tile_url(raw: str) -> str | None:
+    """An http(s) URL template of raster tiles with {z}, {x} and {y}; empty: none."""
+    if not raw:
+        return None
+    if not raw.startswith(("https://", "http://")) or not all(p in raw for p in ("{z}", "{x}", "{y}")):
+        raise ValueError(f"must be an http(s) URL with {{z}}, {{x}} and {{y}} in it, not {raw!r}")
+    return raw
+
+
 def _setting(default: str, parse: Callable[[str], Any] = _text, *, documented: str | None = None):
     """A field read from its environment variable; `documented` is how README's table shows a
     default that is no literal value (a development key, a bundled file)."""
@@ -152,6 +170,18 @@ class Settings:
     # this long after its headers.
     public_header_timeout_seconds: float = _setting("10", _positive_number)
     public_body_timeout_seconds: float = _setting("10", _positive_number)
+    # The dispatch console (services/console): the address it listens on (its port is in
+    # services/registry.py), where it finds the gRPC APIs (host:port; None: this host, on the
+    # service's port), the operator's base-map tiles (None: the grids alone) and the zone whose
+    # days its figures count.
+    console_http_host: str = _setting("127.0.0.1")
+    grid_grpc_target: str | None = _setting("", _optional, documented="this host, on `GRIDBUS_GRID_GRPC_PORT`")
+    incidents_grpc_target: str | None = _setting("", _optional,
+                                                 documented="this host, on `GRIDBUS_INCIDENTS_GRPC_PORT`")
+    dispatch_grpc_target: str | None = _setting("", _optional,
+                                                documented="this host, on `GRIDBUS_DISPATCH_GRPC_PORT`")
+    console_tile_url: str | None = _setting("", _tile_url, documented="none")
+    console_time_zone: str = _setting("Asia/Shanghai", _time_zone)
     # Fault tests only: the process exits at the failpoint of this name (shared/failpoints.py).
     failpoint: str | None = _setting("", _optional, documented="none")
 

@@ -54,8 +54,10 @@ from shared.timefmt import iso_utc
 
 log = logging.getLogger(__name__)
 
+# gRPC status names (of domain errors, or of a service's answer) to HTTP statuses.
 HTTP_STATUS = {"INVALID_ARGUMENT": 400, "UNAUTHENTICATED": 401, "PERMISSION_DENIED": 403, "NOT_FOUND": 404,
-               "ALREADY_EXISTS": 409, "FAILED_PRECONDITION": 409, "ABORTED": 409}
+               "ALREADY_EXISTS": 409, "FAILED_PRECONDITION": 409, "ABORTED": 409, "RESOURCE_EXHAUSTED": 429,
+               "UNAVAILABLE": 503}
 _HTTP_CODE = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 408: "REQUEST_TIMEOUT",
               413: "PAYLOAD_TOO_LARGE", 429: "RATE_LIMITED", 503: "UNAVAILABLE"}
 HEALTH_PATH = "/healthz"

@@ -233,9 +233,10 @@ def parse_feature_collection(doc, options: ImportOptions = ImportOptions()) -> l
 # --- members ----------------------------------------------------------------------------------
 
 ROLES = (auth.OFFICER, auth.DISPATCHER, auth.ADMIN)
-# Where each role may be assigned: officers patrol grids, dispatchers run a district
-# (or a street in large districts), admins manage a city or a district.
-ASSIGNABLE_LEVELS = {auth.OFFICER: (GRID,), auth.DISPATCHER: (DISTRICT, STREET), auth.ADMIN: (CITY, DISTRICT)}
+# Where each role may be assigned: officers patrol grids, dispatchers run a district (or a
+# street in large districts; a shift leader the whole city), admins manage a city or a district.
+ASSIGNABLE_LEVELS = {auth.OFFICER: (GRID,), auth.DISPATCHER: (CITY, DISTRICT, STREET),
+                     auth.ADMIN: (CITY, DISTRICT)}
 _PHONE = re.compile(r"\+?[0-9]{5,20}")
 
 

@@ -7,7 +7,7 @@ from gridbus.common.v1 import geo_pb2
 from gridbus.grid.v1 import grid_pb2 as pb
 from gridbus.grid.v1 import grid_pb2_grpc as pb_grpc
 from services import registry
-from services.grid import boundary_files, domain, operations as ops
+from services.grid import boundary_files, domain, operations as ops, tiles
 from shared.datum import Datum
 from shared.errors import InvalidArgument
 from shared.grpc_support import STATUS, serve, timestamp, unary
@@ -144,6 +144,11 @@ class GridServicer(pb_grpc.GridServiceServicer):
         position, grid_code = ops.report_position(caller, request.member_id, request.lon, request.lat,
                                                   _datum(request.datum))
         return pb.ReportPositionResponse(position=position_pb(position), grid_code=grid_code or "")
+
+    @unary
+    def GetTile(self, request, context, caller):
+        tile = tiles.get_tile(caller, request.z, request.x, request.y)
+        return pb.Tile(mvt=tile.mvt, levels=[_LEVEL[level] for level in tile.levels])
 
 
 def main() -> None:

@@ -129,7 +129,8 @@ class IncidentServicer(pb_grpc.IncidentServiceServicer):
         filters = ops.Filters(grid_code=request.grid_code or None, statuses=statuses,
                               category_code=request.category_code or None,
                               reported_from=time_field(request, "reported_from"),
-                              reported_to=time_field(request, "reported_to"), bbox=bbox)
+                              reported_to=time_field(request, "reported_to"), bbox=bbox,
+                              ids=list(request.incident_ids))
         incidents, token = ops.list_incidents(caller, filters, request.page_size, request.page_token)
         return pb.ListIncidentsResponse(incidents=[incident_pb(i) for i in incidents], next_page_token=token)
 
@@ -173,6 +174,15 @@ class IncidentServicer(pb_grpc.IncidentServiceServicer):
             pb.Category(code=c.code, name=c.name, parent_code=c.parent_code or "", priority=c.priority,
                         deadline_hours=c.deadline_hours, active=c.active)
             for c in ops.list_categories(caller, request.include_inactive)])
+
+    @unary
+    def Summarize(self, request, context, caller):
+        filters = ops.Filters(grid_code=request.grid_code or None, category_code=request.category_code or None,
+                              reported_from=time_field(request, "reported_from"),
+                              reported_to=time_field(request, "reported_to"))
+        rows, total = ops.summarize(caller, request.group_by, filters, request.time_zone, request.limit)
+        return pb.SummarizeResponse(rows=[pb.SummaryRow(key=r.key, count=r.count, open=r.open) for r in rows],
+                                    total=total)
 
 
 def main() -> None:

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 SCHEMA = store.SCHEMA
 MAX_PAGE = 200
 DEFAULT_PAGE = 50
+MAX_IDS = 200
 
 
 def duplicate_radius_m() -> float:
@@ -91,6 +92,7 @@ class Filters:
     reported_from: datetime | None = None
     reported_to: datetime | None = None
     bbox: tuple[float, float, float, float] | None = None
+    ids: list[str] = field(default_factory=list)
 
 
 def _view(row) -> IncidentView:
@@ -298,27 +300,68 @@ def list_incidents(caller: Principal, filters: Filters, page_size: int = 0,
         domain.check_point(e, n, 0)
         if w >= e or s >= n:
             raise InvalidArgument("bbox must be min_lon < max_lon and min_lat < max_lat")
+    if len(filters.ids) > MAX_IDS:
+        raise InvalidArgument(f"{len(filters.ids)} incident ids; at most {MAX_IDS}")
+    ids = [parse_uuid(i, "incident id") for i in filters.ids]
     after = domain.decode_cursor(page_token)
     limit = page_size or DEFAULT_PAGE
     with session_scope() as session:
-        lineage = None
-        if filters.grid_code:
-            lineage = store.unit_lineage(session, filters.grid_code)
-            if lineage is None:
-                raise NotFound(f"no unit with code {filters.grid_code}")
-        domain.may_list(caller, filters.grid_code, lineage)
-        scope = None if caller.role in (auth.SERVICE, auth.DEPARTMENT, auth.PUBLIC) else caller.scope
-        department = caller.member_id if caller.role == auth.DEPARTMENT else None
-        reporter_prefix = domain.OPEN311_REPORTER_PREFIX if caller.role == auth.PUBLIC else None
         rows = store.list_incidents(
-            session, scope=scope, department=department, reporter_prefix=reporter_prefix, grid_code=filters.grid_code,
+            session, **_visible_to(session, caller, filters.grid_code), grid_code=filters.grid_code,
             statuses=filters.statuses, category_prefix=filters.category_code,
             reported_from=filters.reported_from, reported_to=filters.reported_to, bbox=filters.bbox,
-            after_seq=after, limit=limit + 1)
+            ids=ids, after_seq=after, limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     token = domain.encode_cursor(rows[-1][0].seq) if more else ""
     return [_view(r) for r in rows], token
+
+
+def _visible_to(session: Session, caller: Principal, grid_code: str | None) -> dict:
+    """The store filters that keep a list to what the caller may see; a unit asked for must
+    exist and be in the caller's scope. The public sees Open311 submissions only."""
+    lineage = None
+    if grid_code:
+        lineage = store.unit_lineage(session, grid_code)
+        if lineage is None:
+            raise NotFound(f"no unit with code {grid_code}")
+    domain.may_list(caller, grid_code, lineage)
+    return {"scope": None if caller.role in (auth.SERVICE, auth.DEPARTMENT, auth.PUBLIC) else caller.scope,
+            "department": caller.member_id if caller.role == auth.DEPARTMENT else None,
+            "reporter_prefix": domain.OPEN311_REPORTER_PREFIX if caller.role == auth.PUBLIC else None}
+
+
+@dataclass
+class SummaryRow:
+    key: str
+    count: int
+    open: int
+
+
+def summarize(caller: Principal, group_by: str, filters: Filters, time_zone: str = "",
+              limit: int = 0) -> tuple[list[SummaryRow], int]:
+    """Counts of the incidents the caller may see, grouped (domain.SUMMARY_GROUPINGS), and
+    their total. Days with no incident and funnel stages nobody reached are rows of 0."""
+    zone = domain.check_summary(group_by, filters.reported_from, filters.reported_to, time_zone, limit)
+    if filters.category_code:
+        domain.check_category_code(filters.category_code)
+    with session_scope() as session:
+        where = dict(_visible_to(session, caller, filters.grid_code), grid_code=filters.grid_code,
+                     statuses=[], category_prefix=filters.category_code,
+                     reported_from=filters.reported_from, reported_to=filters.reported_to)
+        if group_by == "stage":
+            counts = dict.fromkeys(domain.FUNNEL, 0)
+            for status, reached, n in store.funnel_facts(session, **where):
+                for stage in domain.funnel_stages(status, reached):
+                    counts[stage] += n
+            return [SummaryRow(k, n, 0) for k, n in counts.items()], counts["reported"]
+        rows = [SummaryRow(*r) for r in store.summarize(session, group_by, zone, limit, **where)]
+        total = store.count(session, **where) if limit else sum(r.count for r in rows)
+    if group_by == "day":
+        found = {r.key: r for r in rows}
+        rows = [found.get(day, SummaryRow(day, 0, 0))
+                for day in domain.days_between(filters.reported_from, filters.reported_to, zone)]
+    return rows, total
 
 
 def check_watch(caller: Principal, grid_code: str) -> None:

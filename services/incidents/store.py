@@ -7,7 +7,7 @@ from datetime import datetime
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, SmallInteger, Text,
-                        String, and_, func, literal, select, text, update)
+                        String, and_, func, literal, select, text, true, update)
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID, insert
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -186,13 +186,10 @@ def history(session: Session, incident_id: uuid.UUID) -> list[History]:
                                 .order_by(History.version)))
 
 
-def list_incidents(session: Session, *, scope: tuple[str, ...] | None, department: str | None,
-                   reporter_prefix: str | None, grid_code: str | None, statuses: list[str], category_prefix: str | None,
-                   reported_from: datetime | None, reported_to: datetime | None,
-                   bbox: tuple[float, float, float, float] | None, after_seq: int | None, limit: int):
-    """Newest first, keyset-paged on seq: pages stay stable while new incidents arrive (they
-    sort before the first page)."""
-    q = select(Incident, LON, LAT)
+def _conditions(*, scope: tuple[str, ...] | None, department: str | None, grid_code: str | None,
+                statuses: list[str], category_prefix: str | None, reported_from: datetime | None,
+                reported_to: datetime | None, reporter_prefix: str | None = None,
+                bbox: tuple[float, float, float, float] | None = None, ids: list[uuid.UUID] | None = None) -> list:
     conds = []
     if scope is not None:
         conds.append(Incident.lineage.overlap(list(scope)))
@@ -212,9 +209,59 @@ def list_incidents(session: Session, *, scope: tuple[str, ...] | None, departmen
         conds.append(Incident.reported_at < reported_to)
     if bbox:
         conds.append(func.ST_Intersects(Incident.location, func.ST_MakeEnvelope(*bbox, 4326)))
+    if ids:
+        conds.append(Incident.id.in_(ids))
+    return conds
+
+
+def list_incidents(session: Session, *, after_seq: int | None, limit: int, **filters):
+    """Newest first, keyset-paged on seq: pages stay stable while new incidents arrive (they
+    sort before the first page). `filters`: those of _conditions."""
+    conds = _conditions(**filters)
     if after_seq is not None:
         conds.append(Incident.seq < after_seq)
+    q = select(Incident, LON, LAT)
     if conds:
         q = q.where(and_(*conds))
     return session.execute(q.order_by(Incident.seq.desc()).limit(limit)).all()
 
+
+# --- figures -------------------------------------------------------------------------------
+
+_OPEN = Incident.status.in_(sorted(domain.OPEN_STATUSES))
+
+
+def summarize(session: Session, group_by: str, zone: str, limit: int, **filters) -> list[tuple[str, int, int]]:
+    """(key, count, open) per group of the matching incidents, largest first (days in order)."""
+    if group_by == "day":
+        key = func.to_char(func.timezone(zone, Incident.reported_at), "YYYY-MM-DD")
+    elif group_by == "status":
+        key = Incident.status
+    elif group_by == "category":
+        key = Incident.category_code
+    else:  # a unit level: PostgreSQL arrays count from 1
+        key = Incident.lineage[domain.SUMMARY_UNIT_DEPTH[group_by] + 1]
+    key = key.label("key")
+    count = func.count().label("count")
+    q = (select(key, count, func.count().filter(_OPEN).label("open"))
+         .where(and_(true(), *_conditions(**filters))).group_by(key))
+    q = q.order_by(key) if group_by == "day" else q.order_by(count.desc(), key)
+    if limit and group_by != "day":
+        q = q.limit(limit)
+    return [(row.key or "-", row.count, row.open) for row in session.execute(q)]
+
+
+def count(session: Session, **filters) -> int:
+    return session.scalar(select(func.count()).select_from(Incident).where(and_(true(), *_conditions(**filters))))
+
+
+def funnel_facts(session: Session, **filters) -> list[tuple[str, set[str], int]]:
+    """(status, milestones reached, count) over the matching incidents: the few combinations
+    the funnel's rule (domain.funnel_stages) needs, counted in PostgreSQL."""
+    reached = (select(func.array_agg(func.distinct(History.to_status)))
+               .where(History.incident_id == Incident.id, History.to_status.in_(domain.FUNNEL_MILESTONES))
+               .scalar_subquery())
+    each = (select(Incident.status, reached.label("reached"))
+            .where(and_(true(), *_conditions(**filters))).subquery())
+    q = select(each.c.status, each.c.reached, func.count().label("count")).group_by(each.c.status, each.c.reached)
+    return [(row.status, set(row.reached or ()), row.count) for row in session.execute(q)]

@@ -30,7 +30,7 @@ from shared.config import settings
 from shared.errors import InvalidArgument, NotFound, PermissionDenied
 from shared.logs import setup_logging
 from shared.public_http import Limits, create_app, serve, threaded
-from shared.timefmt import utcnow
+from shared.timefmt import parse_iso, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -198,8 +198,8 @@ def requests_list(request: Request, body: bytes) -> Response:
             except NotFound:
                 continue
         return render(200, request.path_params["format"], "service_requests", _views(found, client))
-    end = mapping.parse_time(params.get("end_date"), "end_date") or utcnow()
-    start = mapping.parse_time(params.get("start_date"), "start_date") or end - DEFAULT_WINDOW
+    end = parse_iso(params.get("end_date"), "end_date") or utcnow()
+    start = parse_iso(params.get("start_date"), "start_date") or end - DEFAULT_WINDOW
     filters = incidents.Filters(statuses=mapping.parse_statuses(params.get("status")),
                                 category_code=params.get("service_code") or None,
                                 reported_from=start, reported_to=end)

@@ -152,18 +152,6 @@ def request_view(incident, category_names: dict, *, own: bool = False) -> dict:
     }
 
 
-def parse_time(value: str | None, name: str) -> datetime | None:
-    if not value:
-        return None
-    try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidArgument(f"{name} must be a W3C date-time, e.g. 2026-11-24T08:00:00Z")
-    if when.tzinfo is None:
-        raise InvalidArgument(f"{name} must carry a time zone")
-    return when
-
-
 def parse_statuses(value: str | None) -> list[str]:
     if not value:
         return []

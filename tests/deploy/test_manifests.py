@@ -33,7 +33,7 @@ def test_the_real_files_are_valid():
 def test_every_service_process_is_deployed(compose, resources):
     deployments = {r["metadata"]["name"] for _, r in resources if r["kind"] == "Deployment"}
     assert {"grid-nameko", "grid-grpc", "incidents-nameko", "incidents-grpc", "dispatch-nameko", "dispatch-grpc",
-            "credit-nameko", "credit-grpc", "subscriptions-grpc", "open311-http"} <= deployments
+            "credit-nameko", "credit-grpc", "subscriptions-grpc", "open311-http", "console-http"} <= deployments
     assert v.check_parity(compose, resources) == []
 
 

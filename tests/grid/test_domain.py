@@ -72,8 +72,11 @@ def test_member_fields_and_assignment_levels():
     with pytest.raises(InvalidArgument):
         domain.check_member_fields(role="mayor")
     domain.check_assignable("dispatcher", "330106")
+    domain.check_assignable("dispatcher", "330100")  # a shift leader runs the city
     with pytest.raises(InvalidArgument, match="officer is assigned to a grid"):
         domain.check_assignable("officer", "330106001")
+    with pytest.raises(InvalidArgument, match="dispatcher is assigned to a city or district or street"):
+        domain.check_assignable("dispatcher", "330106001002")
 
 
 OFFICER = Principal("m1", auth.OFFICER, ("330106001002003",))

@@ -46,6 +46,8 @@ def test_the_defaults_are_what_the_table_says():
     assert settings({"GRIDBUS_MIGRATION_DATABASE_URL": "postgresql+psycopg://owner@db/gridbus"}).owner_database_url == \
         "postgresql+psycopg://owner@db/gridbus"
     assert s.credit_checkpoint_key[0] == "dev-checkpoint" and len(s.credit_checkpoint_key[1]) == 32
+    assert (s.console_http_host, s.grid_grpc_target, s.console_tile_url, s.console_time_zone) == \
+        ("127.0.0.1", None, None, "Asia/Shanghai")
 
 
 def test_values_are_typed():
@@ -55,6 +57,10 @@ def test_values_are_typed():
     assert s.duplicate_radius_m == 12.5 and s.token_ttl_seconds == 60
     assert dict(s.open311_api_keys) == {"k-0123456789abcdef": "city-app", "k-fedcba9876543210": "other"}
     assert s.credit_rules == "/etc/gridbus/rules.yaml"
+    s = settings({"GRIDBUS_CONSOLE_TILE_URL": "https://tiles.example.gov.cn/{z}/{x}/{y}.png",
+                  "GRIDBUS_DISPATCH_GRPC_TARGET": "dispatch-grpc:50053", "GRIDBUS_CONSOLE_TIME_ZONE": "Asia/Urumqi"})
+    assert (s.console_tile_url, s.dispatch_grpc_target, s.console_time_zone) == \
+        ("https://tiles.example.gov.cn/{z}/{x}/{y}.png", "dispatch-grpc:50053", "Asia/Urumqi")
     assert port("GRIDBUS_GRID_GRPC_PORT", 50051, {"GRIDBUS_GRID_GRPC_PORT": "6000"}) == 6000
 
 
@@ -71,6 +77,9 @@ def test_values_are_typed():
     ("GRIDBUS_CREDIT_CHECKPOINT_KEY", "k1:c2hvcnQ=", "32-byte Ed25519 key, not 5 bytes"),
     ("GRIDBUS_CREDIT_CHECKPOINT_VERIFY_KEYS", "k1:" + "A" * 43 + "=,k2:not base64!", "is not base64"),
     ("GRIDBUS_PUBLIC_BODY_TIMEOUT_SECONDS", "0", "above 0"),
+    ("GRIDBUS_CONSOLE_TIME_ZONE", "Mars/Olympus_Mons", "IANA time zone"),
+    ("GRIDBUS_CONSOLE_TILE_URL", "tiles.example.gov.cn/{z}/{x}/{y}.png", "http(s) URL"),
+    ("GRIDBUS_CONSOLE_TILE_URL", "https://tiles.example.gov.cn/base.png", "{z}, {x} and {y}"),
 ])
 def test_a_bad_value_is_refused_naming_its_variable(name, value, words):
     with pytest.raises(RuntimeError) as refused:

@@ -1,0 +1,1 @@
+"""The dispatch console: the command centre's web page on the services' gRPC APIs."""

@@ -1,0 +1,115 @@
+"""Console sessions: server-side, behind a signed cookie holding only the session's id.
+
+The bearer token never reaches the browser. The cookie is HttpOnly and SameSite=Strict (and
+Secure over https); every request that changes something must carry the session's CSRF token
+in a header (synchronizer token), come from the console's own origin and send JSON, so no
+other site can make a signed-in browser act. A session ends with its token, or at sign-out."""
+from __future__ import annotations
+
+import hmac
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+
+from itsdangerous import BadSignature, Signer
+from starlette.requests import Request
+from starlette.responses import Response
+
+from services.console.signin import SignedIn
+from shared.auth import Principal
+from shared.errors import PermissionDenied, Unauthenticated
+
+COOKIE = "gridbus_console"
+CSRF_HEADER = "x-csrf-token"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@dataclass
+class Session:
+    id: str
+    token: str
+    principal: Principal
+    expires_at: float
+    csrf: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+
+    @property
+    def alive(self) -> bool:
+        return time.time() < self.expires_at
+
+
+class Sessions:
+    """In the console's memory: a restart signs everyone out (their tokens stay valid)."""
+
+    def __init__(self, secret: bytes | None = None):
+        self._signer = Signer(secret or secrets.token_bytes(32), salt="gridbus-console-session")
+        self._by_id: dict[str, Session] = {}
+        self._lock = threading.Lock()
+        self._ended: list = []  # callbacks told when a session ends (live streams close)
+
+    def on_end(self, callback) -> None:
+        self._ended.append(callback)
+
+    def start(self, signed_in: SignedIn) -> tuple[Session, str]:
+        """A new session and the cookie value naming it."""
+        session = Session(secrets.token_urlsafe(32), signed_in.token, signed_in.principal, signed_in.expires_at)
+        with self._lock:
+            self._purge()
+            self._by_id[session.id] = session
+        return session, self._signer.sign(session.id).decode()
+
+    def find(self, cookie: str | None) -> Session | None:
+        if not cookie:
+            return None
+        try:
+            session_id = self._signer.unsign(cookie).decode()
+        except BadSignature:
+            return None
+        with self._lock:
+            session = self._by_id.get(session_id)
+        if session is not None and not session.alive:
+            self.end(session)
+            return None
+        return session
+
+    def end(self, session: Session) -> None:
+        with self._lock:
+            self._by_id.pop(session.id, None)
+        for callback in self._ended:
+            callback(session)
+
+    def _purge(self) -> None:
+        for sid in [sid for sid, s in self._by_id.items() if not s.alive]:
+            del self._by_id[sid]
+
+
+def set_cookie(response: Response, request: Request, value: str, expires_at: float) -> None:
+    response.set_cookie(COOKIE, value, max_age=max(int(expires_at - time.time()), 0), path="/", httponly=True,
+                        samesite="strict", secure=request.url.scheme == "https")
+
+
+def clear_cookie(response: Response, request: Request) -> None:
+    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict", secure=request.url.scheme == "https")
+
+
+def check_request_origin(request: Request) -> None:
+    """A request that changes something comes from the console's own page, as JSON."""
+    origin = request.headers.get("origin")
+    if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
+        raise PermissionDenied("requests from other sites are refused")
+    if request.method in ("POST", "PUT", "PATCH") and \
+            request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        raise PermissionDenied("send JSON (Content-Type: application/json)")
+
+
+def current(sessions: Sessions, request: Request) -> Session:
+    """The request's session; for a change, its CSRF token and origin checked too."""
+    session = sessions.find(request.cookies.get(COOKIE))
+    if session is None:
+        raise Unauthenticated("sign in first")
+    if request.method in UNSAFE_METHODS:
+        check_request_origin(request)
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not hmac.compare_digest(sent.encode(), session.csrf.encode()):
+            raise PermissionDenied("the request lacks this session's CSRF token; reload the page")
+    return session

@@ -1,0 +1,95 @@
+"""The console on the real services: grid, incidents and dispatch (gRPC servers and nameko
+workers) and the console's own process, all on this run's database and vhost. The incidents
+server and worker are the run's own (tests/conftest.py)."""
+from __future__ import annotations
+
+import contextlib
+import uuid
+
+import httpx
+import pytest
+import yaml
+
+from gridbus.incidents.v1 import incidents_pb2 as ipb
+from services.dispatch import operations as dispatch_ops
+from services.dispatch.cli import DEFAULT_CONFIG
+from tests.conftest import SYSTEM
+from tests.incidents.conftest import GRIDS, report_request
+from tests.support import metadata, running, service_process, token, wait_for
+
+DISTRICT, OTHER_DISTRICT = GRIDS[0][:6], GRIDS[-1][:6]
+# Outdoor advertising has no rule here: its cases wait in the manual queue.
+UNROUTED_CATEGORY = "0201"
+# A case left in the manual queue escalates within seconds (and up a level every 3 s).
+FAST_DEADLINES = {"GRIDBUS_DISPATCH_ASSIGN_MINUTES": "0.02", "GRIDBUS_DISPATCH_ESCALATION_MINUTES": "0.05"}
+
+
+@pytest.fixture(scope="package")
+def routing(environment, city, categories):
+    with open(DEFAULT_CONFIG, encoding="utf-8") as f:
+        dispatch_ops.load_config(SYSTEM, yaml.safe_load(f))
+    for rule in dispatch_ops.list_rules(SYSTEM):
+        if UNROUTED_CATEGORY.startswith(rule.category_prefix) and rule.category_prefix:
+            dispatch_ops.deactivate_rule(SYSTEM, rule.id)
+
+
+@pytest.fixture(scope="package")
+def console_stack(environment, routing, incidents_server, incidents_nameko):
+    """Every process the console talks to, and the console itself; yields its base URL. Cases
+    keep the usual deadlines, so a form opened in the page stays at the versions it shows."""
+    grid_grpc = service_process(environment, "grid", "grpc", name="console-grid-grpc")
+    dispatch_grpc = service_process(environment, "dispatch", "grpc", name="console-dispatch-grpc")
+    dispatch_nameko = service_process(environment, "dispatch", "nameko", name="console-dispatch-nameko")
+    # grid's worker relays its events (officers' positions) to the bus
+    grid_nameko = service_process(environment, "grid", "nameko", name="console-grid-nameko")
+    with running(grid_grpc, dispatch_grpc, dispatch_nameko, grid_nameko):
+        ports = {"incidents": incidents_server, "grid": grid_grpc.port, "dispatch": dispatch_grpc.port}
+        targets = {f"GRIDBUS_{s.upper()}_GRPC_TARGET": f"127.0.0.1:{p}" for s, p in ports.items()}
+        with service_process(environment, "console", "http", env=targets) as console:
+            yield {"base": f"http://127.0.0.1:{console.port}", "ports": ports, "console": console,
+                   "dispatch_nameko": dispatch_nameko}
+
+
+@pytest.fixture
+def fast_deadlines(environment, console_stack):
+    """Dispatch's worker with deadlines of seconds while the test runs (cases it creates then
+    escalate); the usual ones after."""
+    worker = console_stack["dispatch_nameko"]
+
+    def restart(extra_env: dict | None) -> None:
+        worker.stop()
+        worker.start(extra_env)
+        worker.wait_ready()
+    restart(FAST_DEADLINES)
+    yield
+    restart(None)
+
+
+@pytest.fixture(scope="package")
+def incidents_stub(stub, console_stack):
+    """The incidents server the console calls, once every process is up."""
+    return stub
+
+
+def report(stub, grid: str, *, category: str = UNROUTED_CATEGORY, title: str | None = None) -> ipb.Incident:
+    """A report from the grid's officer, over gRPC as a phone sends it."""
+    officer = token("officer", grid, member_id=f"officer-{grid[-3:]}")
+    req = report_request(grid, category=category, title=title or f"console test {uuid.uuid4().hex[:8]}")
+    return stub.Report(req, metadata=metadata(officer)).incident
+
+
+@contextlib.contextmanager
+def signed_in(base: str, scope: str, *, role: str = "dispatcher", member_id: str | None = None):
+    """An httpx client signed in to the console as a member of that scope, with its CSRF token."""
+    with httpx.Client(base_url=base, timeout=20) as client:
+        answer = client.post("/api/session", json={"token": token(role, scope, member_id=member_id or f"{role}-{scope}")})
+        assert answer.status_code == 200, answer.text
+        client.headers["X-CSRF-Token"] = answer.json()["csrf"]
+        yield client
+
+
+def pytest_terminal_summary(terminalreporter):
+    from tests.browser import ARTIFACTS
+    shots = sorted(ARTIFACTS.glob("*.png")) if ARTIFACTS.is_dir() else []
+    if shots:
+        terminalreporter.write_line(f"console screenshots ({len(shots)}): {ARTIFACTS}/")

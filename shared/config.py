@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import logging
 import math
 import os
@@ -126,6 +127,19 @@ def _tile_url(raw: str) -> str | None:
     return raw
 
 
+def _deployment(raw: str) -> str | None:
+    """A DNS label naming this deployment in its events' sources (e.g. a division code)."""
+    if raw and not re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", raw):
+        raise ValueError(f"must be a lower-case DNS label such as 130102 or shijiazhuang, not {raw!r}")
+    return raw or None
+
+
+def _http_url(raw: str) -> str:
+    if not raw.startswith(("https://", "http://")):
+        raise ValueError(f"must be an http(s) URL, not {raw!r}")
+    return raw.rstrip("/")
+
+
 def _setting(default: str, parse: Callable[[str], Any] = _text, *, documented: str | None = None):
     """A field read from its environment variable; `documented` is how README's table shows a
     default that is no literal value (a development key, a bundled file)."""
@@ -135,6 +149,11 @@ def _setting(default: str, parse: Callable[[str], Any] = _text, *, documented: s
 @dataclass(frozen=True)
 class Settings:
     amqp_uri: str = _setting(DEFAULT_AMQP_URI)
+    # Which deployment publishes (a county's, a city's, a province's): its events' source is
+    # /gridbus/<deployment>/<service>; None: /gridbus/<service> (a single deployment).
+    deployment: str | None = _setting("", _deployment, documented="none")
+    # RabbitMQ's management API, for `gridbus levels` (federation between deployments).
+    broker_management_url: str = _setting("http://guest:guest@127.0.0.1:15672", _http_url)
     # The services' role: reads and writes rows, owns nothing (docs/security.md).
     database_url: str = _setting(DEFAULT_DATABASE_URL)
     # The owner's: `gridbus migrate` creates and alters the schemas with it, and grants the
@@ -198,6 +217,13 @@ def env_name(field_name: str) -> str:
 def settings(env: Mapping[str, str] | None = None) -> Settings:
     """The settings as the environment has them now (tests change it between calls)."""
     env = os.environ if env is None else env
+    # Parsed once per distinct set of GRIDBUS_ variables: hot paths read settings per request.
+    return _parsed(tuple(sorted((k, v) for k, v in env.items() if k.startswith(PREFIX))))
+
+
+@functools.lru_cache(maxsize=16)
+def _parsed(items: tuple[tuple[str, str], ...]) -> Settings:
+    env = dict(items)
     values = {}
     for f in fields(Settings):
         name = env_name(f.name)

@@ -28,7 +28,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from shared import failpoints
-from shared.config import EVENTS_EXCHANGE
+from shared.config import EVENTS_EXCHANGE, settings
 from shared.timefmt import iso_utc
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,13 @@ def drop_outbox_notify_ddl(schema: str) -> list[str]:
     return [f"DROP TRIGGER outbox_notify ON {schema}.outbox", f"DROP FUNCTION {schema}.outbox_notify()"]
 
 
+def event_source(schema: str) -> str:
+    """The CloudEvents source of a service's events: /gridbus/<service>, or with a deployment
+    named (several deployments federated into one bus, shared/levels.py) /gridbus/<deployment>/<service>."""
+    deployment = settings().deployment
+    return f"/gridbus/{deployment}/{schema}" if deployment else f"/gridbus/{schema}"
+
+
 def record_event(session: Session | Connection, schema: str, type_: str, subject: str, data: dict,
                  *, subject_sequence: int | None = None) -> str:
     """Adds an event to the caller's transaction; it leaves only if that transaction commits."""
@@ -85,7 +92,7 @@ def record_event(session: Session | Connection, schema: str, type_: str, subject
     session.execute(
         text(f"INSERT INTO {schema}.outbox (event_id, type, source, subject, data, subject_sequence) "
              "VALUES (:id, :type, :source, :subject, CAST(:data AS jsonb), :subseq)"),
-        {"id": event_id, "type": type_, "source": f"/gridbus/{schema}", "subject": subject,
+        {"id": event_id, "type": type_, "source": event_source(schema), "subject": subject,
          "data": json.dumps(data, ensure_ascii=False), "subseq": subject_sequence},
     )
     return event_id
@@ -97,10 +104,11 @@ def record_events(session: Session | Connection, schema: str, events: list[tuple
     if not events:
         return
     connection = session.connection() if isinstance(session, Session) else session
+    source = event_source(schema)
     with connection.connection.driver_connection.cursor() as cur:
         with cur.copy(f"COPY {schema}.outbox (event_id, type, source, subject, data) FROM STDIN") as copy:
             for type_, subject, data in events:
-                copy.write_row((uuid.uuid4(), type_, f"/gridbus/{schema}", subject,
+                copy.write_row((uuid.uuid4(), type_, source, subject,
                                 json.dumps(data, ensure_ascii=False)))
 
 

@@ -232,7 +232,8 @@ def production(environment):
         registry.migrate(owner, runtime)
         env = good_env(amqp=f"amqp://{user}:{{pw}}@127.0.0.1:5672/{vhost}", db=runtime)
         env["GRIDBUS_AMQP_URI"] = f"amqp://{user}:{password}@127.0.0.1:5672/{vhost}"
-        yield {**environment, **env}
+        # Only migrations get the owner's URL.
+        yield {**{k: v for k, v in environment.items() if k != "GRIDBUS_MIGRATION_DATABASE_URL"}, **env}
     finally:
         from shared.db import dispose_engines
         dispose_engines()

@@ -263,15 +263,15 @@ def main(argv=None) -> None:
     import argparse
     import signal
 
-    from shared.config import settings
+    from shared.config import start
     from shared.db import engine
     from shared.logs import setup_logging
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("schema")
     args = parser.parse_args(argv)
+    s = start(f"{args.schema} outbox relay")  # in production: refuses development keys and default credentials
     setup_logging()
-    s = settings()
     relay = Relay(engine(s.database_url), s.amqp_uri, args.schema)
     signal.signal(signal.SIGTERM, lambda *_: relay.stop())
     signal.signal(signal.SIGINT, lambda *_: relay.stop())

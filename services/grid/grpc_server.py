@@ -152,6 +152,7 @@ class GridServicer(pb_grpc.GridServiceServicer):
 
 
 def main() -> None:
+    registry.start("grid-grpc")
     setup_logging()
     ops.leaf_grids()  # built before the first call is taken
     serve(SERVICE_NAME, pb_grpc.add_GridServiceServicer_to_server, GridServicer(), registry.port("grid"))

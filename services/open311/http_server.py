@@ -297,6 +297,7 @@ def app(limits_: Limits | None = None):
 
 
 def main() -> None:
+    registry.start("open311-http")
     setup_logging()
     limits_ = Limits.from_settings(max_body_bytes=MAX_BODY_BYTES)
     serve(app(limits_), registry.port("open311", registry.HTTP), limits_)

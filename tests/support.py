@@ -327,10 +327,10 @@ def outbox_published(schema: str) -> Callable[[], bool]:
     every queue bound to it, and a reader that takes what is there sees all it will ever get."""
     from shared.db import session_scope
     with session_scope() as s:
-        last = s.execute(text(f"SELECT coalesce(max(sequence), 0) FROM {schema}.outbox")).scalar()
+        last = s.execute(text(f"SELECT coalesce(max(id), 0) FROM {schema}.outbox")).scalar()
 
     def published() -> bool:
         with session_scope() as s:
             return not s.execute(text(f"SELECT 1 FROM {schema}.outbox WHERE published_at IS NULL "
-                                      "AND sequence <= :last LIMIT 1"), {"last": last}).first()
+                                      "AND id <= :last LIMIT 1"), {"last": last}).first()
     return published

@@ -147,7 +147,8 @@ def main() -> None:
         with psycopg.connect(dsn) as conn:
             chain_rows = conn.execute("SELECT count(*) FROM credit.records").fetchone()[0]
         t0 = time.perf_counter()
-        verify_rate = chain.verify(system).checked / (time.perf_counter() - t0)
+        verdict = chain.verify(system)
+        verify_rate = verdict.checked / (time.perf_counter() - t0)
     finally:
         sup.stop()
 
@@ -163,7 +164,7 @@ def main() -> None:
     print(f"{'  its events published, start to last':<40} {imported['events_rate']:>10,.0f} events/s")
     print(f"{'public queries over HTTP':<40} {public['rate']:>10,.0f}/s   ({args.clients} clients, by code)")
     print(f"{'  raw indexed select of the same':<40} {public['raw']:>10,.0f}/s   ratio {public['rate'] / public['raw']:.3f}")
-    print(f"{'VerifyChain':<40} {verify_rate:>10,.0f} records/s over {chain_rows} ({'intact' if broken is None else 'BROKEN'})")
+    print(f"{'VerifyChain':<40} {verify_rate:>10,.0f} records/s over {chain_rows} ({'intact' if verdict.broken is None else 'BROKEN'})")
 
 
 COLUMNS = ["authority", "decision_number", "decision_date", "kind", "subject_code", "subject_name", "legal_basis",

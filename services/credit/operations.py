@@ -22,7 +22,6 @@ from shared.config import settings
 from shared.db import session_scope
 from shared.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from shared.ids import parse_uuid
-from shared.inbox import first_delivery
 from shared.outbox import record_event, record_events
 from shared.timefmt import utcnow
 
@@ -166,7 +165,7 @@ def get_subject(caller: Principal, *, subject_id: str = "", uscc: str = "", id_n
 
 # --- records -------------------------------------------------------------------------------
 
-def _append(session: Session, subject_id: uuid.UUID, *, kind: str, category: str, severity: int,
+def append_record(session: Session, subject_id: uuid.UUID, *, kind: str, category: str, severity: int,
             source: str, incident_id: str | None, confirmed_by: str, supersedes: uuid.UUID | None,
             reason: str | None, valid_from: datetime | None = None) -> RecordView:
     """Extends the chain by one record and records its events, in the caller's transaction."""
@@ -290,7 +289,7 @@ def add_record(caller: Principal, *, subject_id: str, kind: str, category: str, 
                 raise NotFound(f"no record {supersedes} of this subject")
             if store.superseded_by(session, old.id):
                 raise FailedPrecondition(f"record {supersedes} was superseded already; supersede the newer one")
-        return _append(session, sid, kind=kind, category=category, severity=severity,
+        return append_record(session, sid, kind=kind, category=category, severity=severity,
                        source=f"manual:{uuid.uuid4()}", incident_id=incident_id or None, confirmed_by=caller.member_id,
                        supersedes=old.id if old else None, reason=(reason or "").strip() or None)
 
@@ -366,55 +365,6 @@ def list_unmatched(caller: Principal, limit: int = 100) -> list:
     auth.require_role(caller, auth.ADMIN, auth.SERVICE)
     with session_scope() as session:
         return store.unmatched(session, limit)
-
-
-# --- from incidents ------------------------------------------------------------------------
-
-CONSUMER = "credit.on_incident_closed"
-
-
-def on_incident_closed(event: dict) -> str:
-    """A closed incident with a confirmed violation by a named subject becomes one record. One
-    that cannot be matched is kept for an operator (ListUnmatched), never dropped."""
-    data = event["data"]
-    subject = data.get("subject")
-    if not (data.get("violation_confirmed") and subject):
-        return "no violation confirmed"
-    with session_scope() as session:
-        if not first_delivery(session, SCHEMA, CONSUMER, event):
-            return "duplicate event"
-        source = f"event:{event['id']}"
-        if store.source_exists(session, source):
-            return "recorded already"
-        row, why = None, None
-        try:
-            if subject.get("type") == domain.ENTERPRISE:
-                uscc = domain.check_uscc(subject.get("ref", ""))
-                row = store.subject(session, uscc=uscc)
-                if row is None:  # a valid code not yet registered: register it, its name to be confirmed
-                    sid = uuid.uuid4()
-                    store.insert_subject(session, {"id": sid, "type": domain.ENTERPRISE, "uscc": uscc, "id_lookup": None,
-                                                   "id_masked": None, "name": f"(unverified) {uscc}",
-                                                   "registered_grid": data.get("grid_code"), "name_verified": False})
-                    row = store.subject(session, subject_id=sid)
-            elif subject.get("type") == domain.PERSON:
-                row = store.subject(session, subject_id=parse_uuid(subject.get("ref", ""), "person subject id"))
-                why = None if row else "no person with this subject id in the registry"
-            else:
-                why = f"unknown subject type {subject.get('type')!r}"
-        except InvalidArgument as exc:
-            why = exc.message
-        if row is None:
-            store.add_unmatched(session, event["id"], data.get("incident_id"), subject.get("type"),
-                                subject.get("ref"), why or "no such subject")
-            log.warning("closed incident %s names a subject the registry cannot match: %s", data.get("incident_id"), why)
-            return "unmatched"
-        severity = rules().severity_from_priority.get(int(data.get("priority") or 4), 4)
-        actor = data.get("actor") or {}
-        _append(session, row.id, kind="violation", category=str(data.get("category") or "-"),
-                severity=severity, source=source, incident_id=data.get("incident_id"),
-                confirmed_by=str(actor.get("id") or "incidents"), supersedes=None, reason=None)
-        return "recorded"
 
 
 def health() -> dict:

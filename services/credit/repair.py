@@ -11,7 +11,7 @@ from datetime import date, datetime
 
 from services.credit import sharing, store
 from services.credit.intake import today
-from services.credit.operations import SCHEMA, _append, rules
+from services.credit.operations import SCHEMA, append_record, rules
 from shared import auth
 from shared.auth import Principal
 from shared.db import session_scope
@@ -119,7 +119,7 @@ def decide_repair(caller: Principal, *, application_id: str, approve: bool, reas
             original = store.record(session, application.record_id)
             if store.superseded_by(session, original.id):
                 raise FailedPrecondition(f"record {original.id} was superseded since the application; refuse it")
-            repair_record = _append(session, application.subject_id, kind="repair",
+            repair_record = append_record(session, application.subject_id, kind="repair",
                                     category=original.category, severity=original.severity,
                                     source=f"repair:{aid}", incident_id=None, confirmed_by=caller.member_id,
                                     supersedes=original.id, reason=reason).id

@@ -12,6 +12,7 @@ from nameko.timer import timer
 
 from services.credit import chain
 from services.credit import operations as ops
+from services.credit import violations
 from shared.config import settings
 from shared.errors import DomainError
 from shared.events import on_event
@@ -43,7 +44,7 @@ class CreditService:
 
     @on_event("incidents.incident.closed")
     def on_incident_closed(self, event: dict) -> None:
-        outcome = ops.on_incident_closed(event)
+        outcome = violations.on_incident_closed(event)
         log.info("incident %s closed: %s", event["data"].get("incident_id"), outcome)
         self.relay()
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from urllib.parse import parse_qsl
 from xml.etree import ElementTree as ET
 
-from services.incidents import domain
+from services.incidents import domain, report_rules
 from shared.errors import InvalidArgument
 from shared.ids import parse_uuid
 from shared.timefmt import iso_utc
@@ -87,7 +87,7 @@ def report_args(form: dict, client: str, idempotency_key: str | None) -> dict:
     address = (form.get("address_string") or "").strip()
     if address:
         description = f"{description}\n\naddress given: {address}"
-    title = said.splitlines()[0].strip()[:domain.MAX_TITLE]
+    title = said.splitlines()[0].strip()[:report_rules.MAX_TITLE]
     # A client that sends an Idempotency-Key may retry safely; otherwise every POST is new.
     report_id = uuid.uuid5(_NAMESPACE, f"{client}:{idempotency_key}") if idempotency_key else uuid.uuid4()
     return dict(report_id=str(report_id), category_code=code, title=title, description=description,

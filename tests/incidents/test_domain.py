@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from services.incidents import domain
+from services.incidents import domain, report_rules
 from shared.auth import Principal
 from shared.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 
@@ -26,7 +26,7 @@ def draft(**kw):
     args = dict(report_id="5f0c6b7e-8a7d-4b3f-9c1a-1f2e3d4c5b6a", category_code="0102", title="t", description="",
                 lon=120.05, lat=30.05, accuracy_m=5, occurred_at=NOW, now=NOW)
     args.update(kw)
-    return domain.make_draft(**args)
+    return report_rules.make_draft(**args)
 
 
 def test_the_content_hash_ignores_nothing_that_matters():
@@ -55,7 +55,7 @@ def test_draft_checks(kw, message):
 def test_attachments_are_references_with_limits():
     ok = SimpleNamespace(sha256="a" * 64, size_bytes=10, media_type="image/jpeg", uri="https://x/1")
     assert draft(attachments=[ok]).attachments[0].uri == "https://x/1"
-    big = SimpleNamespace(**{**ok.__dict__, "size_bytes": domain.MAX_ATTACHMENT_BYTES + 1})
+    big = SimpleNamespace(**{**ok.__dict__, "size_bytes": report_rules.MAX_ATTACHMENT_BYTES + 1})
     with pytest.raises(InvalidArgument, match="size_bytes"):
         draft(attachments=[big])
 

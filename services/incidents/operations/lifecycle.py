@@ -1,0 +1,78 @@
+"""Moving an incident through its lifecycle: one function takes every action (domain.ACTIONS)."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+
+from sqlalchemy.orm import Session
+
+from services.incidents import domain, store
+from services.incidents.operations.views import SCHEMA, IncidentView, event_data, view_of
+from shared import auth
+from shared.auth import Principal
+from shared.db import session_scope
+from shared.errors import Aborted, InvalidArgument, NotFound
+from shared.ids import parse_uuid
+from shared.outbox import record_event
+
+
+def transition(caller: Principal, incident_id: str, expected_version: int, req: domain.Request, *,
+               actor: tuple[str, str] | None = None) -> IncidentView:
+    """Applies one lifecycle action if the incident is still at expected_version.
+
+    People must name the version they saw (0 is refused); gridbus services acting on events
+    may pass 0 for "whatever is current". `actor` records who acted when a service relays a
+    department's or dispatcher's action."""
+    iid = parse_uuid(incident_id, "incident id")
+    if expected_version < 0 or (expected_version == 0 and caller.role != auth.SERVICE):
+        raise InvalidArgument("expected_version is required: the version you last read")
+    with session_scope() as session:
+        return transition_in(session, caller, iid, expected_version, req, actor)
+
+
+def transition_in(session: Session, caller: Principal, iid: uuid.UUID, expected_version: int,
+                   req: domain.Request, actor: tuple[str, str] | None, row=None) -> IncidentView:
+    """`row`: the incident as the caller has just read it in this session, if it has."""
+    row = row if row is not None else store.get(session, iid)
+    if row is None:
+        raise NotFound(f"no incident {iid}")
+    current: store.Incident = row[0]
+    from_status, from_version = current.status, current.version
+    facts = domain.Facts(from_status, tuple(current.lineage), current.reporter_id, current.department_code)
+    if expected_version and from_version != expected_version:
+        # Scope first: a stranger learns nothing from the version.
+        domain.may_read(caller, facts.lineage, facts.department_code)
+        raise Aborted(f"incident {iid} changed: it is at version {from_version} "
+                      f"({from_status}), not {expected_version}; re-read and retry")
+    outcome = domain.plan_transition(caller, facts, req)
+    action = domain.ACTIONS[req.action]
+    values = {"status": outcome.status, "department_code": outcome.department_code}
+    if action.takes == "violation_confirmed":
+        values["violation_confirmed"] = req.violation_confirmed
+    if action.takes == "duplicate_of":
+        target = parse_uuid(req.duplicate_of, "incident id")
+        if target == iid:
+            raise InvalidArgument("an incident cannot duplicate itself")
+        target_row = store.get(session, target)
+        if target_row is None:
+            raise NotFound(f"no incident {req.duplicate_of} to merge into")
+        values["duplicate_of"] = target_row[0].duplicate_of or target
+    written = store.apply_change(session, iid, from_version, values)
+    if written is None:
+        raise Aborted(f"incident {iid} changed while you acted on it; re-read and retry")
+    new_version = written.version
+    actor_id, actor_role = actor or (caller.member_id, caller.role)
+    note = (req.note or "").strip() or None
+    store.append_history(session, incident_id=iid, version=new_version, action=req.action,
+                         from_status=from_status, to_status=outcome.status, actor_id=actor_id,
+                         actor_role=actor_role, note=note, department_code=outcome.department_code)
+    # The row as read plus what the update wrote: no second read.
+    view = replace(view_of(row), version=new_version, updated_at=written.updated_at,
+                   **{k: v for k, v in values.items() if k != "duplicate_of"})
+    if "duplicate_of" in values:
+        view.duplicate_of = str(values["duplicate_of"])
+    record_event(session, SCHEMA, action.event_type, f"incidents/{iid}",
+                 event_data(view, previous_status=from_status, actor_id=actor_id,
+                            actor_role=actor_role, note=note, at=view.updated_at),
+                 subject_sequence=new_version)
+    return view

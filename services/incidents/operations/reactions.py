@@ -1,0 +1,68 @@
+"""Applying dispatch's decisions to incidents, once per event."""
+from __future__ import annotations
+
+import logging
+
+
+from services.incidents import domain, store
+from services.incidents.operations.views import SCHEMA
+from services.incidents.operations.lifecycle import transition_in
+from shared import auth
+from shared.auth import Principal
+from shared.db import session_scope
+from shared.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound
+from shared.ids import parse_uuid
+from shared.inbox import first_delivery
+
+log = logging.getLogger(__name__)
+
+SYSTEM = Principal("incidents", auth.SERVICE, ())
+
+CONSUMER = "incidents.apply_dispatch_event"
+
+
+def apply_dispatch_event(event: dict) -> str:
+    """Applies a dispatch decision to its incident, once per event id. Returns what happened.
+    Which decision makes which action is the action table's `from_dispatch` (domain.ACTIONS).
+
+    A decision the incident has moved past (a late or repeated event) is logged and dropped:
+    retrying could never make it legal."""
+    data = event["data"]
+    action = domain.action_for_dispatch_event(event["type"])
+    if action is None:
+        return "ignored"
+    if action.department == domain.SETS and not data.get("department_code"):
+        return "manual queue"
+    actor = data.get("actor") or {}
+    note = data.get("reason") or data.get("note") or data.get("resolution")
+    if action.note and not note:
+        note = f"by dispatch ({event['type']})"
+    with session_scope() as session:
+        # The inbox row and the change commit together: a crash in between redoes both.
+        if not first_delivery(session, SCHEMA, CONSUMER, event):
+            return "duplicate"
+        row = None
+        try:
+            with session.begin_nested():
+                iid = parse_uuid(data["incident_id"], "incident id")
+                row = store.get(session, iid)
+                instead = row and domain.reassignment(action, row[0].status, row[0].department_code,
+                                                      data.get("department_code"))
+                if instead:
+                    action, note = instead, note or "reassigned by a dispatcher"
+                req = domain.Request(action=action.name, department_code=data.get("department_code"), note=note,
+                                     duplicate_of=data.get("into_incident_id") if action.takes == "duplicate_of"
+                                     else None)
+                transition_in(session, SYSTEM, iid, 0, req,
+                               (str(actor.get("id") or "dispatch"), str(actor.get("role") or auth.SERVICE)), row)
+            return action.name
+        except (FailedPrecondition, InvalidArgument, NotFound) as exc:
+            if (isinstance(exc, FailedPrecondition) and row is not None
+                    and domain.arrived_early(action.name, row[0].status)):
+                # Rolls back the inbox row too; the consumer retries it in place, after the
+                # decision it overtook (e.g. resolved before acknowledged) has been applied.
+                raise Aborted(f"{event['type']} arrived before the incident reached the state it "
+                              f"applies to ({row[0].status}); waiting for the earlier decision") from exc
+            log.warning("dispatch event %s (%s) not applied to incident %s: %s",
+                        event["id"], event["type"], data.get("incident_id"), exc)
+            return "not applicable"

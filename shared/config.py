@@ -228,6 +228,17 @@ class Settings:
                                                 documented="this host, on `GRIDBUS_DISPATCH_GRPC_PORT`")
     console_tile_url: str | None = _setting("", _tile_url, documented="none")
     console_time_zone: str = _setting("Asia/Shanghai", _time_zone)
+    # The console's attachment store (officers' photos): a directory, or an S3-compatible bucket
+    # when one is named (credentials the usual AWS way); the largest photo it takes, how long a
+    # viewing link lives and the key that signs the directory's links (none: a random key per
+    # process; set one when several console processes share the directory).
+    attachment_dir: str = _setting("var/attachments")
+    attachment_s3_bucket: str | None = _setting("", _optional, documented="none")
+    attachment_s3_endpoint: str | None = _setting("", _optional, documented="AWS S3")
+    attachment_s3_region: str | None = _setting("", _optional, documented="none")
+    attachment_max_bytes: int = _setting(str(10 * 1024 * 1024), _positive_int)
+    attachment_link_seconds: float = _setting("300", _positive_number)
+    attachment_link_key: str | None = _setting("", _optional, documented="a random key per process")
     # Fault tests only: the process exits at the failpoint of this name (shared/failpoints.py).
     failpoint: str | None = _setting("", _optional, documented="none")
 

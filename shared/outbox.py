@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from shared import failpoints
-from shared.config import EVENTS_EXCHANGE
+from shared.config import EVENTS_EXCHANGE, settings
 from shared.publisher import ConfirmedPublisher
 from shared.timefmt import iso_utc
 
@@ -107,6 +107,13 @@ def drop_outbox_notify_ddl(schema: str) -> list[str]:
     return [f"DROP TRIGGER outbox_notify ON {schema}.outbox", f"DROP FUNCTION {schema}.outbox_notify()"]
 
 
+def event_source(schema: str) -> str:
+    """The CloudEvents source of a service's events: /gridbus/<service>, or with a deployment
+    named (several deployments federated into one bus, shared/levels.py) /gridbus/<deployment>/<service>."""
+    deployment = settings().deployment
+    return f"/gridbus/{deployment}/{schema}" if deployment else f"/gridbus/{schema}"
+
+
 def record_event(session: Session | Connection, schema: str, type_: str, subject: str, data: dict,
                  *, subject_sequence: int | None = None) -> str:
     """Adds an event to the caller's transaction; it leaves only if that transaction commits."""
@@ -114,7 +121,7 @@ def record_event(session: Session | Connection, schema: str, type_: str, subject
     session.execute(
         text(f"INSERT INTO {schema}.outbox (event_id, type, source, subject, data, subject_sequence) "
              "VALUES (:id, :type, :source, :subject, CAST(:data AS jsonb), :subseq)"),
-        {"id": event_id, "type": type_, "source": f"/gridbus/{schema}", "subject": subject,
+        {"id": event_id, "type": type_, "source": event_source(schema), "subject": subject,
          "data": json.dumps(data, ensure_ascii=False), "subseq": subject_sequence},
     )
     return event_id
@@ -126,10 +133,11 @@ def record_events(session: Session | Connection, schema: str, events: list[tuple
     if not events:
         return
     connection = session.connection() if isinstance(session, Session) else session
+    source = event_source(schema)
     with connection.connection.driver_connection.cursor() as cur:
         with cur.copy(f"COPY {schema}.outbox (event_id, type, source, subject, data) FROM STDIN") as copy:
             for type_, subject, data in events:
-                copy.write_row((uuid.uuid4(), type_, f"/gridbus/{schema}", subject,
+                copy.write_row((uuid.uuid4(), type_, source, subject,
                                 json.dumps(data, ensure_ascii=False)))
 
 
@@ -314,15 +322,15 @@ def main(argv=None) -> None:
     import argparse
     import signal
 
-    from shared.config import settings
+    from shared.config import start
     from shared.db import engine
     from shared.logs import setup_logging
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("schema")
     args = parser.parse_args(argv)
+    s = start(f"{args.schema} outbox relay")  # in production: refuses development keys and default credentials
     setup_logging()
-    s = settings()
     relay = Relay(engine(s.database_url), s.amqp_uri, args.schema)
     signal.signal(signal.SIGTERM, lambda *_: relay.stop())
     signal.signal(signal.SIGINT, lambda *_: relay.stop())

@@ -174,7 +174,7 @@ def service_process(environment: dict, service: str, kind: str, *, name: str | N
 
     amqp_uri = environment["GRIDBUS_AMQP_URI"]
     process = next(p for p in registry.BY_NAME[service].processes if p.kind == kind)
-    argv = dict(processes(amqp_uri)[service])[process.name]
+    argv = dict(processes()[service])[process.name]
     env = {**environment, **(env or {})}
     port = None
     if kind == registry.NAMEKO:

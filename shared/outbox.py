@@ -1,5 +1,6 @@
 """Transactional outbox: events are rows written in the same transaction as the change, and a
-relay publishes them to RabbitMQ with publisher confirms before marking them sent.
+relay publishes them to RabbitMQ with publisher confirms (a batch in flight at once, its
+confirms awaited together: shared/publisher.py) before marking them sent.
 
 A crash before the commit loses both the change and the event; a crash after it leaves the row
 for the relay; a crash between publish and mark publishes the same event id again, which
@@ -31,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from shared import failpoints
 from shared.config import EVENTS_EXCHANGE, settings
+from shared.publisher import ConfirmedPublisher
 from shared.timefmt import iso_utc
 
 log = logging.getLogger(__name__)
@@ -180,7 +182,7 @@ class Relay:
     writer's; a relay that dies loses its connection and the lock with it, and another takes over
     at its next look."""
 
-    def __init__(self, bind: Engine, amqp_uri: str, schema: str, *, batch_size: int = 200,
+    def __init__(self, bind: Engine, amqp_uri: str, schema: str, *, batch_size: int = 500,
                  poll_interval: float = 0.02, idle_poll: float = 1.0):
         self.engine = bind
         self.amqp_uri = amqp_uri
@@ -193,16 +195,13 @@ class Relay:
         self.exchange = events_exchange()
         self._stop = threading.Event()
         self._wake = threading.Event()
-        self._connection: kombu.Connection | None = None
+        self._connection: ConfirmedPublisher | None = None
 
-    def _producer(self) -> kombu.Producer:
+    def _publisher(self) -> ConfirmedPublisher:
         if self._connection is None:
-            # confirm_publish: basic_publish returns only once the broker has taken the message.
-            self._connection = kombu.Connection(self.amqp_uri, transport_options={"confirm_publish": True},
-                                                heartbeat=0)
-            self._connection.ensure_connection(max_retries=3)
-            self.exchange(self._connection.default_channel).declare()
-        return self._connection.Producer(serializer="json")
+            self._connection = ConfirmedPublisher(self.amqp_uri)
+            self.exchange(self._connection.channel).declare()
+        return self._connection
 
     def _listen(self) -> psycopg.Connection:
         """A connection of its own, LISTENing for the schema's outbox NOTIFY (see outbox_notify_ddl)."""
@@ -247,10 +246,7 @@ class Relay:
                 log.debug("outbox relay %s: closing a dead listener: %s", self.schema, exc)
             self._listener = None
         if self._connection is not None:
-            try:
-                self._connection.release()
-            except Exception as exc:  # the broker is already gone; nothing to close cleanly
-                log.debug("outbox relay %s: closing a dead connection: %s", self.schema, exc)
+            self._connection.close()
             self._connection = None
 
     def _take_batch(self) -> list:
@@ -282,10 +278,14 @@ class Relay:
         rows = self._take_batch()
         if not rows:
             return 0
-        producer = self._producer()
+        # Every row in flight at once, then one wait for the broker's confirms: marked only after
+        # all were confirmed; a crash or a refusal before that publishes the batch again.
+        publisher = self._publisher()
         for row in rows:
-            publish_row(producer, row, exchange=self.exchange, routing_key=row.type)
-            failpoints.hit("relay.after_publish")
+            publisher.send(lambda producer, row=row: publish_row(producer, row, exchange=self.exchange,
+                                                                 routing_key=row.type))
+        publisher.wait_confirms()
+        failpoints.hit("relay.after_publish")
         with self.engine.begin() as conn:
             # One time for the batch: published_at then orders batches as sequence does.
             conn.execute(text(f"UPDATE {self.schema}.outbox SET published_at = statement_timestamp() "

@@ -15,7 +15,7 @@ from services.dispatch.domain import OPEN as OPEN_TASKS
 from services.dispatch.domain import QUEUED
 from services.incidents.domain import ACTIONS as INCIDENT_ACTIONS
 from services.incidents.domain import CHANGES, EXTRA_FIELDS, SETS
-from services.incidents.domain import OPEN_STATUSES, STATUSES
+from services.incidents.domain import ACTIVE_STATUSES, STATUSES
 from shared import units
 from shared.auth import Principal
 from shared.errors import InvalidArgument
@@ -43,7 +43,7 @@ FILTER_KEYS = ("status", "category", "unit", "overdue", "escalated", "manual", "
 
 @dataclass(frozen=True)
 class QueueFilter:
-    statuses: tuple[str, ...] = tuple(sorted(OPEN_STATUSES))
+    statuses: tuple[str, ...] = tuple(sorted(ACTIVE_STATUSES))  # parked cases are out of the queues
     category: str = ""
     unit: str = ""
     overdue: bool = False

@@ -11,7 +11,7 @@ from datetime import datetime
 from services.console import domain
 from services.console.clients import INCIDENTS_PAGE, ServiceError, Services
 from services.console.session import Session
-from services.incidents.domain import OPEN_STATUSES
+from services.incidents.domain import ACTIVE_STATUSES
 
 QUEUE_TASKS = 500           # the most urgent open tasks the queue looks at
 DUPLICATES_BOX_DEG = 0.005  # about 500 m: likely duplicates lie within the duplicate radius (50 m)
@@ -168,7 +168,7 @@ async def unit(svc: Services, session: Session, code: str) -> dict:
     token = session.token
     (found, _), members, (cases, more) = await asyncio.gather(
         svc.unit(token, code), svc.officers(token, code, on_duty_only=False),
-        svc.incidents_page(token, unit=code, statuses=sorted(OPEN_STATUSES), page_size=50))
+        svc.incidents_page(token, unit=code, statuses=sorted(ACTIVE_STATUSES), page_size=50))
     return {"unit": found, "officers": members, "cases": cases, "more_cases": bool(more)}
 
 

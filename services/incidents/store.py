@@ -63,6 +63,10 @@ class Incident(Base):
     attachments: Mapped[list] = mapped_column(JSONB)
     violation_confirmed: Mapped[bool | None]
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.clock_timestamp())
+    pending: Mapped[str | None]       # the side procedure whose request waits for its decision
+    pending_by: Mapped[str | None]
+    review_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    supervised: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
 
 
 class History(Base):
@@ -157,7 +161,7 @@ def find_duplicate(session: Session, category_code: str, lon: float, lat: float,
     deg = radius_m / (_METRES_PER_DEGREE * max(math.cos(math.radians(lat)), 0.01))
     row = session.execute(text(
         "SELECT id, duplicate_of FROM incidents.incidents "
-        "WHERE status NOT IN ('closed', 'rejected') AND category_code = :cat AND reported_at >= :since "
+        "WHERE status NOT IN ('closed', 'rejected', 'voided') AND category_code = :cat AND reported_at >= :since "
         "AND ST_DWithin(location, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :deg) "
         "AND ST_DWithin(location::geography, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography, :r) "
         "ORDER BY seq LIMIT 1"),

@@ -16,6 +16,7 @@ DISPATCHER = Principal("d1", "dispatcher", ("330102",))
 OFFICER = Principal("o1", "officer", ("330102001001001",))
 DEPT = Principal("CG-01", "department", ("330102",))
 SERVICE = Principal("dispatch", "service", ())
+ADMIN = Principal("lead", "admin", ("330100",))
 
 
 def facts(status, department=None, reporter="o1"):
@@ -90,7 +91,8 @@ def test_every_state_refuses_what_it_does_not_allow():
             kw = dict(department_code="SW-09", note="n") if takes_department else dict(note="n")
             if action.takes == "duplicate_of":
                 kw["duplicate_of"] = "x"
-            who = OFFICER if action.reporter_only else SERVICE
+            who = OFFICER if action.reporter_only else SERVICE if "service" in action.roles else (
+                {"dispatcher": DISPATCHER, "officer": OFFICER, "department": DEPT, "admin": ADMIN}[min(action.roles)])
             with pytest.raises(FailedPrecondition, match=f"that is {status}"):
                 domain.plan_transition(who, facts(status, "CG-01"), domain.Request(action=name, **kw))
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 
-from services.incidents import report_rules, store
+from services.incidents import domain, report_rules, store
 from shared.timefmt import iso_utc
 
 
@@ -39,6 +39,9 @@ class IncidentView:
     attachments: list[dict]
     violation_confirmed: bool | None
     updated_at: datetime
+    pending: str | None = None         # a side procedure's request waiting for its decision
+    review_at: datetime | None = None  # a parked case comes back then
+    supervised: bool = False
 
 
 @dataclass
@@ -81,7 +84,8 @@ def view_of(row) -> IncidentView:
         priority=i.priority, department_code=i.department_code,
         duplicate_of=str(i.duplicate_of) if i.duplicate_of else None,
         subject=report_rules.Subject(i.subject_type, i.subject_ref) if i.subject_type else None,
-        attachments=list(i.attachments), violation_confirmed=i.violation_confirmed, updated_at=i.updated_at)
+        attachments=list(i.attachments), violation_confirmed=i.violation_confirmed, updated_at=i.updated_at,
+        pending=i.pending, review_at=i.review_at, supervised=bool(i.supervised))
 
 
 def event_data(v: IncidentView, *, previous_status: str | None, actor_id: str, actor_role: str,
@@ -97,4 +101,6 @@ def event_data(v: IncidentView, *, previous_status: str | None, actor_id: str, a
         "subject": {"type": v.subject.type, "ref": v.subject.ref} if v.subject else None,
         "duplicate_of": v.duplicate_of, "actor": {"id": actor_id, "role": actor_role}, "note": note,
         "violation_confirmed": bool(v.violation_confirmed), "at": iso_utc(at),
+        "pending": v.pending, "review_at": iso_utc(v.review_at), "supervised": v.supervised,
+        "clock_paused": domain.clock_paused(v.status, v.pending),
     }

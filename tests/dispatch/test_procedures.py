@@ -8,6 +8,7 @@ from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import grpc
+import pytest
 from sqlalchemy import text
 
 from gridbus.dispatch.v1 import dispatch_pb2 as pb
@@ -280,3 +281,24 @@ def test_supervision_raises_the_priority_and_tells_the_department_and_its_superi
         incident_id=incident.id, action=ipb.ACTION_REQUEST_SUPERVISE, expected_version=supervised.version,
         note="again"), metadata=dispatcher("330102"))
     assert err.code() == grpc.StatusCode.FAILED_PRECONDITION and "supervised already" in err.details()
+
+
+def test_the_tasks_procedures_over_nameko_rpc(environment, stub, dispatch_stub, dispatch_nameko):
+    from nameko.exceptions import RemoteError
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    def rpc(role, scope, member_id):
+        return ClusterRpcProxy({"AMQP_URI": environment["GRIDBUS_AMQP_URI"]}, timeout=15, context_data={
+            "authorization": f"Bearer {token(role, scope, member_id=member_id)}"})
+    _, task = acknowledged_case(stub, dispatch_stub)
+    with rpc("department", "330100", SANITATION) as dept:
+        asked = dept.dispatch.request_procedure(task.id, "return", "a market stall: the market office's", task.version)
+        assert (asked["pending"], asked["holds"], asked["status"]) == ("return", ["return"], "acknowledged")
+    with rpc("dispatcher", "330102", "d-rpc") as disp:
+        with pytest.raises(RemoteError) as bad:
+            disp.dispatch.decide_procedure(task.id, "return", False, "", asked["version"])
+        assert bad.value.exc_type == "InvalidArgument"
+        kept = disp.dispatch.decide_procedure(task.id, "return", False, "the stall is on the pavement: yours",
+                                              asked["version"])
+    assert (kept["pending"], kept["holds"], kept["department_code"], kept["returned"]) == \
+        (None, [], SANITATION, 0)

@@ -14,7 +14,7 @@ END = "<!-- actions: end -->"
 
 # Where each role may act: the scope checks of plan_transition (shared/auth.py).
 WHERE = {"officer": "in their grids", "dispatcher": "in their district",
-         "admin": "in their scope (the command centre's shift leader, who decides side procedures)",
+         "admin": "in their scope (the command centre's management, who decide the case's side procedures)",
          "department": "on incidents dispatched to them",
          "service": "anywhere (other gridbus services acting on events)"}
 

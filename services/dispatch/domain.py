@@ -158,7 +158,7 @@ TASK_IGNORES = frozenset({
     "incidents.incident.resolved",  # the echo of the task's own resolution
     "incidents.incident.verified",  # the officer's check on site: the task is done with
     "incidents.incident.returned",  # the echo of the task's own approved return
-    "incidents.incident.supervision_requested",  # nothing changes until a shift leader decides
+    "incidents.incident.supervision_requested",  # nothing changes until an admin decides
     "incidents.incident.supervision_refused",
 })
 

@@ -98,7 +98,8 @@ class Procedure:
 
 
 _D, _O, _S, _DEP, _A = auth.DISPATCHER, auth.OFFICER, auth.SERVICE, auth.DEPARTMENT, auth.ADMIN
-# The command centre's shift leader (admin) decides; the clock does not wait on supervision,
+# The command centre's management (admin) decides: a dispatcher, even a shift leader with the
+# whole city in scope, only asks. The clock does not wait on supervision,
 # which urges the department on rather than excusing it.
 PROCEDURES: dict[str, Procedure] = {p.name: p for p in (
     Procedure("void", ACTIVE_STATUSES, VOIDED, frozenset({_O, _D}), frozenset({_A}),

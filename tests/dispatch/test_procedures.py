@@ -23,7 +23,7 @@ from tests.incidents.test_report import call_error
 from tests.support import EventTap, metadata, token, wait_for
 
 SANITATION = "CG-SANITATION"  # category 01: 30 / 240 working minutes
-LEAD = metadata(token("admin", "330100", member_id="shift-lead"))  # the command centre's shift leader
+LEAD = metadata(token("admin", "330100", member_id="centre-head"))  # the command centre's management decides
 
 
 def get(dispatch_stub, task_id):
@@ -214,7 +214,7 @@ def test_a_void_request_pauses_the_task_and_its_approval_voids_both(environment,
     assert_payloads_match_protos(mine)
     history = stub.GetIncident(ipb.GetIncidentRequest(incident_id=incident.id), metadata=ADMIN).history
     assert [(h.action, h.actor_id) for h in history][-2:] == [("request_void", "dispatcher-330102"),
-                                                              ("approve_void", "shift-lead")]
+                                                              ("approve_void", "centre-head")]
 
 
 def test_a_refused_void_lets_the_clock_run_again(stub, dispatch_stub, dispatch_nameko):

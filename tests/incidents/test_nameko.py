@@ -47,7 +47,7 @@ def test_side_procedures_over_rpc(environment, stub, incidents_nameko):
         with pytest.raises(RemoteError) as denied:
             officer.incidents.transition(incident.id, "approve_void", asked["version"], note="mine")
         assert denied.value.exc_type == "PermissionDenied"
-    with rpc(environment, "admin", "330100", member_id="shift-lead") as lead:
+    with rpc(environment, "admin", "330100", member_id="centre-head") as lead:
         voided = lead.incidents.transition(incident.id, "approve_void", asked["version"], note="a duplicate")
         assert (voided["status"], voided["pending"]) == ("voided", None)
     with rpc(environment, "dispatcher", GRID[:6], member_id="d-rpc") as dispatcher:

@@ -14,7 +14,7 @@ from collections import Counter
 import grpc
 from sqlalchemy import text
 
-from demo import credit_sharing
+from demo import credit_sharing, procedures
 from gridbus.credit.v1 import credit_pb2 as cpb
 from gridbus.credit.v1 import credit_pb2_grpc
 from gridbus.dispatch.v1 import dispatch_pb2 as dpb
@@ -194,6 +194,8 @@ def run_cases(officers, districts, city_code: str, reports_each: int = 3) -> Non
                                                    violation_confirmed=violation), metadata=dispatchers[grid[:6]])
         closed["closed with a violation" if violation else "closed"] += 1
     print("   " + ", ".join(f"{k} {v}" for k, v in sorted(closed.items())))
+
+    procedures.run(incidents, dispatch, officers[0], city_code, lambda cell, category: _report(cell, rng, category))
 
     time.sleep(2)
     print("== credit registry after the closures")

@@ -146,8 +146,10 @@ def run_cases(officers, districts, city_code: str, reports_each: int = 3) -> Non
     for incident, officer_md, grid in made:
         t = _task(dispatch, admin, incident.id)
         if t.status == "queued":
-            t = dispatch.Assign(dpb.AssignRequest(task_id=t.id, department_code="CG-ADVERTISING",
-                                                  expected_version=t.version), metadata=dispatchers[grid[:6]])
+            # The queued task keeps escalating (every few seconds here): read again if it moved on.
+            t = _fresh(lambda iid=incident.id, who=dispatchers[grid[:6]]: (lambda t: dispatch.Assign(
+                dpb.AssignRequest(task_id=t.id, department_code="CG-ADVERTISING", expected_version=t.version),
+                metadata=who))(_task(dispatch, admin, iid)))
             print(f"   dispatcher of {grid[:6]} assigns a queued task (escalated to level {t.escalation_level}) "
                   f"to {t.department_code}")
     outcomes, resolved = Counter(), set()
@@ -206,6 +208,16 @@ def run_cases(officers, districts, city_code: str, reports_each: int = 3) -> Non
     credit_sharing.run(credit, admin, enterprises)
     chain = credit.VerifyChain(cpb.VerifyChainRequest(), metadata=admin)
     print(f"   hash chain: {'intact' if chain.intact else 'BROKEN'}, {chain.records_checked} records checked")
+
+
+def _fresh(act, tries: int = 5):
+    """`act()` reads what it changes and changes it; again when another change came first."""
+    for attempt in range(tries):
+        try:
+            return act()
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.ABORTED or attempt == tries - 1:
+                raise
 
 
 def _task(dispatch, admin, incident_id):

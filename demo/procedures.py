@@ -7,6 +7,8 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta, timezone
 
+import grpc
+
 from gridbus.dispatch.v1 import dispatch_pb2 as dpb
 from gridbus.incidents.v1 import incidents_pb2 as ipb
 from shared.auth import mint_token
@@ -26,6 +28,10 @@ def _wait(fn, timeout=20.0):
     return fn()
 
 
+def _status(incident) -> str:
+    return ipb.Status.Name(incident.status).removeprefix("STATUS_").lower()
+
+
 def run(incidents, dispatch, officer, city_code: str, report) -> None:
     """`officer`: (member, grid code, cell, metadata); `report(cell, category)`: a ReportRequest."""
     _, grid, cell, me = officer
@@ -35,7 +41,12 @@ def run(incidents, dispatch, officer, city_code: str, report) -> None:
 
     def task_of(incident_id, want=lambda t: True):
         def get():
-            t = dispatch.GetTask(dpb.GetTaskRequest(incident_id=incident_id), metadata=head)
+            try:
+                t = dispatch.GetTask(dpb.GetTaskRequest(incident_id=incident_id), metadata=head)
+            except grpc.RpcError as exc:  # not made yet: dispatch makes it from the report's event
+                if exc.code() != grpc.StatusCode.NOT_FOUND:
+                    raise
+                return None
             return t if want(t) else None
         return _wait(get)
 
@@ -85,7 +96,7 @@ def run(incidents, dispatch, officer, city_code: str, report) -> None:
     paused = task_of(i.id, lambda t: t.clock_paused)
     i = act(i, ipb.ACTION_APPROVE_VOID, head, "a duplicate")
     t = task_of(i.id, lambda t: t.status == "voided")
-    print(f"   void (作废): clock paused while it waited ({', '.join(paused.holds)}); case {ipb.Status.Name(i.status)}, "
+    print(f"   void (作废): clock paused while it waited ({', '.join(paused.holds)}); case {_status(i)}, "
           f"task {t.status if t else '?'}")
 
     i, t, dept = case()
@@ -94,7 +105,7 @@ def run(incidents, dispatch, officer, city_code: str, report) -> None:
     req.review_at.FromDatetime(datetime.now(timezone.utc) + timedelta(seconds=5))
     i = incidents.Transition(req, metadata=dept)
     i = act(i, ipb.ACTION_APPROVE_PARK, head, "parked until the review date")
-    print(f"   park (挂账): {ipb.Status.Name(i.status)} until {i.review_at.ToDatetime():%H:%M:%S} UTC ...", end="", flush=True)
+    print(f"   park (挂账): {_status(i)} until {i.review_at.ToDatetime():%H:%M:%S} UTC ...", end="", flush=True)
     back = incident(i.id, ipb.STATUS_IN_PROGRESS)
     t = task_of(i.id, lambda t: not t.clock_paused)
     print(f" back {'in progress' if back else '?'} at its review date; "
@@ -104,7 +115,7 @@ def run(incidents, dispatch, officer, city_code: str, report) -> None:
     i = act(i, ipb.ACTION_REQUEST_SUPERVISE, dispatcher, "the third complaint this week")
     try:
         act(i, ipb.ACTION_APPROVE_SUPERVISE, dispatcher, "self-approved")
-    except Exception as exc:  # grpc.RpcError: the asker's role may not decide
+    except grpc.RpcError as exc:  # the asker's role may not decide
         print(f"   supervise (督办): a dispatcher may not approve it: {exc.code().name}")
     i = act(i, ipb.ACTION_APPROVE_SUPERVISE, head, "督办: fixed by Friday")
     t = task_of(i.id, lambda t: t.supervised)

@@ -6,6 +6,7 @@ from datetime import datetime
 
 
 from services.incidents import domain, report_rules, store
+from shared.datum import Datum
 from shared.timefmt import iso_utc
 
 
@@ -39,6 +40,7 @@ class IncidentView:
     attachments: list[dict]
     violation_confirmed: bool | None
     updated_at: datetime
+    sent: tuple[float, float, Datum] | None = None  # the location as the phone sent it (lon, lat are WGS 84)
     pending: str | None = None         # a side procedure's request waiting for its decision
     review_at: datetime | None = None  # a parked case comes back then
     supervised: bool = False
@@ -85,6 +87,8 @@ def view_of(row) -> IncidentView:
         duplicate_of=str(i.duplicate_of) if i.duplicate_of else None,
         subject=report_rules.Subject(i.subject_type, i.subject_ref) if i.subject_type else None,
         attachments=list(i.attachments), violation_confirmed=i.violation_confirmed, updated_at=i.updated_at,
+        sent=(i.location_sent_lon, i.location_sent_lat, Datum(i.location_sent_datum))
+        if i.location_sent_datum else None,
         pending=i.pending, review_at=i.review_at, supervised=bool(i.supervised))
 
 

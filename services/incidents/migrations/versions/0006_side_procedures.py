@@ -1,13 +1,13 @@
 """incidents: the side procedures (void, park, supervise): two statuses, the request that waits
 for its decision, the park's review date and the supervised mark
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0006
+Revises: 0005
 """
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

@@ -2,13 +2,13 @@
 supervise): the task's waiting request, the paused deadline clock, parked and voided tasks and
 the review timer of a parked case
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 """
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

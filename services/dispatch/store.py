@@ -12,7 +12,8 @@ from services.dispatch import domain
 SCHEMA = "dispatch"
 TASK_COLUMNS = ("id, incident_id, status, department_code, rule_id, category, priority, grid_code, lineage, "
                 "dispatched_at, ack_due_at, acknowledged_at, resolve_due_at, resolved_at, closed_at, reopened, "
-                "escalation_level, escalated_to, version, created_at")
+                "escalation_level, escalated_to, version, created_at, pending, pending_by, pending_minutes, holds, "
+                "paused_at, paused_minutes, extended_minutes, returned, supervised")
 NEXT_DUE = ("(SELECT min(due_at) FROM dispatch.deadlines d WHERE d.task_id = t.id "
             "AND d.fired_at IS NULL AND d.cancelled_at IS NULL) AS next_due_at")
 

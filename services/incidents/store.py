@@ -67,6 +67,10 @@ class Incident(Base):
     location_sent_lon: Mapped[float | None] = mapped_column(Float)
     location_sent_lat: Mapped[float | None] = mapped_column(Float)
     location_sent_datum: Mapped[str | None] = mapped_column(Text)
+    pending: Mapped[str | None]       # the side procedure whose request waits for its decision
+    pending_by: Mapped[str | None]
+    review_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    supervised: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
 
 
 class History(Base):
@@ -175,7 +179,7 @@ def find_duplicate(session: Session, category_code: str, lon: float, lat: float,
     deg = radius_m / (_METRES_PER_DEGREE * max(math.cos(math.radians(lat)), 0.01))
     row = session.execute(text(
         "SELECT id, duplicate_of FROM incidents.incidents "
-        "WHERE status NOT IN ('closed', 'rejected') AND category_code = :cat AND reported_at >= :since "
+        "WHERE status NOT IN ('closed', 'rejected', 'voided') AND category_code = :cat AND reported_at >= :since "
         "AND ST_DWithin(location, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :deg) "
         "AND ST_DWithin(location::geography, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography, :r) "
         "ORDER BY seq LIMIT 1"),

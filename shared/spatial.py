@@ -114,6 +114,8 @@ class LiveIndex(Generic[R]):
         self._listener: psycopg.Connection | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._building = threading.Lock()  # one build at a time: the watcher's or a caller's
+        self._loaded_at = float("-inf")    # when the current index's rows began to be read
         self.generation = 0          # how many indexes have been swapped in
         self.last_build_seconds = 0.0
 
@@ -137,9 +139,22 @@ class LiveIndex(Generic[R]):
         self._stop.set()
 
     def rebuild(self) -> PolygonIndex[R]:
-        started = time.perf_counter()
+        with self._building:
+            return self._build()
+
+    def loaded_since(self, moment: float) -> PolygonIndex[R]:
+        """An index whose rows were read at or after `moment` (time.monotonic()): for a caller that
+        learned at `moment` that the database holds a change the current index lacks (its NOTIFY
+        not acted on yet). Callers asking at once share one build."""
+        with self._building:
+            if self._loaded_at >= moment:
+                return self._index
+            return self._build()
+
+    def _build(self) -> PolygonIndex[R]:
+        started, loaded_at = time.perf_counter(), time.monotonic()
         index = self._offload(PolygonIndex, list(self._load()))
-        self._index = index  # the swap: one reference, replaced whole
+        self._index, self._loaded_at = index, loaded_at  # the swap: one reference, replaced whole
         _release_freed_memory()
         self.generation += 1
         self.last_build_seconds = time.perf_counter() - started

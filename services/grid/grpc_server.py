@@ -8,8 +8,9 @@ from gridbus.grid.v1 import grid_pb2 as pb
 from gridbus.grid.v1 import grid_pb2_grpc as pb_grpc
 from services import registry
 from services.grid import boundary_files, domain, operations as ops, tiles
-from shared.datum import Datum
+from shared import geo_proto
 from shared.errors import InvalidArgument
+from shared.geo_proto import SHIFTED as _SHIFTED, datum as _datum
 from shared.grpc_support import STATUS, serve, timestamp, unary
 from shared.logs import setup_logging
 
@@ -22,10 +23,6 @@ _ROLE_NAME = {v: k for k, v in _ROLE.items()}
 _ADJUSTMENT = {domain.CLIPPED: pb.ImportAdjustment.KIND_CLIPPED, domain.OVERLAP: pb.ImportAdjustment.KIND_OVERLAP,
                domain.REPAIRED: pb.ImportAdjustment.KIND_REPAIRED, domain.SLIVER: pb.ImportAdjustment.KIND_SLIVER,
                domain.GAP: pb.ImportAdjustment.KIND_GAP}
-_DATUM = {geo_pb2.DATUM_UNSPECIFIED: Datum.WGS84, geo_pb2.DATUM_WGS84: Datum.WGS84,
-          geo_pb2.DATUM_CGCS2000: Datum.CGCS2000, geo_pb2.DATUM_GCJ02: Datum.GCJ02, geo_pb2.DATUM_BD09: Datum.BD09}
-_DATUM_PB = {d: v for v, d in _DATUM.items() if v != geo_pb2.DATUM_UNSPECIFIED}
-_SHIFTED = {Datum.GCJ02, Datum.BD09}
 
 
 def unit_pb(u: ops.UnitView) -> pb.Unit:
@@ -48,14 +45,8 @@ def position_pb(p: ops.Position) -> pb.Position:
     out = pb.Position(lon=p.lon, lat=p.lat, reported_at=timestamp(p.reported_at))
     if p.sent:
         lon, lat, datum = p.sent
-        out.as_sent.CopyFrom(geo_pb2.GeoPoint(lon=lon, lat=lat, datum=_DATUM_PB[datum]))
+        out.as_sent.CopyFrom(geo_proto.geo_point(lon, lat, datum))
     return out
-
-
-def _datum(value: int) -> Datum:
-    if value not in _DATUM:
-        raise InvalidArgument(f"datum {value} is not one of WGS84, CGCS2000, GCJ02, BD09")
-    return _DATUM[value]
 
 
 def _role(value: int, *, required: bool) -> str | None:
@@ -74,7 +65,7 @@ class GridServicer(pb_grpc.GridServiceServicer):
 
     @unary
     def LocateMany(self, request, context, caller):
-        sent = [(p.lon, p.lat, _DATUM.get(p.datum)) for p in request.points]
+        sent = [(p.lon, p.lat, geo_proto.FROM_PB.get(p.datum)) for p in request.points]
         lons, lats, datums = zip(*sent) if sent else ((), (), ())
         found = ops.locate_many(caller, lons, lats, datums)
         response = pb.LocateManyResponse()
@@ -152,6 +143,7 @@ class GridServicer(pb_grpc.GridServiceServicer):
 
 
 def main() -> None:
+    registry.start("grid-grpc")
     setup_logging()
     ops.leaf_grids()  # built before the first call is taken
     serve(SERVICE_NAME, pb_grpc.add_GridServiceServicer_to_server, GridServicer(), registry.port("grid"))

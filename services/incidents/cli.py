@@ -11,6 +11,7 @@ from pathlib import Path
 
 from services.incidents.domain import ACTIONS, STATUSES
 from shared.cli import call_or_exit, operator_stub
+from shared.datum import Datum
 
 DEFAULT_CATEGORIES = Path(__file__).resolve().parent / "config" / "categories.yaml"
 
@@ -32,6 +33,9 @@ def register(sub) -> None:
     rep.add_argument("--description", default="")
     rep.add_argument("--lon", type=float, required=True)
     rep.add_argument("--lat", type=float, required=True)
+    rep.add_argument("--datum", choices=[d.value for d in Datum], default=Datum.WGS84.value,
+                     help="the datum of --lon/--lat (gcj02: AMap, Tencent; bd09: Baidu); "
+                          "converted to WGS 84 before the point is pinned (default wgs84)")
     rep.add_argument("--accuracy", type=float, default=10.0, help="metres")
     rep.add_argument("--report-id", default=None, help="reuse to retry safely (default: a new UUID)")
     rep.set_defaults(func=report)
@@ -89,10 +93,12 @@ def _line(i) -> str:
 
 def report(args) -> None:
     from gridbus.incidents.v1 import incidents_pb2 as pb
+    from shared import geo_proto
     stub, md = _stub(args)
     req = pb.ReportRequest(report_id=args.report_id or str(uuid.uuid4()), category_code=args.category,
                            title=args.title, description=args.description,
-                           location=pb.Location(lon=args.lon, lat=args.lat, accuracy_m=args.accuracy))
+                           location=pb.Location(lon=args.lon, lat=args.lat, accuracy_m=args.accuracy,
+                                                datum=geo_proto.TO_PB[Datum(args.datum)]))
     req.occurred_at.FromDatetime(datetime.now(timezone.utc))
     out = call_or_exit(stub.Report, req, metadata=md)
     print(("replayed: " if out.replayed else "") + _line(out.incident))
@@ -119,11 +125,15 @@ def list_(args) -> None:
 
 def show_(args) -> None:
     from gridbus.incidents.v1 import incidents_pb2 as pb
+    from shared import geo_proto
     stub, md = _stub(args)
     got = call_or_exit(stub.GetIncident, pb.GetIncidentRequest(incident_id=args.incident_id), metadata=md)
     print(_line(got.incident))
     print(f"  at ({got.incident.location.lon:.6f}, {got.incident.location.lat:.6f}) ±{got.incident.location.accuracy_m:.0f} m, "
           f"lineage {' > '.join(got.incident.lineage)}")
+    sent = got.incident.as_sent
+    if geo_proto.FROM_PB.get(sent.datum) in geo_proto.SHIFTED:
+        print(f"  sent as ({sent.lon:.6f}, {sent.lat:.6f}) in {geo_proto.FROM_PB[sent.datum].value}")
     for h in got.history:
         to = pb.Status.Name(h.to_status).removeprefix("STATUS_").lower()
         print(f"  v{h.version:<3} {h.at.ToDatetime():%Y-%m-%d %H:%M:%S} {h.action:<9} -> {to:<12} "

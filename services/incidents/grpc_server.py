@@ -14,7 +14,7 @@ from services import registry
 from services.incidents import domain
 from services.incidents import operations as ops
 from shared.changefeed import ChangeFeed
-from shared.config import settings
+from shared import geo_proto
 from shared.errors import DomainError, InvalidArgument
 from shared.grpc_support import STATUS, serve, server_stream, time_field, timestamp, unary
 from shared.logs import setup_logging
@@ -32,7 +32,7 @@ ACTION_NAME = {getattr(pb, f"ACTION_{a.upper()}"): a for a in domain.ACTIONS}
 
 
 def incident_pb(v: ops.IncidentView) -> pb.Incident:
-    return pb.Incident(
+    out = pb.Incident(
         id=v.id, report_id=v.report_id, category_code=v.category_code, title=v.title,
         description=v.description, location=pb.Location(lon=v.lon, lat=v.lat, accuracy_m=v.accuracy_m),
         occurred_at=timestamp(v.occurred_at), reported_at=timestamp(v.reported_at), reporter_id=v.reporter_id,
@@ -41,6 +41,9 @@ def incident_pb(v: ops.IncidentView) -> pb.Incident:
         subject=pb.Subject(type=v.subject.type, ref=v.subject.ref) if v.subject else None,
         attachments=[pb.Attachment(**a) for a in v.attachments],
         violation_confirmed=bool(v.violation_confirmed), updated_at=timestamp(v.updated_at))
+    if v.sent:
+        out.as_sent.CopyFrom(geo_proto.geo_point(*v.sent))
+    return out
 
 
 def _incident_from_event(data: dict) -> pb.Incident:
@@ -73,7 +76,7 @@ def _report(caller, request: pb.ReportRequest) -> ops.ReportResult:
         caller, report_id=request.report_id, category_code=request.category_code, title=request.title,
         description=request.description, lon=loc.lon, lat=loc.lat, accuracy_m=loc.accuracy_m,
         occurred_at=time_field(request, "occurred_at"), attachments=list(request.attachments),
-        subject_type=request.subject.type, subject_ref=request.subject.ref)
+        subject_type=request.subject.type, subject_ref=request.subject.ref, datum=geo_proto.datum(loc.datum))
 
 
 class IncidentServicer(pb_grpc.IncidentServiceServicer):
@@ -186,9 +189,10 @@ class IncidentServicer(pb_grpc.IncidentServiceServicer):
 
 
 def main() -> None:
+    s = registry.start("incidents-grpc")
     setup_logging()
-    s = settings()
     feed = ChangeFeed(s.amqp_uri, ["incidents.incident.*"])
+    ops.leaf_grids()  # reports are pinned from memory: built before the first one is taken
     serve(SERVICE_NAME, pb_grpc.add_IncidentServiceServicer_to_server, IncidentServicer(feed),
           registry.port("incidents"), workers=32, max_receive_bytes=MAX_REQUEST_BYTES)
 

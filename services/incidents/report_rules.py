@@ -11,8 +11,9 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from shared import auth
+from shared import auth, datum
 from shared.auth import Principal
+from shared.datum import Datum
 from shared.errors import InvalidArgument
 from shared.ids import parse_uuid
 
@@ -63,6 +64,9 @@ class Draft:
     attachments: tuple[Attachment, ...] = ()
     subject: Subject | None = None
     time_given: bool = True  # False: the gateway stamped occurred_at; a retry gets another stamp
+    datum: Datum = Datum.WGS84  # what the phone sent: (sent_lon, sent_lat) in this datum; lon, lat are WGS 84
+    sent_lon: float = 0.0
+    sent_lat: float = 0.0
 
     def content_hash(self) -> str:
         """Same report id with the same content is a retry; with other content, a conflict."""
@@ -88,6 +92,18 @@ def check_point(lon: float, lat: float, accuracy_m: float) -> None:
         raise InvalidArgument("location 0,0 is a phone without a fix, not a place")
     if not 0.0 <= accuracy_m <= MAX_ACCURACY_M:
         raise InvalidArgument(f"accuracy_m {accuracy_m} must be between 0 and {MAX_ACCURACY_M:g} metres")
+
+
+def to_wgs84(lon: float, lat: float, in_datum: Datum) -> tuple[float, float]:
+    """A checked point in `in_datum` as WGS 84 (shared/datum.py), checked again: a datum's shift
+    can carry a point near the edge of the range out of it."""
+    if not isinstance(in_datum, Datum):
+        raise InvalidArgument(f"datum {in_datum!r} is not one of {', '.join(d.value for d in Datum)}")
+    wgs_lon, wgs_lat = datum.to_wgs84(in_datum, float(lon), float(lat))
+    if not (-180.0 <= wgs_lon <= 180.0 and -90.0 <= wgs_lat <= 90.0):
+        raise InvalidArgument(f"({lon}, {lat}) in {in_datum.value} is ({wgs_lon:.7f}, {wgs_lat:.7f}) in WGS 84, "
+                              "outside -180..180, -90..90")
+    return wgs_lon, wgs_lat
 
 
 def check_text(value: str, what: str, limit: int, *, required: bool) -> str:
@@ -161,24 +177,26 @@ def check_occurred_at(when: datetime, now: datetime) -> datetime:
 def make_draft(*, report_id: str, category_code: str, title: str, description: str, lon: float,
                lat: float, accuracy_m: float, occurred_at: datetime | None, attachments=(),
                subject_type: str = "", subject_ref: str = "", now: datetime,
-               stamp_missing_time: bool = False) -> Draft:
-    """stamp_missing_time: a gateway whose clients send no time (Open311) reports "now"."""
+               stamp_missing_time: bool = False, in_datum: Datum = Datum.WGS84) -> Draft:
+    """stamp_missing_time: a gateway whose clients send no time (Open311) reports "now".
+    in_datum: the datum of (lon, lat); the draft holds the point as WGS 84 and as sent."""
     time_given = occurred_at is not None
     if not time_given:
         if not stamp_missing_time:
             raise InvalidArgument("occurred_at is required")
         occurred_at = now
     check_point(lon, lat, accuracy_m)
+    wgs_lon, wgs_lat = to_wgs84(lon, lat, in_datum)
     return Draft(
         report_id=str(parse_uuid(report_id, "report_id")),
         category_code=check_category_code(category_code),
         title=check_text(title, "title", MAX_TITLE, required=True),
         description=check_text(description, "description", MAX_DESCRIPTION, required=False),
-        lon=float(lon), lat=float(lat), accuracy_m=float(accuracy_m),
+        lon=wgs_lon, lat=wgs_lat, accuracy_m=float(accuracy_m),
         occurred_at=check_occurred_at(occurred_at, now),
         attachments=check_attachments(attachments),
         subject=check_subject(subject_type, subject_ref),
-        time_given=time_given,
+        time_given=time_given, datum=in_datum, sent_lon=float(lon), sent_lat=float(lat),
     )
 
 

@@ -63,6 +63,10 @@ class Incident(Base):
     attachments: Mapped[list] = mapped_column(JSONB)
     violation_confirmed: Mapped[bool | None]
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.clock_timestamp())
+    # The location as the phone sent it, in its datum (NULL on reports from before datums: WGS 84).
+    location_sent_lon: Mapped[float | None] = mapped_column(Float)
+    location_sent_lat: Mapped[float | None] = mapped_column(Float)
+    location_sent_datum: Mapped[str | None] = mapped_column(Text)
 
 
 class History(Base):
@@ -116,11 +120,25 @@ def list_categories(session: Session, include_inactive: bool) -> list[Category]:
 
 # --- pinning -------------------------------------------------------------------------------
 
-def locate_grid(session: Session, lon: float, lat: float) -> tuple[str, list[str]] | None:
-    """The leaf grid covering the point and its lineage (city first, the grid last), by the grid
-    service's own rule, its SQL function grid.locate (lowest code on a shared border)."""
-    row = session.execute(text("SELECT code, lineage FROM grid.locate(:lon, :lat)"), {"lon": lon, "lat": lat}).first()
-    return (row.code, list(row.lineage)) if row else None
+# Grid's leaf grids, read for this process's in-memory index (operations/pinning.py). A trigger on
+# grid.units NOTIFYs this channel when a committed transaction changed a leaf grid (grid migration
+# 0004; services.grid.store.LEAF_GRIDS_CHANNEL, which tests/incidents/test_pinning.py holds it to).
+LEAF_GRIDS_CHANNEL = "gridbus_grid_leaves"
+
+_LEAF_GRIDS = text("SELECT code, ancestors, ST_AsBinary(geom) AS wkb FROM grid.units WHERE level = 'grid'")
+
+
+def leaf_grids(conn):
+    """(code, ancestors, WKB) of every leaf grid, in one statement (one snapshot: an import is in
+    it whole or not at all), streamed in chunks."""
+    return conn.execution_options(yield_per=1000).execute(_LEAF_GRIDS)
+
+
+def covered_by_a_grid(session: Session, lon: float, lat: float) -> bool:
+    """Whether a stored leaf grid covers the point, by grid's own rule (its SQL function
+    grid.locate): what pinning asks before it refuses a point its index finds nowhere."""
+    return bool(session.scalar(text("SELECT EXISTS (SELECT 1 FROM grid.locate(:lon, :lat))"),
+                               {"lon": lon, "lat": lat}))
 
 
 def unit_lineage(session: Session, code: str) -> list[str] | None:

@@ -233,6 +233,10 @@ def request_create(request: Request, body: bytes) -> Response:
               service_code: {type: string}
               lat: {type: number, minimum: -90, maximum: 90}
               long: {type: number, minimum: -180, maximum: 180}
+              datum: {type: string, enum: [wgs84, cgcs2000, gcj02, bd09], default: wgs84,
+                      description: "gridbus's own: the datum of lat/long. GeoReport v2's are WGS 84 (the default);
+                       apps on AMap or Tencent maps send gcj02, on Baidu maps bd09. The point is converted to WGS 84
+                       before it is pinned to its grid; lat/long read back are WGS 84"}
               description: {type: string, maxLength: 4000}
               address_string: {type: string}
               media_url: {type: string, format: uri}
@@ -297,8 +301,10 @@ def app(limits_: Limits | None = None):
 
 
 def main() -> None:
+    registry.start("open311-http")
     setup_logging()
     limits_ = Limits.from_settings(max_body_bytes=MAX_BODY_BYTES)
+    incidents.leaf_grids()  # requests are pinned from memory: built before the first one is taken
     serve(app(limits_), registry.port("open311", registry.HTTP), limits_)
 
 

@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl
 from xml.etree import ElementTree as ET
 
 from services.incidents import domain, report_rules
+from shared import datum
 from shared.errors import InvalidArgument
 from shared.ids import parse_uuid
 from shared.timefmt import iso_utc
@@ -75,6 +76,9 @@ def report_args(form: dict, client: str, idempotency_key: str | None) -> dict:
     if not code:
         raise InvalidArgument("service_code is required")
     lat, lon = _float(form, "lat"), _float(form, "long")
+    # GeoReport v2's lat/long are WGS 84; apps on the Chinese map SDKs send GCJ-02 or BD-09 and say
+    # so in `datum` (a gridbus parameter), and the point is converted before it is pinned.
+    in_datum = datum.parse(form.get("datum"))
     said = (form.get("description") or "").strip()
     if not said:
         raise InvalidArgument("description is required: say what is wrong")
@@ -91,7 +95,7 @@ def report_args(form: dict, client: str, idempotency_key: str | None) -> dict:
     # A client that sends an Idempotency-Key may retry safely; otherwise every POST is new.
     report_id = uuid.uuid5(_NAMESPACE, f"{client}:{idempotency_key}") if idempotency_key else uuid.uuid4()
     return dict(report_id=str(report_id), category_code=code, title=title, description=description,
-                lon=lon, lat=lat, accuracy_m=UNKNOWN_ACCURACY_M, occurred_at=None)
+                lon=lon, lat=lat, accuracy_m=UNKNOWN_ACCURACY_M, occurred_at=None, datum=in_datum)
 
 
 def _iso(when: datetime | None) -> str:

@@ -81,19 +81,21 @@ def replay(caller: Principal, name: str, *, source: str | None = None, from_sequ
     so a subscriber that saw some of them already drops the repeats."""
     _may_manage(caller)
     if source:
-        source = source.removeprefix("/gridbus/")
-        if source not in registry.schemas():
-            raise InvalidArgument(f"unknown source {source!r}; one of {', '.join(registry.schemas())}")
+        source = source.rsplit("/", 1)[-1]  # incidents, /gridbus/incidents or /gridbus/<deployment>/incidents
     if from_sequence is not None and not source:
         raise InvalidArgument("from_sequence counts per source: name the source too")
     if from_sequence is None and since is None:
         raise InvalidArgument("say where to start: from_sequence (with a source) or since")
     queue = domain.queue_name(domain.check_name(name))
     with session_scope() as session:
+        sources = store.event_sources(session, registry.schemas())
+        if source and source not in sources:
+            # Only services with an event store (an outbox) are sources; console and subscriptions are not.
+            raise InvalidArgument(f"unknown source {source!r}; one of {', '.join(sources)}")
         sub = store.get(session, name)
         if sub is None:
             raise NotFound(f"no subscription {name}")
-        schemas = [source] if source else store.event_sources(session, registry.schemas())
+        schemas = [source] if source else sources
         published = 0
         with kombu.Connection(settings().amqp_uri, transport_options={"confirm_publish": True}) as conn:
             producer = conn.Producer()

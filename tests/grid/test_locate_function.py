@@ -1,11 +1,12 @@
-"""grid.locate, the border rule's one source: incidents' pinning calls it, and grid's Locate
-(its in-memory index) agrees with it on every point, borders and corners included
-(tests/grid/test_locate_index.py compares the two on many more points)."""
+"""grid.locate, the border rule written in SQL, and the two in-memory indexes that answer by it:
+grid's (Locate) and incidents' (pinning a report) agree with it on every point, borders and
+corners included (tests/grid/test_locate_index.py and tests/incidents/test_pinning.py compare
+them on many more points)."""
 from sqlalchemy import text
 
 from demo.city import grid_cells
 from services.grid import operations as grid_ops
-from services.incidents import store as incidents_store
+from services.incidents.operations import pinning
 from shared.db import session_scope
 from shared.spatial import PolygonIndex
 from shared.units import lineage
@@ -25,12 +26,17 @@ def _grid_locate():
     return PolygonIndex(grid_ops.leaf_grid_rows()).locate
 
 
-def test_grid_and_incidents_pin_every_point_to_the_same_grid(city):
+def _sql(session, lon, lat):
+    row = session.execute(text("SELECT code, lineage FROM grid.locate(:lon, :lat)"), {"lon": lon, "lat": lat}).first()
+    return (row.code, list(row.lineage)) if row else None
+
+
+def test_grid_incidents_and_grid_locate_pin_every_point_to_the_same_grid(city):
     locate = _grid_locate()
     with session_scope() as session:
         for lon, lat in _points():
             unit = locate(lon, lat)
-            assert incidents_store.locate_grid(session, lon, lat) == (unit.code, lineage(unit.code))
+            assert _sql(session, lon, lat) == pinning.pin(session, lon, lat) == (unit.code, lineage(unit.code))
 
 
 def test_a_corner_goes_to_the_lowest_of_the_grids_that_meet_there(city):
@@ -42,10 +48,11 @@ def test_a_corner_goes_to_the_lowest_of_the_grids_that_meet_there(city):
             "AND ST_Covers(geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)) ORDER BY code"),
             {"lon": e, "lat": n}).scalars().all()
         assert len(meeting) > 1 and meeting[0] == code
-        assert incidents_store.locate_grid(session, e, n)[0] == _grid_locate()(e, n).code == code
+        assert _sql(session, e, n)[0] == pinning.pin(session, e, n)[0] == _grid_locate()(e, n).code == code
 
 
-def test_outside_every_grid_neither_pins(city):
+def test_outside_every_grid_none_pins(city):
     with session_scope() as session:
         assert _grid_locate()(10.0, 10.0) is None
-        assert incidents_store.locate_grid(session, 10.0, 10.0) is None
+        assert _sql(session, 10.0, 10.0) is None
+        assert pinning.pin(session, 10.0, 10.0) is None

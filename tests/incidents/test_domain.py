@@ -7,7 +7,9 @@ from types import SimpleNamespace
 import pytest
 
 from services.incidents import domain, report_rules
+from shared import datum
 from shared.auth import Principal
+from shared.datum import Datum
 from shared.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 
 LINEAGE = ("330100", "330102", "330102001", "330102001001", "330102001001001")
@@ -48,6 +50,25 @@ def test_draft_checks(kw, message):
     if message is None:
         draft(**kw)
         return
+    with pytest.raises(InvalidArgument, match=message):
+        draft(**kw)
+
+
+@pytest.mark.parametrize("d", [Datum.GCJ02, Datum.BD09, Datum.CGCS2000, Datum.WGS84])
+def test_a_draft_holds_the_point_in_wgs84_and_as_sent(d):
+    sent_lon, sent_lat = datum.from_wgs84(d, 120.05, 30.05)
+    got = draft(lon=sent_lon, lat=sent_lat, in_datum=d)
+    assert got.lon == pytest.approx(120.05, abs=1e-8) and got.lat == pytest.approx(30.05, abs=1e-8)
+    assert (got.sent_lon, got.sent_lat, got.datum) == (sent_lon, sent_lat, d)
+    assert got.content_hash() == draft().content_hash()  # the same place, whichever datum it came in
+
+
+@pytest.mark.parametrize("kw,message", [
+    (dict(lon=-180.0, lat=10.0, in_datum=Datum.BD09), "outside -180..180"),  # the shift carries it out
+    (dict(in_datum="gcj02"), "not one of"),
+    (dict(lat=float("inf"), in_datum=Datum.GCJ02), "finite"),
+])
+def test_a_point_out_of_range_for_its_datum_is_refused(kw, message):
     with pytest.raises(InvalidArgument, match=message):
         draft(**kw)
 

@@ -7,10 +7,12 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from services.incidents import domain, report_rules, store
+from services.incidents.operations.pinning import pin
 from services.incidents.operations.views import SCHEMA, ReportResult, event_data, view_of
 from shared import auth
 from shared.auth import Principal
 from shared.config import settings
+from shared.datum import Datum
 from shared.db import session_scope
 from shared.errors import AlreadyExists, Aborted, InvalidArgument, NotFound
 from shared.outbox import record_event
@@ -27,15 +29,18 @@ def duplicate_window() -> timedelta:
 
 def report(caller: Principal, *, report_id: str, category_code: str, title: str, description: str,
            lon: float, lat: float, accuracy_m: float, occurred_at: datetime | None, attachments=(),
-           subject_type: str = "", subject_ref: str = "", now: datetime | None = None) -> ReportResult:
-    """Stores a report once per report id, pinned to its grid; a retry returns the first result."""
+           subject_type: str = "", subject_ref: str = "", now: datetime | None = None,
+           datum: Datum = Datum.WGS84) -> ReportResult:
+    """Stores a report once per report id, pinned to its grid; a retry returns the first result.
+    (lon, lat) are in `datum`; the point is converted to WGS 84 before it is pinned and stored,
+    and kept as sent."""
     auth.require_role(caller, auth.OFFICER, auth.SERVICE)
     now = now or utcnow()
     draft = report_rules.make_draft(
         report_id=report_id, category_code=category_code, title=title, description=description,
         lon=lon, lat=lat, accuracy_m=accuracy_m, occurred_at=occurred_at, attachments=attachments,
         subject_type=subject_type, subject_ref=subject_ref, now=now,
-        stamp_missing_time=caller.role == auth.SERVICE)
+        stamp_missing_time=caller.role == auth.SERVICE, in_datum=datum)
     content_hash = draft.content_hash()
     try:
         return _store_report(caller, draft, content_hash, now)
@@ -46,6 +51,9 @@ def report(caller: Principal, *, report_id: str, category_code: str, title: str,
         if replay is None:
             raise Aborted("the report was being stored concurrently; retry")
         return replay
+
+
+SHIFTED = (Datum.GCJ02, Datum.BD09)  # the datums whose points move when converted
 
 
 class _Raced(Exception):
@@ -60,9 +68,11 @@ def _store_report(caller: Principal, draft: report_rules.Draft, content_hash: st
         category = store.active_category(session, draft.category_code)
         if category is None:
             raise InvalidArgument(f"unknown category {draft.category_code}; see ListCategories")
-        pinned = store.locate_grid(session, draft.lon, draft.lat)
+        pinned = pin(session, draft.lon, draft.lat)
         if pinned is None:
-            raise NotFound(f"point ({draft.lon}, {draft.lat}) lies outside every grid")
+            raise NotFound(f"point ({draft.lon}, {draft.lat}) lies outside every grid"
+                           + (f" (sent as ({draft.sent_lon}, {draft.sent_lat}) in {draft.datum.value})"
+                              if draft.datum in SHIFTED else ""))
         grid_code, lineage = pinned
         report_rules.may_report(caller, lineage)
         duplicate_of = store.find_duplicate(session, draft.category_code, draft.lon, draft.lat,
@@ -77,7 +87,8 @@ def _store_report(caller: Principal, draft: report_rules.Draft, content_hash: st
             status=domain.REPORTED, version=1, priority=category.priority, duplicate_of=duplicate_of,
             subject_type=draft.subject.type if draft.subject else None,
             subject_ref=draft.subject.ref if draft.subject else None,
-            attachments=[a.__dict__ for a in draft.attachments]))
+            attachments=[a.__dict__ for a in draft.attachments], location_sent_lon=draft.sent_lon,
+            location_sent_lat=draft.sent_lat, location_sent_datum=draft.datum.value))
         if not inserted:
             raise _Raced()
         store.append_history(session, incident_id=incident_id, version=1, action="report",

@@ -6,6 +6,7 @@ from datetime import datetime
 
 
 from services.incidents import report_rules, store
+from shared.datum import Datum
 from shared.timefmt import iso_utc
 
 
@@ -39,6 +40,7 @@ class IncidentView:
     attachments: list[dict]
     violation_confirmed: bool | None
     updated_at: datetime
+    sent: tuple[float, float, Datum] | None = None  # the location as the phone sent it (lon, lat are WGS 84)
 
 
 @dataclass
@@ -81,7 +83,9 @@ def view_of(row) -> IncidentView:
         priority=i.priority, department_code=i.department_code,
         duplicate_of=str(i.duplicate_of) if i.duplicate_of else None,
         subject=report_rules.Subject(i.subject_type, i.subject_ref) if i.subject_type else None,
-        attachments=list(i.attachments), violation_confirmed=i.violation_confirmed, updated_at=i.updated_at)
+        attachments=list(i.attachments), violation_confirmed=i.violation_confirmed, updated_at=i.updated_at,
+        sent=(i.location_sent_lon, i.location_sent_lat, Datum(i.location_sent_datum))
+        if i.location_sent_datum else None)
 
 
 def event_data(v: IncidentView, *, previous_status: str | None, actor_id: str, actor_role: str,

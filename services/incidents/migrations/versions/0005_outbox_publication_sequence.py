@@ -1,15 +1,15 @@
 """incidents: the outbox's `sequence` is the order of publication (the relay numbers rows after they
 commit); `id` keeps the insert order
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 """
 from alembic import op
 
 from shared.outbox import drop_publication_sequence_ddl, publication_sequence_ddl
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

@@ -38,14 +38,22 @@ async function start() {
   if ('serviceWorker' in navigator) {
     navigator.serviceWorker.register('/officer/sw.js', { scope: '/officer/' }).catch(() => {})
   }
+  // Signed in before (the phone remembers): the app opens at once, offline too, and the session
+  // is checked behind it. Otherwise ask the server first (a session cookie may be there).
+  const remembered = !!state.me
+  const checked = Promise.all([loadConfig(), refreshSession()])
+  if (!remembered) await checked
   createApp(App).use(i18n).use(router).mount('#app')
-  window.__officerReady = true
-  await Promise.all([loadConfig(), refreshSession()])
+  await checked
   if (state.me) {
-    await loadReference().catch(() => {})
+    if (!state.categories.length) await loadReference().catch(() => {})
+    else loadReference().catch(() => {})
     startOutbox()
     resumeDuty()
   }
+  // The report form can be filled: what `make bench` times on a throttled link.
+  performance.mark('gridbus-officer-interactive')
+  window.__officerReady = true
 }
 
 start()

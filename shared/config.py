@@ -239,6 +239,11 @@ class Settings:
     attachment_max_bytes: int = _setting(str(10 * 1024 * 1024), _positive_int)
     attachment_link_seconds: float = _setting("300", _positive_number)
     attachment_link_key: str | None = _setting("", _optional, documented="a random key per process")
+    # Sensors: alarms from one device within this window of its case count on it (after the case
+    # is decided, too); how often silent devices are looked for; the MQTT address devices are given.
+    sensors_collapse_minutes: float = _setting("10", _positive_number)
+    sensors_sweep_seconds: float = _setting("30", _positive_number)
+    sensors_mqtt_url: str = _setting("mqtt://127.0.0.1:1884")
     # Fault tests only: the process exits at the failpoint of this name (shared/failpoints.py).
     failpoint: str | None = _setting("", _optional, documented="none")
 

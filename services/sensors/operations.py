@@ -104,6 +104,8 @@ def ingest(messages: list[tuple[str, bytes]], now: datetime | None = None) -> In
     with session_scope() as session:
         devices = store.active_devices(session, sorted({device_id for _, device_id, _ in parsed}))
         last_seen: dict[str, datetime] = {}
+        # A storm's batch holds many alarms of one device and code: one statement counts them all.
+        groups: dict[tuple[str, str], list] = {}
         for i, device_id, alarm in parsed:
             device = devices.get(device_id)
             if device is None:
@@ -115,17 +117,22 @@ def ingest(messages: list[tuple[str, bytes]], now: datetime | None = None) -> In
                 out.heartbeats += 1
                 continue
             try:
-                category = domain.category_of(device.alarm_map, alarm.code)
+                domain.category_of(device.alarm_map, alarm.code)
             except domain.Malformed as exc:
                 out.rejected.append((i, str(exc)))
                 continue
             out.alarms += 1
-            case_id, opened = store.add_to_case(session, device_id=device_id, code=alarm.code, category=category,
-                                                lineage=list(device.lineage), at=alarm.at, message=alarm.message,
-                                                value=alarm.value, window=window)
+            groups.setdefault((device_id, alarm.code), []).append(alarm)
+        for (device_id, code), alarms in groups.items():
+            device, first, last = devices[device_id], min(alarms, key=lambda a: a.at), alarms[-1]
+            category = device.alarm_map[code]
+            case_id, opened = store.add_to_case(session, device_id=device_id, code=code, category=category,
+                                                lineage=list(device.lineage), at=first.at, message=last.message,
+                                                value=last.value, window=window, count=len(alarms),
+                                                last_at=max(a.at for a in alarms))
             if opened:
                 out.opened.append(case_id)
-                _suspected(session, case_id, device, alarm.code, category, alarm.at, alarm.message, alarm.value)
+                _suspected(session, case_id, device, code, category, first.at, first.message, first.value)
         store.seen(session, last_seen)
     out.rejected.sort()
     return out

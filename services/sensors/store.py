@@ -63,27 +63,30 @@ def seen(session: Session, last_seen: dict[str, datetime]) -> None:
 
 
 def add_to_case(session: Session, *, device_id: str, code: str, category: str, lineage: list[str],
-                at: datetime, message: str, value: float | None, window: timedelta) -> tuple[uuid.UUID, bool]:
-    """The alarm counts on the device's case for this code when that case is pending, or was
-    decided less than `window` before the alarm; otherwise it opens a case. (id, opened)."""
+                at: datetime, message: str, value: float | None, window: timedelta,
+                count: int = 1, last_at: datetime | None = None) -> tuple[uuid.UUID, bool]:
+    """`count` alarms (the first at `at`, the last at `last_at`) count on the device's case for
+    this code when that case is pending, or was decided less than `window` before the first;
+    otherwise they open a case. (id, opened)."""
+    last_at = last_at or at
     row = session.execute(text(
-        "UPDATE sensors.cases SET repeats = repeats + 1, last_at = GREATEST(last_at, :at), "
+        "UPDATE sensors.cases SET repeats = repeats + :n, last_at = GREATEST(last_at, :last), "
         "last_message = :msg, last_value = :val "
         "WHERE id = (SELECT id FROM sensors.cases WHERE device_id = :d AND code = :c "
         "            AND (status = 'pending' OR decided_at > :at - CAST(:w AS interval)) "
         "            ORDER BY first_at DESC LIMIT 1) RETURNING id"),
-        {"d": device_id, "c": code, "at": at, "msg": message, "val": value, "w": f"{window.total_seconds()} seconds"}
-    ).first()
+        {"d": device_id, "c": code, "at": at, "last": last_at, "n": count, "msg": message, "val": value,
+         "w": f"{window.total_seconds()} seconds"}).first()
     if row:
         return row.id, False
     row = session.execute(text(
-        "INSERT INTO sensors.cases (id, device_id, code, category_code, lineage, first_at, last_at, last_message, "
-        "last_value) VALUES (:id, :d, :c, :cat, :lineage, :at, :at, :msg, :val) "
+        "INSERT INTO sensors.cases (id, device_id, code, category_code, lineage, first_at, last_at, repeats, "
+        "last_message, last_value) VALUES (:id, :d, :c, :cat, :lineage, :at, :last, :n - 1, :msg, :val) "
         "ON CONFLICT (device_id, code) WHERE status = 'pending' "
-        "DO UPDATE SET repeats = sensors.cases.repeats + 1, last_at = GREATEST(sensors.cases.last_at, EXCLUDED.last_at) "
+        "DO UPDATE SET repeats = sensors.cases.repeats + :n, last_at = GREATEST(sensors.cases.last_at, EXCLUDED.last_at) "
         "RETURNING id, (xmax = 0) AS opened"),
         {"id": uuid.uuid4(), "d": device_id, "c": code, "cat": category, "lineage": lineage, "at": at,
-         "msg": message, "val": value}).first()
+         "last": last_at, "n": count, "msg": message, "val": value}).first()
     return row.id, bool(row.opened)
 
 

@@ -39,8 +39,8 @@ protos: gen/.built
 
 # The console's page, built by Vite from the packages pinned in its package-lock.json.
 WEB := services/console/web
-$(WEB)/dist/index.html: $(WEB)/package.json $(WEB)/package-lock.json $(WEB)/index.html $(WEB)/vite.config.js \
-		$(shell find $(WEB)/src -type f 2>/dev/null)
+$(WEB)/dist/index.html: $(WEB)/package.json $(WEB)/package-lock.json $(WEB)/index.html $(WEB)/officer.html \
+		$(WEB)/vite.config.js $(shell find $(WEB)/src $(WEB)/officer $(WEB)/public -type f 2>/dev/null)
 	bash scripts/web.sh
 
 web: $(WEB)/dist/index.html

@@ -244,6 +244,12 @@ class Settings:
     sensors_collapse_minutes: float = _setting("10", _positive_number)
     sensors_sweep_seconds: float = _setting("30", _positive_number)
     sensors_mqtt_url: str = _setting("mqtt://127.0.0.1:1884")
+    # Emergencies: officers alerted first within this radius, if their position is this fresh;
+    # how long each stage waits for one to accept before it widens; how often that is looked at.
+    emergencies_radius_m: float = _setting("1000", _positive_number)
+    emergencies_position_max_age_seconds: float = _setting("600", _positive_number)
+    emergencies_answer_seconds: float = _setting("60", _positive_number)
+    emergencies_sweep_seconds: float = _setting("2", _positive_number)
     # Fault tests only: the process exits at the failpoint of this name (shared/failpoints.py).
     failpoint: str | None = _setting("", _optional, documented="none")
 

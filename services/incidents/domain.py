@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from services.incidents.report_rules import check_category_code, check_department_code, check_text
+from services.incidents import criteria as criteria_rules
 from services.incidents.figures import (FUNNEL, FUNNEL_MILESTONES, MAX_SUMMARY_DAYS,  # noqa: F401 (re-exported)
                                        SUMMARY_GROUPINGS, SUMMARY_UNIT_DEPTH, check_summary, days_between,
                                        funnel_stages)
@@ -330,6 +331,7 @@ class Category:
     parent_code: str | None
     priority: int
     deadline_hours: int
+    criteria: criteria_rules.Criteria = criteria_rules.Criteria()  # filing, closing, verification
 
 
 def parse_catalogue(doc) -> list[Category]:
@@ -356,5 +358,5 @@ def parse_catalogue(doc) -> list[Category]:
             raise InvalidArgument(f"{where}: priority must be 1 (urgent) to 4 (routine)")
         if not isinstance(hours, int) or not 0 < hours <= 24 * 90:
             raise InvalidArgument(f"{where}: deadline_hours must be 1..2160")
-        seen[code] = Category(code, name, parent, priority, hours)
+        seen[code] = Category(code, name, parent, priority, hours, criteria_rules.parse(item, where))
     return list(seen.values())

@@ -179,7 +179,9 @@ class IncidentServicer(pb_grpc.IncidentServiceServicer):
     def ListCategories(self, request, context, caller):
         return pb.ListCategoriesResponse(categories=[
             pb.Category(code=c.code, name=c.name, parent_code=c.parent_code or "", priority=c.priority,
-                        deadline_hours=c.deadline_hours, active=c.active)
+                        deadline_hours=c.deadline_hours, active=c.active, file_requires=list(c.file_requires or ()),
+                        close_requires=list(c.close_requires or ()),
+                        independent_verification=bool(c.independent_verification))
             for c in ops.list_categories(caller, request.include_inactive)])
 
     @unary

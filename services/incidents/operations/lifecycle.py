@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from sqlalchemy.orm import Session
 
-from services.incidents import domain, store
+from services.incidents import criteria, domain, store
 from services.incidents.operations.views import SCHEMA, IncidentView, event_data, view_of
 from shared import auth
 from shared.auth import Principal
@@ -48,6 +48,8 @@ def transition_in(session: Session, caller: Principal, iid: uuid.UUID, expected_
                       f"({from_status}), not {expected_version}; re-read and retry")
     outcome = domain.plan_transition(caller, facts, req, utcnow())
     action = domain.ACTIONS[req.action]
+    if action.name in ("verify", "close"):
+        _check_criteria(session, caller, current, action.name, req, actor)
     values = {"status": outcome.status, "department_code": outcome.department_code,
               "pending": outcome.pending, "pending_by": outcome.pending_by}
     if action.takes == "review_at":
@@ -85,3 +87,19 @@ def transition_in(session: Session, caller: Principal, iid: uuid.UUID, expected_
                             actor_role=actor_role, note=note, at=view.updated_at),
                  subject_sequence=new_version)
     return view
+
+
+def _check_criteria(session: Session, caller: Principal, current: store.Incident, action: str,
+                    req: domain.Request, actor: tuple[str, str] | None) -> None:
+    """The category's verification and closing criteria (services/incidents/criteria.py), from
+    the audit trail: who resolved the case (the last resolution), and whether it was handled."""
+    category = store.category(session, current.category_code)
+    rules = category.criteria if category else criteria.Criteria()
+    resolutions = [h for h in store.history(session, current.id) if h.action == "resolve"]
+    last = resolutions[-1] if resolutions else None
+    if action == "verify":
+        criteria.check_verifier((actor or (caller.member_id,))[0], rules, resolver=last.actor_id if last else None,
+                                reporter=current.reporter_id)
+    else:
+        criteria.check_closing(current.category_code, rules, has_resolution=bool(last and last.note),
+                               note=req.note, was_case=current.status == domain.VERIFIED)

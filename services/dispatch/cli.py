@@ -44,6 +44,18 @@ def register(sub) -> None:
             p.add_argument(f"--{e}", required=True)
         p.set_defaults(func=act_, verb=name)
 
+    helper = s.add_parser("assist", help="add an assisting department (协办) to a case's lead task (as a dispatcher)")
+    helper.add_argument("task_id")
+    helper.add_argument("--version", type=int, required=True)
+    helper.add_argument("--department", required=True)
+    helper.add_argument("--reason", required=True)
+    helper.set_defaults(func=assist_)
+    let_go = s.add_parser("release", help="release an assisting task that is not needed (as a dispatcher)")
+    let_go.add_argument("task_id")
+    let_go.add_argument("--version", type=int, required=True)
+    let_go.add_argument("--reason", required=True)
+    let_go.set_defaults(func=release_)
+
     ask = s.add_parser("request", help="ask for a side procedure on a task (as its department): the clock stops")
     ask.add_argument("task_id")
     ask.add_argument("procedure", choices=list(TASK_PROCEDURES))
@@ -154,3 +166,20 @@ def decide_(args) -> None:
     print(_line(call_or_exit(stub.DecideProcedure, pb.ProcedureDecision(
         task_id=args.task_id, procedure=args.procedure, approve=args.approve, reason=args.reason,
         granted_minutes=getattr(args, "granted_minutes", 0), expected_version=args.version), metadata=md)))
+
+
+def assist_(args) -> None:
+    from gridbus.dispatch.v1 import dispatch_pb2 as pb
+    stub, md = _stub(args)
+    lead = call_or_exit(stub.AddAssist, pb.AssistRequest(task_id=args.task_id, department_code=args.department,
+                                                         reason=args.reason, expected_version=args.version), metadata=md)
+    print(_line(lead))
+    for a in lead.assists:
+        print("  assisting " + _line(a))
+
+
+def release_(args) -> None:
+    from gridbus.dispatch.v1 import dispatch_pb2 as pb
+    stub, md = _stub(args)
+    print(_line(call_or_exit(stub.ReleaseAssist, pb.ReleaseAssistRequest(
+        task_id=args.task_id, reason=args.reason, expected_version=args.version), metadata=md)))

@@ -21,12 +21,17 @@ from shared.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 QUEUED, ASSIGNED, ACKNOWLEDGED, RESOLVED = "queued", "assigned", "acknowledged", "resolved"
 CLOSED, REJECTED, MERGED = "closed", "rejected", "merged"
 PARKED, VOIDED = "parked", "voided"  # its incident is parked (out of the queues) or voided (filed in error)
-STATUSES = (QUEUED, ASSIGNED, ACKNOWLEDGED, RESOLVED, CLOSED, REJECTED, MERGED, PARKED, VOIDED)
+RELEASED = "released"  # an assisting task a dispatcher let go (not needed, or the case ended)
+STATUSES = (QUEUED, ASSIGNED, ACKNOWLEDGED, RESOLVED, CLOSED, REJECTED, MERGED, PARKED, VOIDED, RELEASED)
 OPEN = frozenset({QUEUED, ASSIGNED, ACKNOWLEDGED})
+FINAL = frozenset({CLOSED, REJECTED, MERGED, VOIDED})  # the case is over: its task, and assisting ones, too
 
 ASSIGN, ACK, RESOLVE = "assign", "acknowledge", "resolve"  # deadline kinds
 DEADLINE_KINDS = (ASSIGN, ACK, RESOLVE)
 REVIEW = "review"  # not a deadline: a parked case's review date, when it comes back
+# What an assisting department's actions emit instead of the lead's (incidents moves the case on
+# the lead's alone): only the lead department reports the case's result (主办 reports, 协办 helps).
+ASSIST_EVENTS = {"acknowledge": "assist_acknowledged", "resolve": "assist_done"}
 LEVELS = ("grid", "community", "street", "district", "city")  # escalation climbs this list
 _CODE = re.compile(r"[0-9A-Za-z_.-]{1,64}")
 
@@ -160,6 +165,8 @@ TASK_IGNORES = frozenset({
     "incidents.incident.returned",  # the echo of the task's own approved return
     "incidents.incident.supervision_requested",  # nothing changes until an admin decides
     "incidents.incident.supervision_refused",
+    "incidents.incident.assist_added",  # the echo of an assisting task's own events
+    "incidents.incident.assist_ended",
 })
 
 

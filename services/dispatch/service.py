@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 
 def task_dict(t: ops.TaskView) -> dict:
     d = asdict(t)
-    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in d.items() if k != "history"}
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in d.items()
+            if k not in ("history", "assists")}
 
 
 class DispatchService:

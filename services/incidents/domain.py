@@ -38,6 +38,7 @@ KEEPS = "keeps"      # stays as it is
 SETS = "sets"        # takes department_code
 CHANGES = "changes"  # takes department_code, which must be another department than now
 CLEARS = "clears"    # back to none: the incident is with the reporting officer again
+ADDS, REMOVES = "adds", "removes"  # an assisting department (协办) joins the case, or is done or released
 
 # Request fields only some actions take, and what the action must then name (None: a flag, optional).
 EXTRA_FIELDS = {"duplicate_of": "the incident it duplicates", "violation_confirmed": None,
@@ -62,6 +63,8 @@ class Action:
     opens: str | None = None         # a side procedure's request: it waits for a decision
     decides: str | None = None       # a decision (approve or refuse) of the procedure's waiting request
     supervises: bool = False         # marks the case supervised and raises it to priority 1
+    assist: str | None = None        # ADDS or REMOVES department_code among the assisting departments
+    waits_for_assists: bool = False  # refused while assisting departments are still at work
 
     @property
     def event_type(self) -> str:
@@ -125,7 +128,8 @@ ACTIONS: dict[str, Action] = {a.name: a for a in (
     _action("reject", {REPORTED, DISPATCHED, REOPENED}, REJECTED, {_D, _S}, "rejected", note=True, department=CLEARS,
             from_dispatch=("dispatch.task.rejected",)),
     _action("resubmit", {REJECTED}, REPORTED, {_O}, "resubmitted", department=CLEARS, reporter_only=True),
-    _action("close", {VERIFIED, REJECTED}, CLOSED, {_D, _S}, "closed", takes="violation_confirmed"),
+    _action("close", {VERIFIED, REJECTED}, CLOSED, {_D, _S}, "closed", takes="violation_confirmed",
+            waits_for_assists=True),
     # A duplicate merged into another incident ends here; its link says where to look.
     _action("merge", OPEN_STATUSES, CLOSED, {_D, _S}, "merged", takes="duplicate_of",
             from_dispatch=("dispatch.task.merged",)),
@@ -133,6 +137,11 @@ ACTIONS: dict[str, Action] = {a.name: a for a in (
     _action("return", {DISPATCHED, IN_PROGRESS}, REPORTED, {_S}, "returned", note=True, department=CLEARS,
             from_dispatch=("dispatch.task.returned",)),
     *(a for p in PROCEDURES.values() for a in p.actions()),
+    # Assisting departments (协办) with their own tasks in dispatch: the case closes without them.
+    _action("add_assist", {DISPATCHED, IN_PROGRESS, REOPENED}, None, {_S}, "assist_added", assist=ADDS,
+            from_dispatch=("dispatch.task.assist_assigned",)),
+    _action("end_assist", frozenset(STATUSES), None, {_S}, "assist_ended", assist=REMOVES,
+            from_dispatch=("dispatch.task.assist_done", "dispatch.task.assist_released")),
     # A parked case comes back at its review date (dispatch keeps the timer), or earlier by hand.
     _action("unpark", {PARKED}, IN_PROGRESS, {_A, _D, _S}, "unparked", note=True,
             from_dispatch=("dispatch.task.review_due",)),
@@ -180,6 +189,7 @@ class Facts:
     pending: str | None = None       # the procedure whose request waits for its decision
     pending_by: str | None = None    # who asked
     supervised: bool = False
+    assisting: tuple[str, ...] = ()  # departments assisting (协办) with their tasks still open
 
 
 @dataclass(frozen=True)
@@ -198,6 +208,7 @@ class Outcome:
     department_code: str | None
     pending: str | None = None
     pending_by: str | None = None
+    assisting: tuple[str, ...] = ()
 
 
 def clock_paused(status: str, pending: str | None) -> bool:
@@ -260,6 +271,13 @@ def plan_transition(p: Principal, facts: Facts, req: Request, now: datetime | No
         check_text(req.note, "note", MAX_NOTE, required=False)
     if action.note and not (req.note or "").strip():
         raise InvalidArgument(f"{action.name} needs a note saying why")
+    if action.waits_for_assists and facts.assisting:
+        raise FailedPrecondition(f"assisting departments {', '.join(facts.assisting)} are still at work; the case "
+                                 "closes when their tasks are done or a dispatcher releases them")
+    assisting = facts.assisting
+    if action.assist:
+        helper = check_department_code(req.department_code or "")
+        assisting = tuple(sorted({*assisting, helper} if action.assist == ADDS else set(assisting) - {helper}))
     department = facts.department_code
     if action.department in (SETS, CHANGES):
         department = check_department_code(req.department_code or "")
@@ -281,7 +299,8 @@ def plan_transition(p: Principal, facts: Facts, req: Request, now: datetime | No
     status = action.target or facts.status
     if pending and status not in PROCEDURES[pending].sources:
         pending = pending_by = None  # the case moved on (closed, merged, ...): the request lapses
-    return Outcome(status=status, department_code=department, pending=pending, pending_by=pending_by)
+    return Outcome(status=status, department_code=department, pending=pending, pending_by=pending_by,
+                   assisting=assisting)
 
 
 # Requests submitted through the Open311 gateway are reported by "open311:<client>". They alone

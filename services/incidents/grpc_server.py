@@ -41,7 +41,8 @@ def incident_pb(v: ops.IncidentView) -> pb.Incident:
         subject=pb.Subject(type=v.subject.type, ref=v.subject.ref) if v.subject else None,
         attachments=[pb.Attachment(**a) for a in v.attachments],
         violation_confirmed=bool(v.violation_confirmed), updated_at=timestamp(v.updated_at),
-        pending=v.pending or "", review_at=timestamp(v.review_at), supervised=v.supervised)
+        pending=v.pending or "", review_at=timestamp(v.review_at), supervised=v.supervised,
+        assisting=v.assisting)
     if v.sent:
         out.as_sent.CopyFrom(geo_proto.geo_point(*v.sent))
     return out
@@ -68,7 +69,7 @@ def _incident_from_event(data: dict) -> pb.Incident:
         subject=pb.Subject(**subject) if subject else None,
         violation_confirmed=bool(data.get("violation_confirmed")), updated_at=ts(data.get("at")),
         pending=data.get("pending") or "", review_at=ts(data.get("review_at")),
-        supervised=bool(data.get("supervised")))
+        supervised=bool(data.get("supervised")), assisting=data.get("assisting") or [])
 
 
 def _report(caller, request: pb.ReportRequest) -> ops.ReportResult:

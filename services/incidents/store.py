@@ -80,6 +80,7 @@ class Incident(Base):
     pending_by: Mapped[str | None]
     review_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     supervised: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    assisting: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
 
 
 class History(Base):

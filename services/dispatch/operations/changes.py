@@ -70,6 +70,8 @@ class TaskView:
     extended_minutes: int = 0           # working minutes granted by extensions, all told
     returned: int = 0                   # approved returns
     supervised: bool = False
+    lead_task_id: str | None = None     # an assisting task (协办): the case's lead task; None: the lead (主办)
+    assists: list = field(default_factory=list)  # the lead's assisting tasks (GetTask only)
     history: list = field(default_factory=list)
 
     @property
@@ -84,7 +86,8 @@ def task_view(row) -> TaskView:
         "ack_due_at", "acknowledged_at", "resolve_due_at", "resolved_at", "closed_at", "reopened",
         "escalation_level", "escalated_to", "version", "created_at", "next_due_at", "pending", "pending_by",
         "pending_minutes", "paused_at", "paused_minutes", "extended_minutes", "returned", "supervised")},
-        id=str(row.id), incident_id=str(row.incident_id), lineage=list(row.lineage), holds=list(row.holds))
+        id=str(row.id), incident_id=str(row.incident_id), lineage=list(row.lineage), holds=list(row.holds),
+        lead_task_id=str(row.lead_task_id) if row.lead_task_id else None)
 
 
 def _event_data(t: TaskView, actor: tuple[str, str], extra: dict) -> dict:
@@ -94,7 +97,7 @@ def _event_data(t: TaskView, actor: tuple[str, str], extra: dict) -> dict:
             "ack_due_at": iso_utc(t.ack_due_at), "resolve_due_at": iso_utc(t.resolve_due_at),
             "escalation_level": t.escalation_level, "actor": {"id": actor[0], "role": actor[1]},
             "at": iso_utc(utcnow()), "pending": t.pending, "clock_paused": bool(t.holds),
-            "supervised": t.supervised}
+            "supervised": t.supervised, "lead_task_id": t.lead_task_id}
     data.update({k: (iso_utc(v) if isinstance(v, datetime) else v) for k, v in extra.items()})
     return data
 

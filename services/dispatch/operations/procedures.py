@@ -11,7 +11,7 @@ from services.dispatch.operations.clock import hold, release
 from shared import auth
 from shared.auth import Principal
 from shared.db import session_scope
-from shared.errors import Aborted, InvalidArgument, NotFound
+from shared.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound
 from shared.ids import parse_uuid
 from shared.timefmt import utcnow
 
@@ -43,6 +43,8 @@ def request(caller: Principal, task_id: str, name: str, reason: str, minutes: in
     with session_scope() as session:
         t = _locked(session, caller, task_id, expected_version)
         proc = procedures.plan_request(caller, _state(t), name, minutes)
+        if t.lead_task_id and name == procedures.RETURN:
+            raise FailedPrecondition("an assisting department that is not needed is released by a dispatcher")
         _check_version(t, expected_version)
         actor = (caller.member_id, caller.role)
         t = save(session, t, {"pending": name, "pending_by": caller.member_id, "pending_minutes": minutes or None},

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from services.dispatch import domain, store
 from services.dispatch.operations import case_procedures
+from services.dispatch.operations.assists import release_open_assists
 from services.dispatch.operations.changes import (SCHEMA, SYSTEM, SYSTEM_ACTOR, TaskView, calendar,
                                                   routed_values, save, schedule, task_view)
 from shared import failpoints
@@ -121,4 +122,6 @@ def on_incident_changed(event: dict) -> str:
         values, emits = change
         save(session, t, values, action=reaction, actor=actor, note=data.get("note"), event=emits,
              event_actor=SYSTEM_ACTOR)
+        if values.get("status") in domain.FINAL:
+            release_open_assists(session, t, f"the case ended ({event['type'].rsplit('.', 1)[1]})", now)
         return reaction

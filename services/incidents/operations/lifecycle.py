@@ -40,7 +40,8 @@ def transition_in(session: Session, caller: Principal, iid: uuid.UUID, expected_
     current: store.Incident = row[0]
     from_status, from_version = current.status, current.version
     facts = domain.Facts(from_status, tuple(current.lineage), current.reporter_id, current.department_code,
-                         current.pending, current.pending_by, bool(current.supervised))
+                         current.pending, current.pending_by, bool(current.supervised),
+                         tuple(current.assisting or ()))
     if expected_version and from_version != expected_version:
         # Scope first: a stranger learns nothing from the version.
         domain.may_read(caller, facts.lineage, facts.department_code)
@@ -51,7 +52,7 @@ def transition_in(session: Session, caller: Principal, iid: uuid.UUID, expected_
     if action.name in ("verify", "close"):
         _check_criteria(session, caller, current, action.name, req, actor)
     values = {"status": outcome.status, "department_code": outcome.department_code,
-              "pending": outcome.pending, "pending_by": outcome.pending_by}
+              "pending": outcome.pending, "pending_by": outcome.pending_by, "assisting": list(outcome.assisting)}
     if action.takes == "review_at":
         values["review_at"] = req.review_at
     if outcome.status != domain.PARKED and current.review_at and not outcome.pending:

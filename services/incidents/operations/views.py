@@ -44,6 +44,7 @@ class IncidentView:
     pending: str | None = None         # a side procedure's request waiting for its decision
     review_at: datetime | None = None  # a parked case comes back then
     supervised: bool = False
+    assisting: list[str] = field(default_factory=list)  # assisting departments (协办) still at work
 
 
 @dataclass
@@ -89,7 +90,7 @@ def view_of(row) -> IncidentView:
         attachments=list(i.attachments), violation_confirmed=i.violation_confirmed, updated_at=i.updated_at,
         sent=(i.location_sent_lon, i.location_sent_lat, Datum(i.location_sent_datum))
         if i.location_sent_datum else None,
-        pending=i.pending, review_at=i.review_at, supervised=bool(i.supervised))
+        pending=i.pending, review_at=i.review_at, supervised=bool(i.supervised), assisting=list(i.assisting or ()))
 
 
 def event_data(v: IncidentView, *, previous_status: str | None, actor_id: str, actor_role: str,
@@ -106,5 +107,5 @@ def event_data(v: IncidentView, *, previous_status: str | None, actor_id: str, a
         "duplicate_of": v.duplicate_of, "actor": {"id": actor_id, "role": actor_role}, "note": note,
         "violation_confirmed": bool(v.violation_confirmed), "at": iso_utc(at),
         "pending": v.pending, "review_at": iso_utc(v.review_at), "supervised": v.supervised,
-        "clock_paused": domain.clock_paused(v.status, v.pending),
+        "clock_paused": domain.clock_paused(v.status, v.pending), "assisting": v.assisting,
     }

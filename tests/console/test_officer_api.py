@@ -3,12 +3,14 @@ store (stripped of their location, stored once, type and size checked), and the 
 a case's photos through short-lived signed links only to those who may read the case."""
 from __future__ import annotations
 
+import io
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
 import pytest
+from PIL import Image
 
 from gridbus.incidents.v1 import incidents_pb2 as ipb
 from services.console.attachments.images import location_of
@@ -67,12 +69,24 @@ def test_an_officer_signs_in_to_the_app_with_a_cookie_of_its_own(base, officer_i
     assert refused.status_code == 403 and "grid officers" in refused.json()["error"]["message"]
 
 
+def fresh_photo() -> bytes:
+    """The street photo with its GPS block and a description no other test's copy has."""
+    with Image.open(io.BytesIO(WITH_GPS)) as image:
+        exif = image.getexif()
+        exif[0x010E] = uuid.uuid4().hex
+        out = io.BytesIO()
+        image.save(out, "JPEG", quality=90, exif=exif)
+    assert location_of(out.getvalue())
+    return out.getvalue()
+
+
 def test_a_photo_is_stored_once_without_its_location(officer, photo_dir):
-    first = upload(officer, WITH_GPS, "image/jpeg")
+    photo = fresh_photo()
+    first = upload(officer, photo, "image/jpeg")
     assert first.status_code == 201, first.text
     body = first.json()
     assert body["uri"] == f"gridbus://attachments/{body['sha256']}" and body["media_type"] == "image/jpeg"
-    again = upload(officer, WITH_GPS, "image/jpeg")
+    again = upload(officer, photo, "image/jpeg")
     assert again.status_code == 200 and again.json() == {**body, "created": False}
     stored = [p for p in Path(photo_dir).rglob(f"{body['sha256']}.*")]
     assert len(stored) == 1 and stored[0].stat().st_size == body["size_bytes"]

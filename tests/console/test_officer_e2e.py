@@ -8,6 +8,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from playwright.sync_api import expect, sync_playwright
 
 from services.incidents import operations as incident_ops
@@ -100,6 +101,46 @@ def test_a_report_with_a_photo_reaches_the_services(page):
     assert incident.category_code == UNROUTED_CATEGORY and incident.grid_code == GRID
     assert incident.accuracy_m == 15 and len(incident.attachments) == 1
     assert incident.attachments[0]["uri"].startswith("gridbus://attachments/")
+
+
+def test_a_place_tapped_on_the_map_of_my_grids_and_a_large_photo_made_small(page, tmp_path, photo_dir):
+    big = tmp_path / "camera.jpg"
+    noise = Image.effect_noise((4000, 3000), 60).convert("RGB")  # a 12-megapixel photo that compresses badly
+    noise.save(big, "JPEG", quality=92)
+    assert big.stat().st_size > 1_500_000
+    title = f"地图点选 {uuid.uuid4().hex[:6]}"
+    page.goto("/officer/report")
+    page.fill("[data-test=category-search]", "0201")
+    page.click(f"[data-test=category-{UNROUTED_CATEGORY}]")
+    page.fill("[data-test=title]", title)
+    page.click("[data-test=pick-on-map]")
+    page.wait_for_function("""() => window.__officerMap && window.__officerMap.loaded()
+        && window.__officerMap.queryRenderedFeatures({ layers: ['unit-line-grid'] }).length > 0""")
+    box = page.locator("[data-test=officer-map]").bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)  # the middle of my grid
+    expect(page.locator("[data-test=location]")).to_contain_text("地图点选")
+    page.set_input_files("[data-test=photo-input]", str(big))
+    expect(page.locator(".photos .thumb")).to_have_count(1)
+    shot(page, "02b-report-map-tap")
+    page.click("[data-test=send]")
+    expect(page.locator("[data-test=report-notice]")).to_have_text("已发送")
+    [incident] = incidents_titled(title)
+    assert incident.grid_code == GRID and 0 < incident.accuracy_m <= 5000  # a tap is as exact as the map's scale
+    [photo] = incident.attachments
+    assert photo["size_bytes"] < big.stat().st_size / 2
+    [stored] = Path(photo_dir).rglob(f"{photo['sha256']}.jpg")
+    with Image.open(stored) as image:
+        assert max(image.size) == 2048 and image.size[0] > image.size[1]
+
+
+def test_the_app_speaks_english_too(page):
+    page.goto("/officer/report")
+    page.select_option("[data-test=lang]", "en")
+    expect(page.locator("[data-test=tab-day]")).to_have_text("My day")
+    expect(page.locator("[data-test=send]")).to_have_text("Send")
+    shot(page, "08-report-english")
+    page.select_option("[data-test=lang]", "zh-CN")
+    expect(page.locator("[data-test=tab-day]")).to_have_text("我的一天")
 
 
 def test_offline_the_report_waits_survives_a_reload_and_goes_once_online(page, context):

@@ -157,6 +157,20 @@ def outbox_lag(amqp_uri: str, n: int, pause: float = 0.05) -> tuple[float, float
     return percentiles([(sub.arrived[k] - t) * 1000 for k, t in committed.items() if k in sub.arrived])
 
 
+def cpu_seconds(sup: Supervisor) -> dict[str, float]:
+    """CPU time (user + system) each supervised process has used so far, from /proc: on a shared
+    machine what a report costs in CPU is steadier than how long it waits for one."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for p in sup.processes:
+        try:
+            fields = Path(f"/proc/{p.popen.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            out[p.name] = (int(fields[11]) + int(fields[12])) / ticks
+        except (OSError, IndexError, ValueError):
+            out[p.name] = float("nan")
+    return out
+
+
 class Profiles:
     """py-spy (a local tool, not a dependency: `pip install py-spy`) sampling every supervised
     process, idle threads included, while one row runs; collapsed stacks to DIR/<process>.txt."""
@@ -287,7 +301,11 @@ def main() -> None:
             pipelined = raw_broker_pipelined(amqp_uri, max(n, 2000))["rate"]
             postgis = raw_postgis(dsn, min(officers, 20), n, rng)
             spies = Profiles(sup, Path(args.profile) / f"officers-{officers}") if args.profile else None
-            rows.append((officers, broker, pipelined, postgis, pipeline(port, amqp_uri, officers, n, rng)))
+            cpu_before = cpu_seconds(sup)
+            result = pipeline(port, amqp_uri, officers, n, rng)
+            cpu_after = cpu_seconds(sup)
+            result["cpu_ms"] = {k: (cpu_after[k] - cpu_before[k]) * 1000 / max(result["done"], 1) for k in cpu_after}
+            rows.append((officers, broker, pipelined, postgis, result))
             if spies:
                 spies.stop()
     finally:
@@ -308,6 +326,10 @@ def main() -> None:
               f"{p['rate']:>12,.1f} {p['rate'] / pipelined:>12.3f} {p['rate'] / postgis:>10.3f} | "
               f"{fmt(p['rpc']):>14} {fmt(p['reported']):>15} {fmt(p['task']):>15} {fmt(p['dispatched']):>15}"
               + ("" if p["complete"] else f"  (only {p['done']} dispatched in time)"))
+    print("\nCPU ms per dispatched report, by process: " + "; ".join(
+        f"{officers} officer(s): " + ", ".join(f"{k} {v:.1f}" for k, v in p["cpu_ms"].items() if v == v and v > 0.05)
+        for officers, _, _, _, p in rows))
+    print(f"load average (1/5/15 min) at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(f"\noutbox lag, commit -> subscriber, idle ({args.lag_events} events one at a time), "
           f"ms p50/p95/p99: {'/'.join(f'{x:.1f}' for x in lag)}")
 

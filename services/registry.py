@@ -107,11 +107,26 @@ def process(name: str) -> Process:
     return next(p for _, p in processes() if p.name == name)
 
 
+METRICS_PORT_BASE = 9400
+
+
+def metrics_port(name: str) -> int:
+    """A process's own default metrics port, so the processes of one host do not collide
+    (GRIDBUS_METRICS_PORT overrides it: in a cluster every pod uses one port)."""
+    return METRICS_PORT_BASE + [p.name for _, p in processes()].index(name)
+
+
 def start(name: str) -> config.Settings:
     """What every process calls first (its main, or services/nameko_run.py): its settings, checked;
     with GRIDBUS_ENV=production it exits, naming each variable, unless the keys and credentials
-    it needs are real (config.start)."""
-    return config.start(name, process(name).needs)
+    it needs are real (config.start); then its JSON logs, traces and metrics endpoint
+    (shared/observability.py)."""
+    s = config.start(name, process(name).needs)
+    from shared import observability
+    from shared.logs import setup_logging
+    setup_logging()
+    observability.start(name, s, metrics_port(name))
+    return s
 
 
 def port(service: str, kind: str = GRPC) -> int:

@@ -7,7 +7,7 @@ Revises:
 from alembic import op
 
 from shared.inbox import inbox_ddl
-from shared.outbox import outbox_ddl, outbox_notify_ddl, publication_sequence_ddl
+from shared.outbox import outbox_ddl, outbox_notify_ddl, publication_sequence_ddl, traceparent_ddl
 
 revision = "0001"
 down_revision = None

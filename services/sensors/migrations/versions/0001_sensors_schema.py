@@ -5,7 +5,7 @@ Revises:
 """
 from alembic import op
 
-from shared.outbox import outbox_ddl, outbox_notify_ddl, publication_sequence_ddl
+from shared.outbox import outbox_ddl, outbox_notify_ddl, publication_sequence_ddl, traceparent_ddl
 
 revision = "0001"
 down_revision = None
@@ -51,7 +51,8 @@ def upgrade() -> None:
     op.execute("CREATE UNIQUE INDEX cases_one_pending ON sensors.cases (device_id, code) WHERE status = 'pending'")
     op.execute("CREATE INDEX cases_review ON sensors.cases USING gin (lineage) WHERE status = 'pending'")
     op.execute("CREATE INDEX cases_latest ON sensors.cases (device_id, code, first_at DESC)")
-    for statement in (*outbox_ddl("sensors"), *publication_sequence_ddl("sensors"), *outbox_notify_ddl("sensors")):
+    for statement in (*outbox_ddl("sensors"), *publication_sequence_ddl("sensors"), *traceparent_ddl("sensors"),
+                      *outbox_notify_ddl("sensors")):
         op.execute(statement)
 
 

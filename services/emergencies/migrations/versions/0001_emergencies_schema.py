@@ -61,7 +61,7 @@ def upgrade() -> None:
         reason text,
         PRIMARY KEY (alert_id, member_id)
     )""")
-    for statement in (*outbox_ddl("emergencies"), *publication_sequence_ddl("emergencies"),
+    for statement in (*outbox_ddl("emergencies"), *publication_sequence_ddl("emergencies"), *traceparent_ddl("emergencies"),
                       *outbox_notify_ddl("emergencies"), *inbox_ddl("emergencies")):
         op.execute(statement)
 

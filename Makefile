@@ -84,6 +84,7 @@ bench: deps protos infra web browser
 	$(PY) bench/bench_console.py
 	$(PY) bench/bench_officer.py
 	$(PY) bench/bench_sensors.py
+	$(PY) bench/bench_emergencies.py
 
 # docker-compose.yml and k8s/ checked offline (also part of make test).
 validate-deploy: deps

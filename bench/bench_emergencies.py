@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "gen")]
 
 from demo import services  # noqa: E402
+from demo.emergencies import read_stream  # noqa: E402
 from demo.city import CityPlan, build  # noqa: E402
 from demo.run import fresh_database  # noqa: E402
 from demo.supervisor import Supervisor  # noqa: E402
@@ -103,7 +104,8 @@ def main() -> None:
         stream = alerts.WatchAlerts(pb.WatchAlertsRequest(), metadata=md)
         stream.initial_metadata()
         notices: queue.Queue = queue.Queue()
-        threading.Thread(target=lambda: [notices.put((time.perf_counter(), n)) for n in stream], daemon=True).start()
+        threading.Thread(target=read_stream, args=(stream, lambda n: notices.put((time.perf_counter(), n))),
+                         daemon=True).start()
 
         samples = []
         for i in range(args.reports):

@@ -5,7 +5,8 @@ demo city, registers officers and dispatchers through the gRPC API, lets the off
 then runs cases end to end (demo/cases.py): reports, dispatch with deadlines and escalation,
 departments handling, verification, closure, and the credit registry. A live view prints
 incidents per state, escalations and events per second; the evaluation table ends it.
-Sensors send an alarm storm that becomes suspected cases (demo/sensors.py). Ctrl-C stops
+An urgent incident alerts the nearest officer, who accepts (demo/emergencies.py); sensors send
+an alarm storm that becomes suspected cases (demo/sensors.py). Ctrl-C stops
 everything; --keep-running leaves the services up afterwards."""
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import kombu
 import psycopg
 from sqlalchemy import make_url
 
+from demo import emergencies as demo_emergencies
 from demo import sensors as demo_sensors
 from demo import services
 from demo.cases import LiveView, run_cases
@@ -105,7 +107,11 @@ def main(argv=None) -> None:
     parser.add_argument("--reports", type=int, default=3, help="incidents each officer reports")
     parser.add_argument("--events", action="store_true", help="print every event the subscriber sees")
     parser.add_argument("--keep-running", action="store_true", help="leave the services up until Ctrl-C")
+    parser.add_argument("--levels", action="store_true",
+                        help="also federate this demo's events to a city and a province (three levels)")
     args = parser.parse_args(argv)
+    if args.levels:
+        os.environ["GRIDBUS_DEPLOYMENT"] = "county-demo"   # events' source: /gridbus/county-demo/<service>
 
     # A superuser of the local PostgreSQL (scripts/infra.sh's), to make the roles and the database.
     admin_url = f"postgresql+psycopg://{os.environ.get('PGUSER', 'root')}@127.0.0.1:5432/gridbus_demo"
@@ -136,6 +142,10 @@ def main(argv=None) -> None:
         if rule.category_prefix == "02":
             dispatch_ops.deactivate_rule(operator, rule.id)
     threading.Thread(target=sup.watch, daemon=True).start()
+    province = None
+    if args.levels:
+        from demo.levels import Province
+        province = Province(s.amqp_uri, s.broker_management_url)
     printer = EventPrinter(s.amqp_uri, verbose=args.events)
     printer.start()
     printer.ready.wait(10)
@@ -145,6 +155,7 @@ def main(argv=None) -> None:
         print_console(s, sign_ins)
         live.start()
         run_cases(officers, districts, PLAN.city_code, args.reports)
+        demo_emergencies.run(officers)
         demo_sensors.run(PLAN.city_code, districts[0], next(c for c in grid_cells(PLAN) if c[0].startswith(districts[0])))
         live.stop.set()
         print(live.snapshot())
@@ -167,6 +178,8 @@ def main(argv=None) -> None:
         time.sleep(1.0)  # let the last events arrive
         printer.stop.set()
         sup.stop()
+        if province is not None:
+            province.report()
         print("== events seen by the subscriber:")
         for kind, n in sorted(printer.counts.items()):
             print(f"  {kind:<32} {n}")

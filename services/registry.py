@@ -89,6 +89,12 @@ SERVICES: tuple[Service, ...] = (
     Service("subscriptions", schema="subscriptions", port=Port("GRIDBUS_SUBSCRIPTIONS_GRPC_PORT", 50055),
             grpc="services.subscriptions.grpc_server", cli="services.subscriptions.cli",
             deletes_from=("subscriptions",)),
+    # Sensors read grid.locate (a device's grid) and publish what incidents takes in once confirmed.
+    Service("sensors", schema="sensors", port=Port("GRIDBUS_SENSORS_GRPC_PORT", 50056),
+            nameko="services.sensors.service", grpc="services.sensors.grpc_server", cli="services.sensors.cli"),
+    # Emergencies keep their own copy of officers' duty and positions, from grid's events.
+    Service("emergencies", schema="emergencies", port=Port("GRIDBUS_EMERGENCIES_GRPC_PORT", 50057),
+            nameko="services.emergencies.service", grpc="services.emergencies.grpc_server"),
     Service("open311", port=Port("GRIDBUS_OPEN311_HTTP_PORT", 8311), http="services.open311.http_server"),
     # The dispatch console calls grid, incidents and dispatch over gRPC; its schema holds saved filters.
     Service("console", schema="console", port=Port("GRIDBUS_CONSOLE_HTTP_PORT", 8080),

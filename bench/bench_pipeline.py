@@ -19,6 +19,7 @@ import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -177,7 +178,7 @@ class Profiles:
 
     def __init__(self, sup: Supervisor, out: Path):
         out.mkdir(parents=True, exist_ok=True)
-        self.spies = [subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--idle", "-r", "200",
+        self.spies = [subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--idle", "--nonblocking", "-r", "100",
                                         "--format", "raw", "-o", str(out / f"{p.name}.txt"), "--pid", str(p.popen.pid)],
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                       for p in sup.processes]
@@ -281,7 +282,9 @@ def main() -> None:
     config["rules"] = [r for r in config["rules"] if not r.get("grid")]
     dispatch_ops.load_config(system, config)
 
-    port = 50000 + os.getpid() % 10000
+    with socket.socket() as probe:  # a free port: a fixed one may be another run's
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     log_dir = ROOT / ".run" / "bench-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     amqp_uri, drop_vhost = private_vhost(s.amqp_uri)

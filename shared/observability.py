@@ -59,6 +59,10 @@ DEAD_LETTERED = Counter("gridbus_events_dead_lettered",
 class _PoolCollector:
     """The database pools of this process (shared.db's engines): size, checked out, overflow."""
 
+    def describe(self):  # without it, registering would collect, importing SQLAlchemy at import time
+        return [GaugeMetricFamily(name, "", labels=["database"]) for name in
+                ("gridbus_db_pool_size", "gridbus_db_pool_checked_out", "gridbus_db_pool_overflow")]
+
     def collect(self):
         from shared.db import _engines
         size = GaugeMetricFamily("gridbus_db_pool_size", "connections a pool keeps", labels=["database"])

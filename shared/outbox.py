@@ -208,6 +208,7 @@ class Relay:
         self.idle_poll = idle_poll          # a look even without a NOTIFY: belt and braces
         self._listener: psycopg.Connection | None = None
         self._leading = False
+        self._leftovers = True
         self.exchange = events_exchange()
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -234,6 +235,7 @@ class Relay:
                 "SELECT pg_try_advisory_lock(hashtext(%s))", (f"gridbus.outbox.{self.schema}",)).fetchone()[0])
             if self._leading:
                 log.info("outbox relay %s: publishing", self.schema)
+                self._leftovers = True  # a publisher before it may have died between numbering and marking
         return self._leading
 
     def _await_news(self) -> None:
@@ -272,12 +274,14 @@ class Relay:
         before they are published, so a crash can never give an event a second number."""
         columns = "id, sequence, event_id, type, source, subject, time, data, subject_sequence, traceparent"
         with self.engine.begin() as conn:
-            rows = conn.execute(text(
-                f"SELECT {columns} FROM {self.schema}.outbox "
-                "WHERE published_at IS NULL AND sequence IS NOT NULL ORDER BY sequence LIMIT :n"),
-                {"n": self.batch_size}).all()
-            if rows:
-                return rows
+            if self._leftovers:  # only after taking the lead: while it leads, it marks all it numbers
+                rows = conn.execute(text(
+                    f"SELECT {columns} FROM {self.schema}.outbox "
+                    "WHERE published_at IS NULL AND sequence IS NOT NULL ORDER BY sequence LIMIT :n"),
+                    {"n": self.batch_size}).all()
+                if rows:
+                    return rows
+                self._leftovers = False
             rows = conn.execute(text(
                 f"""WITH last AS (SELECT coalesce(max(sequence), 0) AS n FROM {self.schema}.outbox),
                 fresh AS (SELECT id, row_number() OVER (ORDER BY id) AS k FROM {self.schema}.outbox

@@ -139,12 +139,13 @@ class DispatchServicer(pb_grpc.DispatchServiceServicer):
         rows = ops.evaluation(caller, time_field(request, "from"), time_field(request, "to"),
                               group_by=request.group_by or "department",
                               unit_code=request.unit_code, department_code=request.department_code)
-        return pb.EvaluationResponse(rows=[pb.EvaluationRow(key=k, **v) for k, v in rows])
+        return pb.EvaluationResponse(rows=[pb.EvaluationRow(key=k, **v) for k, v in rows], formula=ops.formula())
 
 
 def main() -> None:
     registry.start("dispatch-grpc")
     setup_logging()
+    ops.formula()  # the operator's evaluation weights are checked now: a bad file stops the server
     serve(SERVICE_NAME, pb_grpc.add_DispatchServiceServicer_to_server, DispatchServicer(),
           registry.port("dispatch"))
 

@@ -91,6 +91,7 @@ def _returned(session: Session, t: TaskView, now) -> dict:
     """Back to the manual queue, as an unrouted task waits for a dispatcher."""
     store.cancel_deadlines(session, t.key, domain.DEADLINE_KINDS)
     values = {"status": domain.QUEUED, "department_code": None, "acknowledged_at": None, "ack_due_at": None,
-              "resolve_due_at": None, "returned": t.returned + 1}
+              "resolve_due_at": None, "returned": t.returned + 1,
+              "returned_by": [*store.returned_by(session, t.key), t.department_code]}
     schedule(session, t.key, values, now)
     return values

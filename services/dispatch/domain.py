@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from services.dispatch.calendar import WorkCalendar
+from services.dispatch.time_limits import TimeLimit
 from shared import auth, units
 from shared.auth import Principal
 from shared.errors import FailedPrecondition, InvalidArgument, PermissionDenied
@@ -108,16 +109,21 @@ REROUTED = "rerouted"  # a dispatcher sent it on to another department
 DEFAULT_ACK_MINUTES, DEFAULT_RESOLVE_MINUTES = 60, 24 * 60
 
 
-def due_dates(rule: Rule | None, path: str, now: datetime,
-              calendar: WorkCalendar) -> tuple[datetime, datetime | None]:
+def due_dates(rule: Rule | None, path: str, now: datetime, calendar: WorkCalendar,
+              limit: TimeLimit | None = None) -> tuple[datetime, datetime | None]:
     """When the department must acknowledge and resolve a task that reached it by `path`.
+
+    The operator's time limit for the case's category and level (services/dispatch/time_limits.py),
+    where one matches, is the case's, on its clock, whoever chose the department. Without one:
 
     A rule's minutes, on its clock (working time or wall), apply where the rule chose the
     department or where rework restarts the rule's clock. A choice made by hand has no rule to
     speak for it: the fixed defaults, on the wall clock (a reopened task without a rule too).
     A reroute restarts only the new department's time to acknowledge, still by hand; the
     resolve deadline stands (None), since the case has been open all along."""
-    if rule is not None and path in (ROUTED, REOPENED):
+    if limit is not None:
+        ack, resolve, working = limit.ack_minutes, limit.resolve_minutes, limit.working_time
+    elif rule is not None and path in (ROUTED, REOPENED):
         ack, resolve, working = rule.ack_minutes, rule.resolve_minutes, rule.working_time
     else:
         ack, resolve, working = DEFAULT_ACK_MINUTES, DEFAULT_RESOLVE_MINUTES, False

@@ -8,6 +8,7 @@ from gridbus.dispatch.v1 import dispatch_pb2_grpc as pb_grpc
 from services import registry
 from services.dispatch import domain
 from services.dispatch import operations as ops
+from services.dispatch.operations.changes import time_limits
 from shared.errors import InvalidArgument
 from shared.grpc_support import serve, time_field, timestamp, unary
 from shared.logs import setup_logging
@@ -145,7 +146,8 @@ class DispatchServicer(pb_grpc.DispatchServiceServicer):
 def main() -> None:
     registry.start("dispatch-grpc")
     setup_logging()
-    ops.formula()  # the operator's evaluation weights are checked now: a bad file stops the server
+    ops.formula()  # the operator's evaluation weights and time limits are checked now: a bad file stops the server
+    time_limits()
     serve(SERVICE_NAME, pb_grpc.add_DispatchServiceServicer_to_server, DispatchServicer(),
           registry.port("dispatch"))
 

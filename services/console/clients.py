@@ -210,6 +210,27 @@ class Services:
             task_id=task_id, procedure=procedure, approve=approve, reason=reason, granted_minutes=granted_minutes,
             expected_version=version), token))
 
+    async def report(self, token: str, form: dict) -> tuple[dict, bool]:
+        """A report through the idempotent intake: the phone's report_id makes a retry a replay."""
+        loc = form["location"]
+        req = ipb.ReportRequest(
+            report_id=form["report_id"], category_code=form["category_code"], title=form["title"],
+            description=form["description"], occurred_at=timestamp(form["occurred_at"]),
+            location=ipb.Location(lon=loc["lon"], lat=loc["lat"], accuracy_m=loc["accuracy_m"]),
+            attachments=[ipb.Attachment(**a) for a in form["attachments"]])
+        reply = await self._call(self.incidents.Report, req, token)
+        return incident_json(reply.incident), reply.replayed
+
+    async def update_member(self, token: str, member_id: str, **changes) -> dict:
+        return member_json(await self._call(self.grid.UpdateMember, gpb.UpdateMemberRequest(id=member_id, **changes),
+                                            token))
+
+    async def report_position(self, token: str, member_id: str, lon: float, lat: float) -> dict:
+        reply = await self._call(self.grid.ReportPosition, gpb.ReportPositionRequest(member_id=member_id, lon=lon,
+                                                                                     lat=lat), token)
+        return {"lon": reply.position.lon, "lat": reply.position.lat, "grid_code": reply.grid_code or None,
+                "reported_at": _time(reply.position.reported_at)}
+
     async def categories(self, token: str) -> list[dict]:
         reply = await self._call(self.incidents.ListCategories, ipb.ListCategoriesRequest(), token)
         return [{"code": c.code, "name": c.name, "parent_code": c.parent_code or None, "priority": c.priority}

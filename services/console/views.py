@@ -10,6 +10,7 @@ from datetime import datetime
 
 from services.console import domain
 from services.console.attachments import MEDIA_TYPES, sha_of_uri
+from services.console.attachments.store import photos_in_note
 from services.console.clients import INCIDENTS_PAGE, ServiceError, Services
 from services.console.session import Session
 from services.incidents.domain import ACTIVE_STATUSES
@@ -102,7 +103,7 @@ async def case(svc: Services, session: Session, incident_id: str, link=None) -> 
     (incident, history), task = await asyncio.gather(svc.incident(token, incident_id),
                                                      _optional(svc.task_of(token, incident_id)))
     if link is not None:
-        add_links(incident, link)
+        add_links(incident, history, link)
     root = incident["duplicate_of"] or incident["id"]
     lon, lat, d = incident["lon"], incident["lat"], DUPLICATES_BOX_DEG
     nearby, _ = await svc.incidents_page(token, bbox=(lon - d, lat - d, lon + d, lat + d),
@@ -120,10 +121,12 @@ async def case(svc: Services, session: Session, incident_id: str, link=None) -> 
             "needs": {name: list(a.needs) for name, a in domain.ACTIONS.items()}}
 
 
-def add_links(incident: dict, link) -> None:
+def add_links(incident: dict, history: list[dict], link) -> None:
     for a in incident["attachments"]:
         sha = sha_of_uri(a["uri"])
         a["url"] = link(sha, a["media_type"]) if sha and a["media_type"] in MEDIA_TYPES else None
+    for h in history:  # on-site photos an officer's verify or reopen named in its note
+        h["photos"] = [link(sha, media_type) for sha, media_type in photos_in_note(h["note"])]
 
 
 async def _reporter(svc: Services, token: str, reporter_id: str) -> dict:

@@ -53,6 +53,11 @@ class IncidentsService:
                              review_at=parse_iso(review_at, "review_at"))
         return incident_dict(ops.transition(self.caller(), incident_id, expected_version, req))
 
+    @on_event("sensors.case.confirmed")
+    def take_sensor_case(self, event: dict) -> None:
+        log.info("sensor case %s: %s", event["data"].get("case_id"), ops.take_sensor_case(event))
+        self.relay()
+
     @on_event("dispatch.task.*")
     def apply_dispatch_event(self, event: dict) -> None:
         outcome = ops.apply_dispatch_event(event)

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from services.dispatch import domain, store
 from services.dispatch.calendar import WorkCalendar, parse_calendar
 from services.dispatch.time_limits import TimeLimit, limit_for, parse_time_limits
+from services.dispatch.routing_table import routing
 from shared import auth
 from shared.auth import Principal
 from shared.config import settings
@@ -141,15 +142,11 @@ def save(session: Session, before: TaskView | None, values: dict, *, action: str
 
 # --- routing and deadlines -----------------------------------------------------------------
 
-def _serves(session: Session):
-    served = {d.code: list(d.serves) for d in store.departments(session) if d.active}
-    return lambda code, lineage: code in served and not set(served[code]).isdisjoint(lineage)
-
-
 def routed_values(session: Session, category: str, lineage: list[str], now: datetime, priority: int) -> dict:
     """The task's department and deadlines by the winning rule (and the case's time limit), or
     the manual queue."""
-    rule = domain.route(store.active_rules(session), category, lineage, _serves(session))
+    table = routing(session)  # cached until a rule or department changes (routing_table.py)
+    rule = domain.route(table.rules, category, lineage, table.serves())
     if rule is None:
         return {"status": domain.QUEUED, "department_code": None, "rule_id": None, "dispatched_at": None,
                 "ack_due_at": None, "resolve_due_at": None}

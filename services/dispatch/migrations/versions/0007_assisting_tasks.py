@@ -1,13 +1,13 @@
 """dispatch: lead and assisting departments (主办/协办): a case's assisting tasks point at its
 lead task; one lead task per incident (the old unique key becomes a partial one)
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 """
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

@@ -2,13 +2,13 @@
 supervise): the task's waiting request, the paused deadline clock, parked and voided tasks and
 the review timer of a parked case
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 """
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

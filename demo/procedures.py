@@ -111,6 +111,21 @@ def run(incidents, dispatch, officer, city_code: str, report) -> None:
     print(f" back {'in progress' if back else '?'} at its review date; "
           f"{t.paused_minutes if t else '?'} working minutes paused")
 
+    i, t, dept = case()
+    lead = dispatch.AddAssist(dpb.AssistRequest(task_id=t.id, department_code="CG-STREET", expected_version=t.version,
+                                                reason="move the stall that blocks the bins"), metadata=dispatcher)
+    helper = lead.assists[0]
+    helper_md = _md(helper.department_code, "department", city_code)
+    helper = dispatch.Acknowledge(dpb.AcknowledgeRequest(task_id=helper.id, expected_version=helper.version),
+                                  metadata=helper_md)
+    dispatch.Resolve(dpb.ResolveRequest(task_id=helper.id, resolution="stall moved", expected_version=helper.version),
+                     metadata=helper_md)
+    dispatch.Resolve(dpb.ResolveRequest(task_id=lead.id, resolution="bins emptied", expected_version=lead.version),
+                     metadata=dept)
+    done = incident(i.id, ipb.STATUS_RESOLVED)
+    print(f"   lead and assisting (主办/协办): {lead.department_code} leads, {helper.department_code} assists with "
+          f"its own task; the case is {_status(done) if done else '?'} on the lead's result alone")
+
     i, t, _ = case()
     i = act(i, ipb.ACTION_REQUEST_SUPERVISE, dispatcher, "the third complaint this week")
     try:

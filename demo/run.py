@@ -164,7 +164,8 @@ def main(argv=None) -> None:
         from datetime import datetime, timedelta, timezone
         now = datetime.now(timezone.utc)
         rows = dispatch_ops.evaluation(operator, now - timedelta(days=1), now + timedelta(minutes=1))
-        print("\n".join("   " + line for line in format_evaluation(rows, "department").splitlines()))
+        print("\n".join("   " + line for line in format_evaluation(rows, "department",
+                                                                     dispatch_ops.formula()).splitlines()))
         rows = dispatch_ops.evaluation(operator, now - timedelta(days=1), now + timedelta(minutes=1), group_by="district")
         print("\n".join("   " + line for line in format_evaluation(rows, "district").splitlines()))
         if args.keep_running:

@@ -208,6 +208,8 @@ class Settings:
                                                         documented="a development key", guards=KEY)
     credit_checkpoint_verify_keys: Mapping[str, bytes] = _setting("", _ed25519_keys, documented="none", guards=KEY)
     dispatch_calendar: str | None = _setting("", _optional, documented="the bundled file")
+    dispatch_evaluation: str | None = _setting("", _optional, documented="the bundled file")
+    dispatch_time_limits: str | None = _setting("", _optional, documented="the bundled file")
     dispatch_assign_minutes: float = _setting("30", _positive_number)
     dispatch_escalation_minutes: float = _setting("60", _positive_number)
     duplicate_radius_m: float = _setting("50", _positive_number)

@@ -112,7 +112,9 @@ def evaluation_json(r: dpb.EvaluationRow) -> dict:
     return {"key": r.key, "dispatched": r.dispatched, "acknowledged_on_time": r.acknowledged_on_time,
             "resolved_on_time": r.resolved_on_time, "closure_rate": r.closure_rate,
             "on_time_closure_rate": r.on_time_closure_rate, "rework_rate": r.rework_rate,
-            "mean_hours_to_resolve": r.mean_hours_to_resolve}
+            "mean_hours_to_resolve": r.mean_hours_to_resolve, "voided": r.voided, "parked": r.parked,
+            "returned": r.returned, "return_rate": r.return_rate, "supervised": r.supervised, "extended": r.extended,
+            "paused_hours": r.paused_hours, "index": r.index}
 
 
 # --- the services ------------------------------------------------------------------------------

@@ -92,14 +92,20 @@ def load_(args) -> None:
     print(f"{departments} departments, {rules} active rules")
 
 
-def format_evaluation(rows, group_by: str) -> str:
+def format_evaluation(rows, group_by: str, formula: str | None = None) -> str:
     head = (f"{group_by:<18} {'dispatched':>10} {'ack on time':>11} {'resolved on time':>16} {'closure':>8} "
-            f"{'on-time closure':>15} {'rework':>7} {'mean h to resolve':>17}")
+            f"{'on-time closure':>15} {'rework':>7} {'returns':>7} {'voided':>6} {'parked':>6} {'supervised':>10} "
+            f"{'extended':>8} {'paused h':>8} {'mean h to resolve':>17} {'index':>6}")
     lines = [head, "-" * len(head)]
     for key, r in rows:
         lines.append(f"{key:<18} {r['dispatched']:>10} {r['acknowledged_on_time']:>11} {r['resolved_on_time']:>16} "
                      f"{r['closure_rate']:>8.0%} {r['on_time_closure_rate']:>15.0%} {r['rework_rate']:>7.0%} "
-                     f"{r['mean_hours_to_resolve']:>17.2f}")
+                     f"{r['return_rate']:>7.0%} {r['voided']:>6} {r['parked']:>6} {r['supervised']:>10} "
+                     f"{r['extended']:>8} {r['paused_hours']:>8.1f} {r['mean_hours_to_resolve']:>17.2f} "
+                     f"{r['index']:>6.1f}")
+    if formula:
+        lines.append(f"{formula}  (voided cases are in no denominator; deadlines as moved by extensions and pauses; "
+                     "hours are working hours, pauses excluded)")
     return "\n".join(lines)
 
 
@@ -109,7 +115,7 @@ def evaluation_(args) -> None:
     now = datetime.now(timezone.utc)
     rows = ops.evaluation(operator_principal(), _when(args.start, now - timedelta(days=30)), _when(args.end, now),
                           group_by=args.group_by, unit_code=args.unit, department_code=args.department)
-    print(format_evaluation(rows, args.group_by))
+    print(format_evaluation(rows, args.group_by, ops.formula()))
 
 
 def _stub(args):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from services.dispatch.calendar import WorkCalendar
+from services.dispatch.time_limits import TimeLimit
 from shared import auth, units
 from shared.auth import Principal
 from shared.errors import FailedPrecondition, InvalidArgument, PermissionDenied
@@ -108,16 +109,21 @@ REROUTED = "rerouted"  # a dispatcher sent it on to another department
 DEFAULT_ACK_MINUTES, DEFAULT_RESOLVE_MINUTES = 60, 24 * 60
 
 
-def due_dates(rule: Rule | None, path: str, now: datetime,
-              calendar: WorkCalendar) -> tuple[datetime, datetime | None]:
+def due_dates(rule: Rule | None, path: str, now: datetime, calendar: WorkCalendar,
+              limit: TimeLimit | None = None) -> tuple[datetime, datetime | None]:
     """When the department must acknowledge and resolve a task that reached it by `path`.
+
+    The operator's time limit for the case's category and level (services/dispatch/time_limits.py),
+    where one matches, is the case's, on its clock, whoever chose the department. Without one:
 
     A rule's minutes, on its clock (working time or wall), apply where the rule chose the
     department or where rework restarts the rule's clock. A choice made by hand has no rule to
     speak for it: the fixed defaults, on the wall clock (a reopened task without a rule too).
     A reroute restarts only the new department's time to acknowledge, still by hand; the
     resolve deadline stands (None), since the case has been open all along."""
-    if rule is not None and path in (ROUTED, REOPENED):
+    if limit is not None:
+        ack, resolve, working = limit.ack_minutes, limit.resolve_minutes, limit.working_time
+    elif rule is not None and path in (ROUTED, REOPENED):
         ack, resolve, working = rule.ack_minutes, rule.resolve_minutes, rule.working_time
     else:
         ack, resolve, working = DEFAULT_ACK_MINUTES, DEFAULT_RESOLVE_MINUTES, False
@@ -214,58 +220,6 @@ def require_status(status: str, allowed: set[str], action: str) -> None:
 
 # --- evaluation ----------------------------------------------------------------------------
 
-GROUPINGS = ("department", "district", "street", "community", "grid")  # lineage[1] is the district, ...
-
-
-@dataclass
-class TaskFacts:
-    dispatched_at: datetime | None
-    ack_due_at: datetime | None
-    acknowledged_at: datetime | None
-    resolve_due_at: datetime | None
-    resolved_at: datetime | None
-    closed_at: datetime | None
-    reopened: int
-
-
-@dataclass
-class Figures:
-    dispatched: int = 0
-    acknowledged_on_time: int = 0
-    resolved_on_time: int = 0
-    closed: int = 0
-    closed_on_time: int = 0
-    reworked: int = 0
-    resolve_hours_total: float = 0.0
-    resolved: int = 0
-
-    def add(self, t: TaskFacts) -> None:
-        if t.dispatched_at is None:
-            return
-        self.dispatched += 1
-        if t.acknowledged_at and t.ack_due_at and t.acknowledged_at <= t.ack_due_at:
-            self.acknowledged_on_time += 1
-        on_time = bool(t.resolved_at and t.resolve_due_at and t.resolved_at <= t.resolve_due_at)
-        if on_time:
-            self.resolved_on_time += 1
-        if t.resolved_at:
-            self.resolved += 1
-            self.resolve_hours_total += (t.resolved_at - t.dispatched_at) / timedelta(hours=1)
-        if t.closed_at:
-            self.closed += 1
-            if on_time:
-                self.closed_on_time += 1
-        if t.reopened:
-            self.reworked += 1
-
-    def rates(self) -> dict:
-        n = self.dispatched or 1
-        return {
-            "dispatched": self.dispatched,
-            "acknowledged_on_time": self.acknowledged_on_time,
-            "resolved_on_time": self.resolved_on_time,
-            "closure_rate": self.closed / n if self.dispatched else 0.0,
-            "on_time_closure_rate": self.closed_on_time / n if self.dispatched else 0.0,
-            "rework_rate": self.reworked / n if self.dispatched else 0.0,
-            "mean_hours_to_resolve": self.resolve_hours_total / self.resolved if self.resolved else 0.0,
-        }
+# lineage[1] is the district, ...; a day is the dispatch day in the calendar's time zone. The
+# arithmetic is services/dispatch/evaluation_rules.py.
+GROUPINGS = ("department", "district", "street", "community", "grid", "day")

@@ -8,6 +8,7 @@ from gridbus.dispatch.v1 import dispatch_pb2_grpc as pb_grpc
 from services import registry
 from services.dispatch import domain
 from services.dispatch import operations as ops
+from services.dispatch.operations.changes import time_limits
 from shared.errors import InvalidArgument
 from shared.grpc_support import serve, time_field, timestamp, unary
 from shared.logs import setup_logging
@@ -139,12 +140,14 @@ class DispatchServicer(pb_grpc.DispatchServiceServicer):
         rows = ops.evaluation(caller, time_field(request, "from"), time_field(request, "to"),
                               group_by=request.group_by or "department",
                               unit_code=request.unit_code, department_code=request.department_code)
-        return pb.EvaluationResponse(rows=[pb.EvaluationRow(key=k, **v) for k, v in rows])
+        return pb.EvaluationResponse(rows=[pb.EvaluationRow(key=k, **v) for k, v in rows], formula=ops.formula())
 
 
 def main() -> None:
     registry.start("dispatch-grpc")
     setup_logging()
+    ops.formula()  # the operator's evaluation weights and time limits are checked now: a bad file stops the server
+    time_limits()
     serve(SERVICE_NAME, pb_grpc.add_DispatchServiceServicer_to_server, DispatchServicer(),
           registry.port("dispatch"))
 

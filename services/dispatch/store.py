@@ -96,6 +96,11 @@ def task_of_incident(session: Session, incident_id: str, *, for_update: bool = F
                                 f"WHERE incident_id = :i AND lead_task_id IS NULL{lock}"), {"i": incident_id}).first()
 
 
+def returned_by(session: Session, task_id: uuid.UUID) -> list[str]:
+    return list(session.execute(text("SELECT returned_by FROM dispatch.tasks WHERE id = :t"),
+                                {"t": task_id}).scalar_one())
+
+
 def assists(session: Session, lead_task_id: uuid.UUID, *, for_update: bool = False) -> list:
     """The lead task's assisting tasks, oldest first."""
     lock = " FOR UPDATE OF t" if for_update else ""
@@ -185,6 +190,9 @@ def tasks_dispatched_between(session: Session, start: datetime, end: datetime, u
     if department:
         conds.append("department_code = :d")
         params["d"] = department
+    if department:  # the tasks it holds, and those it returned
+        conds[-1] = "(department_code = :d OR :d = ANY(returned_by))"
     return session.execute(text(
         "SELECT department_code, lineage, dispatched_at, ack_due_at, acknowledged_at, resolve_due_at, "
-        f"resolved_at, closed_at, reopened FROM dispatch.tasks WHERE {' AND '.join(conds)}"), params).all()
+        "resolved_at, closed_at, reopened, status, returned, returned_by, paused_minutes, extended_minutes, "
+        f"supervised, lead_task_id FROM dispatch.tasks WHERE {' AND '.join(conds)}"), params).all()

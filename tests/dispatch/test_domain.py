@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.dispatch import domain
+from services.dispatch import domain, evaluation_rules
 from services.dispatch.calendar import WorkCalendar, parse_calendar
 from shared.errors import InvalidArgument
 
@@ -93,12 +93,14 @@ def test_calendar_file_checks():
 
 def test_evaluation_arithmetic():
     t0 = datetime(2026, 11, 2, 9, tzinfo=timezone.utc)
-    f = domain.Figures()
-    f.add(domain.TaskFacts(t0, t0 + timedelta(hours=1), t0 + timedelta(minutes=30), t0 + timedelta(hours=4),
-                           t0 + timedelta(hours=2), t0 + timedelta(hours=3), 0))      # on time all the way
-    f.add(domain.TaskFacts(t0, t0 + timedelta(hours=1), t0 + timedelta(hours=2), t0 + timedelta(hours=4),
-                           t0 + timedelta(hours=6), t0 + timedelta(hours=7), 1))      # late, reworked
-    f.add(domain.TaskFacts(None, None, None, None, None, None, 0))                   # never dispatched
+    f = evaluation_rules.Figures()
+    f.add(evaluation_rules.TaskFacts(t0, t0 + timedelta(hours=1), t0 + timedelta(minutes=30), t0 + timedelta(hours=4),
+                                     t0 + timedelta(hours=2), t0 + timedelta(hours=3), 0,
+                                     handling=timedelta(hours=2)))      # on time all the way
+    f.add(evaluation_rules.TaskFacts(t0, t0 + timedelta(hours=1), t0 + timedelta(hours=2), t0 + timedelta(hours=4),
+                                     t0 + timedelta(hours=6), t0 + timedelta(hours=7), 1,
+                                     handling=timedelta(hours=6)))      # late, reworked
+    f.add(evaluation_rules.TaskFacts(None, None, None, None, None, None, 0))  # never dispatched
     r = f.rates()
     assert (r["dispatched"], r["acknowledged_on_time"], r["resolved_on_time"]) == (2, 1, 1)
     assert (r["closure_rate"], r["on_time_closure_rate"], r["rework_rate"]) == (1.0, 0.5, 0.5)

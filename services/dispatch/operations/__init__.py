@@ -18,7 +18,7 @@ from services.dispatch.operations.actions import (acknowledge, assign, merge, re
 from services.dispatch.operations.assists import add_assist, release_assist
 from services.dispatch.operations.changes import TaskView
 from services.dispatch.operations.deadlines import fire_due_deadlines
-from services.dispatch.operations.evaluation import evaluation
+from services.dispatch.operations.evaluation import evaluation, formula
 from services.dispatch.operations.procedures import decide as decide_procedure
 from services.dispatch.operations.procedures import request as request_procedure
 from services.dispatch.operations.queries import get_task, health, list_queue, task_of_incident
@@ -27,6 +27,6 @@ from services.dispatch.operations.rules import (create_rule, deactivate_rule, li
                                                 load_config, upsert_department)
 
 __all__ = ["TaskView", "acknowledge", "add_assist", "release_assist", "assign", "create_rule", "deactivate_rule", "decide_procedure",
-           "evaluation", "fire_due_deadlines", "get_task", "health", "list_departments", "list_queue",
+           "evaluation", "fire_due_deadlines", "formula", "get_task", "health", "list_departments", "list_queue",
            "list_rules", "load_config", "merge", "on_incident_changed", "on_incident_reported", "reject",
            "report_progress", "request_procedure", "reroute", "resolve", "task_of_incident", "upsert_department"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from services.dispatch import domain, store
-from services.dispatch.operations.changes import TaskView, calendar, save, schedule, task_view
+from services.dispatch.operations.changes import TaskView, calendar, limit_of, save, schedule, task_view
 from shared import auth
 from shared.auth import Principal
 from shared.db import session_scope
@@ -69,7 +69,7 @@ def assign(caller: Principal, task_id: str, department_code: str, expected_versi
     def change(session, t):
         _department(session, department_code, t.lineage)
         now = utcnow()
-        ack_due, resolve_due = domain.due_dates(None, domain.BY_HAND, now, calendar())
+        ack_due, resolve_due = domain.due_dates(None, domain.BY_HAND, now, calendar(), limit_of(t.category, t.priority))
         values = {"status": domain.ASSIGNED, "department_code": department_code, "dispatched_at": now,
                   "ack_due_at": ack_due, "resolve_due_at": resolve_due}
         store.cancel_deadlines(session, t.key, (domain.ASSIGN,))
@@ -89,7 +89,7 @@ def reroute(caller: Principal, task_id: str, department_code: str, reason: str, 
 
     def change(session, t):
         _department(session, department_code, t.lineage)
-        ack_due, _ = domain.due_dates(None, domain.REROUTED, utcnow(), calendar())
+        ack_due, _ = domain.due_dates(None, domain.REROUTED, utcnow(), calendar(), limit_of(t.category, t.priority))
         store.cancel_deadlines(session, t.key, (domain.ACK,))
         store.add_deadline(session, t.key, domain.ACK, ack_due)
         return {"status": domain.ASSIGNED, "department_code": department_code, "acknowledged_at": None,

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from services.dispatch import domain, store
 from services.dispatch.operations.actions import _department, _note
-from services.dispatch.operations.changes import SYSTEM_ACTOR, TaskView, calendar, save, schedule, task_view
+from services.dispatch.operations.changes import (SYSTEM_ACTOR, TaskView, calendar, limit_of, save, schedule,
+                                                  task_view)
 from shared import auth
 from shared.auth import Principal
 from shared.db import session_scope
@@ -49,7 +50,8 @@ def add_assist(caller: Principal, task_id: str, department_code: str, reason: st
             raise FailedPrecondition(f"department {department_code} leads this case")
         _department(session, department_code, lead.lineage)
         now, actor = utcnow(), (caller.member_id, caller.role)
-        ack_due, resolve_due = domain.due_dates(None, domain.BY_HAND, now, calendar())
+        ack_due, resolve_due = domain.due_dates(None, domain.BY_HAND, now, calendar(),
+                                                limit_of(lead.category, lead.priority))
         values = {"id": uuid.uuid4(), "incident_id": lead.incident_id, "status": domain.ASSIGNED,
                   "department_code": department_code, "rule_id": None, "category": lead.category,
                   "priority": lead.priority, "grid_code": lead.grid_code, "lineage": lead.lineage,

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from services.dispatch import domain, store
 from services.dispatch.calendar import WorkCalendar, parse_calendar
+from services.dispatch.time_limits import TimeLimit, limit_for, parse_time_limits
 from services.dispatch.routing_table import routing
 from shared import auth
 from shared.auth import Principal
@@ -36,6 +37,17 @@ SYSTEM_ACTOR = (SYSTEM.member_id, SYSTEM.role)
 def calendar() -> WorkCalendar:
     with open(settings().dispatch_calendar or CONFIG_DIR / "calendar.yaml", encoding="utf-8") as f:
         return parse_calendar(yaml.safe_load(f))
+
+
+@functools.lru_cache(maxsize=1)
+def time_limits() -> tuple[TimeLimit, ...]:
+    """The operator's time limits per category and level, checked when loaded."""
+    with open(settings().dispatch_time_limits or CONFIG_DIR / "time_limits.yaml", encoding="utf-8") as f:
+        return parse_time_limits(yaml.safe_load(f))
+
+
+def limit_of(category: str, priority: int) -> TimeLimit | None:
+    return limit_for(time_limits(), category, priority)
 
 
 @dataclass
@@ -130,24 +142,31 @@ def save(session: Session, before: TaskView | None, values: dict, *, action: str
 
 # --- routing and deadlines -----------------------------------------------------------------
 
-def routed_values(session: Session, category: str, lineage: list[str], now: datetime) -> dict:
-    """The task's department and deadlines by the winning rule, or the manual queue."""
+def routed_values(session: Session, category: str, lineage: list[str], now: datetime, priority: int) -> dict:
+    """The task's department and deadlines by the winning rule (and the case's time limit), or
+    the manual queue."""
     table = routing(session)  # cached until a rule or department changes (routing_table.py)
     rule = domain.route(table.rules, category, lineage, table.serves())
     if rule is None:
         return {"status": domain.QUEUED, "department_code": None, "rule_id": None, "dispatched_at": None,
                 "ack_due_at": None, "resolve_due_at": None}
-    ack_due, resolve_due = domain.due_dates(rule, domain.ROUTED, now, calendar())
+    ack_due, resolve_due = domain.due_dates(rule, domain.ROUTED, now, calendar(), limit_of(category, priority))
     return {"status": domain.ASSIGNED, "department_code": rule.department_code, "rule_id": rule.id,
             "dispatched_at": now, "ack_due_at": ack_due, "resolve_due_at": resolve_due}
 
 
-def schedule(session: Session, task_id: uuid.UUID, values: dict, now: datetime) -> None:
+def schedule(session: Session, task_id: uuid.UUID, values: dict, now: datetime,
+             limit: TimeLimit | None = None) -> None:
     """The deadline rows for a task in the manual queue, or with its department."""
     if values["status"] == domain.QUEUED:
-        # How long an unrouted task may wait in the manual queue before it escalates.
-        store.add_deadline(session, task_id, domain.ASSIGN,
-                           now + timedelta(minutes=settings().dispatch_assign_minutes))
+        # How long an unrouted task may wait in the manual queue before it escalates: the time
+        # limit to file its category, or the setting.
+        if limit is not None and limit.file_minutes:
+            span = timedelta(minutes=limit.file_minutes)
+            due = calendar().add(now, span) if limit.working_time else now + span
+        else:
+            due = now + timedelta(minutes=settings().dispatch_assign_minutes)
+        store.add_deadline(session, task_id, domain.ASSIGN, due)
     else:
         store.add_deadline(session, task_id, domain.ACK, values["ack_due_at"])
         store.add_deadline(session, task_id, domain.RESOLVE, values["resolve_due_at"])

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from services.dispatch import domain, procedures, store
-from services.dispatch.operations.changes import TaskView, calendar, save, schedule, task_view
+from services.dispatch.operations.changes import TaskView, calendar, limit_of, save, schedule, task_view
 from services.dispatch.operations.clock import hold, release
 from shared import auth
 from shared.auth import Principal
@@ -91,6 +91,7 @@ def _returned(session: Session, t: TaskView, now) -> dict:
     """Back to the manual queue, as an unrouted task waits for a dispatcher."""
     store.cancel_deadlines(session, t.key, domain.DEADLINE_KINDS)
     values = {"status": domain.QUEUED, "department_code": None, "acknowledged_at": None, "ack_due_at": None,
-              "resolve_due_at": None, "returned": t.returned + 1}
-    schedule(session, t.key, values, now)
+              "resolve_due_at": None, "returned": t.returned + 1,
+              "returned_by": [*store.returned_by(session, t.key), t.department_code]}
+    schedule(session, t.key, values, now, limit_of(t.category, t.priority))
     return values

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from services.dispatch import domain, store
 from services.dispatch.operations import case_procedures
 from services.dispatch.operations.assists import release_open_assists
-from services.dispatch.operations.changes import (SCHEMA, SYSTEM, SYSTEM_ACTOR, TaskView, calendar,
+from services.dispatch.operations.changes import (SCHEMA, SYSTEM, SYSTEM_ACTOR, TaskView, calendar, limit_of,
                                                   routed_values, save, schedule, task_view)
 from shared import failpoints
 from shared.db import session_scope
@@ -30,16 +30,17 @@ def on_incident_reported(event: dict) -> str:
         if not first_delivery(session, SCHEMA, "dispatch.on_incident_reported", event):
             return "duplicate event"
         lineage = list(data["lineage"])
-        values = routed_values(session, data["category"], lineage, now)
+        priority = data.get("priority") or 4
+        values = routed_values(session, data["category"], lineage, now, priority)
         task_id = uuid.uuid4()
         task = save(session, None, {**values, "id": task_id, "incident_id": data["incident_id"],
-                                    "category": data["category"], "priority": data.get("priority") or 4,
+                                    "category": data["category"], "priority": priority,
                                     "grid_code": data["grid_code"], "lineage": lineage},
                     action="create", actor=SYSTEM_ACTOR,
                     note="routed by rule" if values["rule_id"] else "manual queue", event="created")
         if task is None:
             return "task exists"
-        schedule(session, task_id, values, now)
+        schedule(session, task_id, values, now, limit_of(data["category"], priority))
         failpoints.hit("dispatch.before_commit")
         return "routed" if values["rule_id"] else "manual queue"
 
@@ -54,7 +55,8 @@ def _sync(session: Session, t: TaskView, data: dict, now: datetime):
     values = {"department_code": data["department_code"], "status": domain.ASSIGNED,
               "dispatched_at": t.dispatched_at or now}
     if t.status == domain.QUEUED:  # out of the manual queue: its deadlines become the department's
-        values["ack_due_at"], values["resolve_due_at"] = domain.due_dates(None, domain.BY_HAND, now, calendar())
+        values["ack_due_at"], values["resolve_due_at"] = domain.due_dates(None, domain.BY_HAND, now, calendar(),
+                                                                          limit_of(t.category, t.priority))
         store.cancel_deadlines(session, t.key, (domain.ASSIGN,))
         schedule(session, t.key, values, now)
     return values, None
@@ -74,7 +76,7 @@ def _ends_as(status: str):
 
 def _reopen(session: Session, t: TaskView, data: dict, now: datetime):
     rule = store.rule(session, t.rule_id) if t.rule_id else None
-    ack_due, resolve_due = domain.due_dates(rule, domain.REOPENED, now, calendar())
+    ack_due, resolve_due = domain.due_dates(rule, domain.REOPENED, now, calendar(), limit_of(t.category, t.priority))
     values = {"status": domain.ASSIGNED, "reopened": t.reopened + 1, "acknowledged_at": None,
               "resolved_at": None, "ack_due_at": ack_due, "resolve_due_at": resolve_due}
     store.cancel_deadlines(session, t.key, domain.DEADLINE_KINDS)
@@ -84,9 +86,9 @@ def _reopen(session: Session, t: TaskView, data: dict, now: datetime):
 
 def _route_again(session: Session, t: TaskView, data: dict, now: datetime):
     """A resubmitted incident is routed again, as a new report would be."""
-    values = routed_values(session, t.category, t.lineage, now)
+    values = routed_values(session, t.category, t.lineage, now, t.priority)
     store.cancel_deadlines(session, t.key, domain.DEADLINE_KINDS)
-    schedule(session, t.key, values, now)
+    schedule(session, t.key, values, now, limit_of(t.category, t.priority))
     return values, "assigned" if values["department_code"] else None
 
 

@@ -83,7 +83,7 @@ def main() -> None:
     sup = Supervisor({**os.environ, "GRIDBUS_CREDIT_GRPC_PORT": str(port),
                       "GRIDBUS_CREDIT_PUBLIC_HTTP_PORT": str(public_port),
                       "GRIDBUS_PUBLIC_RATE_LIMIT": "100000000/minute"}, log_dir)
-    services.start(sup, s.amqp_uri, ["credit"])
+    services.start(sup, ["credit"])
     try:
         wait_until(lambda: check_grpc(f"127.0.0.1:{port}", timeout=1))
         wait_until(lambda: check_nameko(s.amqp_uri, "credit", timeout=2))

@@ -183,8 +183,7 @@ def main() -> None:
     log_dir.mkdir(parents=True, exist_ok=True)
     sup = Supervisor({**os.environ, "GRIDBUS_INCIDENTS_GRPC_PORT": str(port)}, log_dir)
     sup.add("incidents-grpc", sys.executable, "-m", "services.incidents.grpc_server")
-    sup.add("incidents-nameko", str(Path(sys.executable).parent / "nameko"), "run", "services.incidents.service",
-            "--broker", s.amqp_uri)
+    sup.add("incidents-nameko", sys.executable, "-m", "services.nameko_run", "services.incidents.service")
     try:
         wait_until(lambda: check_grpc(f"127.0.0.1:{port}", timeout=1))
         wait_until(lambda: check_nameko(s.amqp_uri, "incidents", timeout=2))

@@ -194,9 +194,8 @@ def main() -> None:
     log_dir = ROOT / ".run" / "bench-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     sup = Supervisor({**os.environ, "GRIDBUS_GRID_GRPC_PORT": str(port)}, log_dir)
-    bin_dir = Path(sys.executable).parent
     server = sup.add("grid-grpc", sys.executable, "-m", "services.grid.grpc_server")
-    sup.add("grid-nameko", str(bin_dir / "nameko"), "run", "services.grid.service", "--broker", s.amqp_uri)
+    sup.add("grid-nameko", sys.executable, "-m", "services.nameko_run", "services.grid.service")
     try:
         bench(url, port, s.amqp_uri, server.popen.pid, points, args)
     finally:

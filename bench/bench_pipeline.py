@@ -152,7 +152,7 @@ def main() -> None:
     log_dir = ROOT / ".run" / "bench-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     sup = Supervisor({**os.environ, "GRIDBUS_INCIDENTS_GRPC_PORT": str(port)}, log_dir)
-    services.start(sup, s.amqp_uri, ["incidents", "dispatch"])
+    services.start(sup, ["incidents", "dispatch"])
     rng = random.Random(11)
     rows = []
     try:

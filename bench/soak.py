@@ -78,7 +78,7 @@ def main() -> None:
     log_dir = ROOT / ".run" / "soak-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     sup = Supervisor({**os.environ}, log_dir)
-    started = services.start(sup, s.amqp_uri, ["grid", "incidents", "dispatch", "credit"])
+    started = services.start(sup, ["grid", "incidents", "dispatch", "credit"])
     threading.Thread(target=sup.watch, daemon=True).start()
     sub = Subscriber(s.amqp_uri, events_exchange(), "incidents.incident.reported",
                      lambda m: json.loads(m.body)["data"]["report_id"])

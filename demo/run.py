@@ -121,7 +121,7 @@ def main(argv=None) -> None:
     env = {**os.environ, "GRIDBUS_DATABASE_URL": s.database_url, "GRIDBUS_DISPATCH_ASSIGN_MINUTES": "0.05",
            "GRIDBUS_DISPATCH_ESCALATION_MINUTES": "0.05"}
     sup = Supervisor(env, log_dir)
-    print(f"== starting {', '.join(services.start(sup, s.amqp_uri))} (logs in {log_dir})")
+    print(f"== starting {', '.join(services.start(sup))} (logs in {log_dir})")
     from services.cli import main as gridbus
     gridbus(["incidents", "load-categories"])
     gridbus(["dispatch", "load"])

@@ -6,7 +6,8 @@
   only migrations get the database owner's URL, only credit's nameko the checkpoint signing key.
 - k8s: every built-in kind against the Kubernetes OpenAPI schemas bundled in
   kubernetes-validate, strict (unknown fields are errors); the operators' custom resources
-  (RabbitmqCluster, CloudNativePG Cluster) by their required fields, as their schemas are not
+  (RabbitmqCluster, CloudNativePG Cluster, the topology operator's Exchange, Binding,
+  Federation and Policy) by their required fields, as their schemas are not
   bundled; then gridbus rules: Services select a Deployment and target a port it has, every
   ConfigMap/Secret reference resolves, probes, resources and a non-root security context, and
   the owner's URL and the signing key reach only the containers that need them.
@@ -41,6 +42,11 @@ PORT_ENV = {p.name: p.port.setting for _, p in registry.processes() if p.port}
 CUSTOM_RESOURCES = {
     ("rabbitmq.com/v1beta1", "RabbitmqCluster"): ["replicas"],
     ("postgresql.cnpg.io/v1", "Cluster"): ["instances", "imageName", "storage", "bootstrap"],
+    # The Messaging Topology Operator's: three levels' exchange, binding, federation links, policy.
+    ("rabbitmq.com/v1beta1", "Exchange"): ["name", "rabbitmqClusterReference"],
+    ("rabbitmq.com/v1beta1", "Binding"): ["source", "destination", "rabbitmqClusterReference"],
+    ("rabbitmq.com/v1beta1", "Federation"): ["name", "uriSecret", "exchange", "rabbitmqClusterReference"],
+    ("rabbitmq.com/v1beta1", "Policy"): ["name", "pattern", "definition", "rabbitmqClusterReference"],
 }
 
 

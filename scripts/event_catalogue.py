@@ -36,7 +36,7 @@ published persistently on the topic exchange `gridbus.events` with the event typ
 | `subject` | `<entity type>/<id>` |
 | `time` | RFC 3339, UTC |
 | `datacontenttype` | `application/json` |
-| `sequence` | decimal string, increasing per source |
+| `sequence` | decimal string, 1, 2, 3... per source in the order of publication, without gaps |
 | `subjectsequence` | decimal string, 1, 2, 3... per subject, where the source numbers them |
 | `data` | the payload below (JSON; an absent optional value is `null`) |
 """

@@ -24,6 +24,14 @@ if ! (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then
   as_root rabbitmq-server -detached
   for _ in $(seq 60); do (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null && break; sleep 1; done
 fi
+# The broker's own features gridbus uses: its management API (`gridbus levels`) and federation
+# between county, city and province deployments (shared/levels.py). Enabled on the running node.
+plugins="rabbitmq_management rabbitmq_federation rabbitmq_federation_management"
+if [ "$(rabbitmq-plugins list -e -m 2>/dev/null | grep -cE '^(rabbitmq_management|rabbitmq_federation|rabbitmq_federation_management)$')" != 3 ]; then
+  echo "enabling RabbitMQ plugins: $plugins"
+  as_root rabbitmq-plugins enable --quiet $plugins >/dev/null
+fi
+for _ in $(seq 60); do (exec 3<>/dev/tcp/127.0.0.1/15672) 2>/dev/null && break; sleep 1; done
 # The database the demo and `gridbus` use by default (tests make their own).
 db=${GRIDBUS_DB_NAME:-gridbus}
 if ! psql -h 127.0.0.1 -U "${PGUSER:-root}" -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then

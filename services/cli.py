@@ -1,6 +1,6 @@
 """`gridbus`: the operators' command line. `gridbus --help` lists the commands.
 
-The platform's commands are here (migrate, events, health, relay); every service in
+The platform's commands are here (migrate, events, health, relay, levels); every service in
 services/registry.py with a `cli` module adds its own with that module's register(subparsers)."""
 from __future__ import annotations
 
@@ -67,6 +67,31 @@ def cmd_events_tail(args) -> None:
                 pass
 
 
+def cmd_levels(args) -> None:
+    """Three levels (shared/levels.py): this deployment's gridbus.levels, and its children's links."""
+    from shared import levels
+    from shared.config import settings
+
+    s = settings()
+    vhost = levels.vhost_of(s.amqp_uri)
+    with levels.Management(s.broker_management_url) as api:
+        if args.action == "setup":
+            api.apply(levels.setup_plan(vhost))
+            print(f"{levels.LEVELS_EXCHANGE} carries this deployment's events (vhost {vhost})")
+        elif args.action == "link":
+            api.apply(levels.link_plan(vhost, args.child, args.uri))
+            print(f"federating {levels.LEVELS_EXCHANGE} from {args.child} at {levels.redact_uri(args.uri)}")
+        elif args.action == "unlink":
+            api.apply(levels.unlink_plan(vhost, args.child))
+            print(f"no longer federating from {args.child}")
+        else:
+            links = {link.get("upstream"): link for link in api.links(vhost)}
+            for upstream in api.upstreams(vhost):
+                link = links.get(upstream["name"], {})
+                print(f"{upstream['name']:<24} {link.get('status', 'no link'):<10} "
+                      f"{levels.redact_uri(upstream['value']['uri'])} {link.get('error', '')}")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gridbus", description="Operate gridbus.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -88,6 +113,18 @@ def parser() -> argparse.ArgumentParser:
     h.add_argument("target", help="host:port for grpc, the service name for nameko")
     h.add_argument("--timeout", type=float, default=5.0)
     h.set_defaults(func=cmd_health)
+
+    lv = sub.add_parser("levels", help="county, city and province deployments: federate events upward")
+    lv_sub = lv.add_subparsers(dest="action", required=True)
+    lv_sub.add_parser("setup", help="make gridbus.levels carry this deployment's events").set_defaults(func=cmd_levels)
+    link = lv_sub.add_parser("link", help="at a parent: receive a child deployment's events (and its children's)")
+    link.add_argument("child", help="the child deployment's name, e.g. its division code")
+    link.add_argument("uri", help="the child's broker: amqp(s)://user:password@host:port/vhost")
+    link.set_defaults(func=cmd_levels)
+    unlink = lv_sub.add_parser("unlink", help="stop receiving a child's events")
+    unlink.add_argument("child")
+    unlink.set_defaults(func=cmd_levels)
+    lv_sub.add_parser("status", help="each child's link and its state").set_defaults(func=cmd_levels)
 
     r = sub.add_parser("relay", help="run a service's outbox relay alone (nameko runs one already)")
     r.add_argument("schema")

@@ -25,8 +25,10 @@ class Port:
 class Process:
     name: str      # <service>-<kind>: its docker compose service and its Kubernetes Deployment
     kind: str      # nameko, grpc or http
-    module: str    # what it runs: `nameko run <module>` or `python -m <module>`
+    module: str    # what it runs: `python -m services.nameko_run <module>` or `python -m <module>`
     port: Port | None = None   # a server's: the port it listens on
+    # Settings (Settings field names) it needs in production beyond config.EVERY_PROCESS_NEEDS.
+    needs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -43,11 +45,16 @@ class Service:
     # it may only append to (their migrations add the triggers), and tables it deletes rows from.
     append_only: tuple[str, ...] = ()
     deletes_from: tuple[str, ...] = ()
+    # The keys each kind of its processes needs in production, beyond what every process needs
+    # (config.EVERY_PROCESS_NEEDS): ((kind, (setting, ...)), ...). A process refuses to start
+    # without them (config.start).
+    needs: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def processes(self) -> list[Process]:
         ports = {NAMEKO: None, GRPC: self.port, HTTP: self.http_port or self.port}
-        return [Process(f"{self.name}-{kind}", kind, module, ports[kind])
+        needs = dict(self.needs)
+        return [Process(f"{self.name}-{kind}", kind, module, ports[kind], needs.get(kind, ()))
                 for kind, module in ((NAMEKO, self.nameko), (GRPC, self.grpc), (HTTP, self.http)) if module]
 
     @property
@@ -74,7 +81,11 @@ SERVICES: tuple[Service, ...] = (
     Service("credit", schema="credit", port=Port("GRIDBUS_CREDIT_GRPC_PORT", 50054),
             http_port=Port("GRIDBUS_CREDIT_PUBLIC_HTTP_PORT", 8312), nameko="services.credit.service",
             grpc="services.credit.grpc_server", http="services.credit.public_http", cli="services.credit.cli",
-            append_only=("records", "access_log", "repair_applications", "repair_decisions", "checkpoints")),
+            append_only=("records", "access_log", "repair_applications", "repair_decisions", "checkpoints"),
+            # nameko takes closed cases in (identity numbers are keyed) and signs the chain's
+            # checkpoints; gRPC looks people up and verifies checkpoints with the public keys alone.
+            needs=((NAMEKO, ("credit_id_key", "credit_checkpoint_key")),
+                   (GRPC, ("credit_id_key", "credit_checkpoint_verify_keys")))),
     Service("subscriptions", schema="subscriptions", port=Port("GRIDBUS_SUBSCRIPTIONS_GRPC_PORT", 50055),
             grpc="services.subscriptions.grpc_server", cli="services.subscriptions.cli",
             deletes_from=("subscriptions",)),
@@ -84,6 +95,17 @@ SERVICES: tuple[Service, ...] = (
             http="services.console.server", deletes_from=("saved_filters",)),
 )
 BY_NAME = {s.name: s for s in SERVICES}
+
+
+def process(name: str) -> Process:
+    return next(p for _, p in processes() if p.name == name)
+
+
+def start(name: str) -> config.Settings:
+    """What every process calls first (its main, or services/nameko_run.py): its settings, checked;
+    with GRIDBUS_ENV=production it exits, naming each variable, unless the keys and credentials
+    it needs are real (config.start)."""
+    return config.start(name, process(name).needs)
 
 
 def port(service: str, kind: str = GRPC) -> int:

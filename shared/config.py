@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import logging
 import math
 import os
 import re
 from dataclasses import dataclass, field, fields
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
@@ -24,6 +26,14 @@ INSECURE_DEV_TOKEN_KEY = "gridbus-dev-key-not-for-production-0123456789"
 INSECURE_DEV_ID_KEY = "gridbus-dev-id-key-not-for-production-9876543210"
 # Signs the credit chain's checkpoints ("key id:base64 Ed25519 seed"); its public half verifies them.
 INSECURE_DEV_CHECKPOINT_KEY = "dev-checkpoint:AO2OryMj6A9rObLmS0XQ+g26TW5wPwFfoqiEGOEp/8Q="
+# Every INSECURE_DEV_* value above (and the public half of each Ed25519 one) is refused in production.
+
+# What the deployment files (k8s/) put where an operator must put a secret: a value containing it
+# is refused in production. Never in a real key: not in base64 or hex, nor a generated password.
+PLACEHOLDER = "REPLACE_ME"
+PRODUCTION, DEVELOPMENT = "production", "development"
+# RabbitMQ's built-in account: what a fresh broker lets in, so never production's.
+DEFAULT_BROKER_USER = "guest"
 
 EVENTS_EXCHANGE = "gridbus.events"
 PREFIX = "GRIDBUS_"
@@ -45,6 +55,12 @@ def _optional(raw: str) -> str | None:
 def _key(raw: str) -> str:
     if len(raw.encode()) < MIN_KEY_BYTES:
         raise ValueError(f"must be at least {MIN_KEY_BYTES} bytes")
+    return raw
+
+
+def _environment(raw: str) -> str:
+    if raw not in (DEVELOPMENT, PRODUCTION):
+        raise ValueError(f"must be {DEVELOPMENT} or {PRODUCTION}, not {raw!r}")
     return raw
 
 
@@ -126,26 +142,56 @@ def _tile_url(raw: str) -> str | None:
     return raw
 
 
-def _setting(default: str, parse: Callable[[str], Any] = _text, *, documented: str | None = None):
+def _deployment(raw: str) -> str | None:
+    """A DNS label naming this deployment in its events' sources (e.g. a division code)."""
+    if raw and not re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", raw):
+        raise ValueError(f"must be a lower-case DNS label such as 130102 or shijiazhuang, not {raw!r}")
+    return raw or None
+
+
+def _http_url(raw: str) -> str:
+    if not raw.startswith(("https://", "http://")):
+        raise ValueError(f"must be an http(s) URL, not {raw!r}")
+    return raw.rstrip("/")
+
+
+KEY, CREDENTIALS = "key", "credentials"
+
+
+def _setting(default: str, parse: Callable[[str], Any] = _text, *, documented: str | None = None,
+             guards: str | None = None):
     """A field read from its environment variable; `documented` is how README's table shows a
-    default that is no literal value (a development key, a bundled file)."""
-    return field(metadata={"default": default, "parse": parse, "documented": documented})
+    default that is no literal value (a development key, a bundled file). `guards`: what the
+    production check (`production_problems`) holds it to: KEY (a key: never a development or
+    placeholder value) or CREDENTIALS (a server URL: never the default account, a placeholder, or no
+    password)."""
+    return field(metadata={"default": default, "parse": parse, "documented": documented, "guards": guards})
 
 
 @dataclass(frozen=True)
 class Settings:
-    amqp_uri: str = _setting(DEFAULT_AMQP_URI)
+    # production: every process refuses to start on a development, placeholder or missing key,
+    # or default credentials (check_production).
+    env: str = _setting(DEVELOPMENT, _environment)
+    amqp_uri: str = _setting(DEFAULT_AMQP_URI, guards=CREDENTIALS)
+    # Which deployment publishes (a county's, a city's, a province's): its events' source is
+    # /gridbus/<deployment>/<service>; None: /gridbus/<service> (a single deployment).
+    deployment: str | None = _setting("", _deployment, documented="none")
+    # RabbitMQ's management API, for `gridbus levels` (federation between deployments); only that
+    # operator's command reads it, so the production check of the processes leaves it alone.
+    broker_management_url: str = _setting("http://guest:guest@127.0.0.1:15672", _http_url)
     # The services' role: reads and writes rows, owns nothing (docs/security.md).
-    database_url: str = _setting(DEFAULT_DATABASE_URL)
+    database_url: str = _setting(DEFAULT_DATABASE_URL, guards=CREDENTIALS)
     # The owner's: `gridbus migrate` creates and alters the schemas with it, and grants the
     # services' role what it needs. None: GRIDBUS_DATABASE_URL's (one role, for development).
-    migration_database_url: str | None = _setting("", _optional, documented="`GRIDBUS_DATABASE_URL`")
-    token_key: str = _setting(INSECURE_DEV_TOKEN_KEY, _key, documented="a development key")
+    migration_database_url: str | None = _setting("", _optional, documented="`GRIDBUS_DATABASE_URL`",
+                                                  guards=CREDENTIALS)
+    token_key: str = _setting(INSECURE_DEV_TOKEN_KEY, _key, documented="a development key", guards=KEY)
     token_ttl_seconds: int = _setting(str(12 * 3600), _positive_int)
     # The bearer token `gridbus` commands send to the gRPC APIs (their --token).
     token: str | None = _setting("", _optional, documented="none")
-    open311_api_keys: Mapping[str, str] = _setting("", _api_keys, documented="empty")
-    credit_id_key: str = _setting(INSECURE_DEV_ID_KEY, _key, documented="a development key")
+    open311_api_keys: Mapping[str, str] = _setting("", _api_keys, documented="empty", guards=KEY)
+    credit_id_key: str = _setting(INSECURE_DEV_ID_KEY, _key, documented="a development key", guards=KEY)
     # None: the file bundled with the service.
     credit_rules: str | None = _setting("", _optional, documented="the bundled file")
     credit_sweep_seconds: float = _setting("60", _positive_number)
@@ -153,8 +199,8 @@ class Settings:
     # only), and the public keys that verify them (empty: the signing key's public half).
     credit_checkpoint_seconds: float = _setting("3600", _positive_number)
     credit_checkpoint_key: tuple[str, bytes] = _setting(INSECURE_DEV_CHECKPOINT_KEY, _ed25519_key,
-                                                        documented="a development key")
-    credit_checkpoint_verify_keys: Mapping[str, bytes] = _setting("", _ed25519_keys, documented="none")
+                                                        documented="a development key", guards=KEY)
+    credit_checkpoint_verify_keys: Mapping[str, bytes] = _setting("", _ed25519_keys, documented="none", guards=KEY)
     dispatch_calendar: str | None = _setting("", _optional, documented="the bundled file")
     dispatch_assign_minutes: float = _setting("30", _positive_number)
     dispatch_escalation_minutes: float = _setting("60", _positive_number)
@@ -185,6 +231,17 @@ class Settings:
     # same port (SO_REUSEPORT), so Locate uses more than one core (one Python process uses one).
     grid_grpc_processes: int = _setting("1", _positive_int)
     console_time_zone: str = _setting("Asia/Shanghai", _time_zone)
+    # The console's attachment store (officers' photos): a directory, or an S3-compatible bucket
+    # when one is named (credentials the usual AWS way); the largest photo it takes, how long a
+    # viewing link lives and the key that signs the directory's links (none: a random key per
+    # process; set one when several console processes share the directory).
+    attachment_dir: str = _setting("var/attachments")
+    attachment_s3_bucket: str | None = _setting("", _optional, documented="none")
+    attachment_s3_endpoint: str | None = _setting("", _optional, documented="AWS S3")
+    attachment_s3_region: str | None = _setting("", _optional, documented="none")
+    attachment_max_bytes: int = _setting(str(10 * 1024 * 1024), _positive_int)
+    attachment_link_seconds: float = _setting("300", _positive_number)
+    attachment_link_key: str | None = _setting("", _optional, documented="a random key per process")
     # Fault tests only: the process exits at the failpoint of this name (shared/failpoints.py).
     failpoint: str | None = _setting("", _optional, documented="none")
 
@@ -201,6 +258,13 @@ def env_name(field_name: str) -> str:
 def settings(env: Mapping[str, str] | None = None) -> Settings:
     """The settings as the environment has them now (tests change it between calls)."""
     env = os.environ if env is None else env
+    # Parsed once per distinct set of GRIDBUS_ variables: hot paths read settings per request.
+    return _parsed(tuple(sorted((k, v) for k, v in env.items() if k.startswith(PREFIX))))
+
+
+@functools.lru_cache(maxsize=16)
+def _parsed(items: tuple[tuple[str, str], ...]) -> Settings:
+    env = dict(items)
     values = {}
     for f in fields(Settings):
         name = env_name(f.name)
@@ -222,3 +286,102 @@ def port(name: str, default: int, env: Mapping[str, str] | None = None) -> int:
     if not 0 <= value <= 65535:
         raise RuntimeError(f"{name} must be a port number (0 to 65535), not {value}")
     return value
+
+
+# --- production -----------------------------------------------------------------------------
+
+# What every gridbus process needs set in production, whatever it does; services/registry.py adds
+# each process's own keys.
+EVERY_PROCESS_NEEDS = ("amqp_uri", "database_url", "token_key")
+
+
+def _dev_values() -> tuple[set[str], set[str]]:
+    """The repository's development values (every INSECURE_DEV_* above, and the `key-id:base64`
+    public half of each Ed25519 one), and their key material alone (the base64 after the key id),
+    so a development key under another key id is caught too."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+    values = {v for k, v in globals().items() if k.startswith("INSECURE_DEV_") and isinstance(v, str)}
+    material = set()
+    for value in list(values):
+        try:
+            key_id, seed = _ed25519_key(value)
+        except ValueError:
+            continue
+        public = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        values.add(f"{key_id}:{base64.b64encode(public).decode()}")
+        material |= {value.partition(":")[2], base64.b64encode(public).decode()}
+    return values, material
+
+
+def _key_problem(name: str, raw: str, dev: set[str], material: set[str]) -> str | None:
+    for item in (i.strip() for i in raw.split(",")):
+        if PLACEHOLDER in item:
+            return f"{name} is still the deployment files' placeholder ({PLACEHOLDER}): set a real key"
+        key = item
+        if name == env_name("open311_api_keys"):
+            key = item.partition("=")[0].strip()
+            if len(key) < MIN_API_KEY_CHARACTERS:
+                return (f"{name} has a key shorter than {MIN_API_KEY_CHARACTERS} characters "
+                        "(ignored outside production): lengthen or remove it")
+        if key in dev or key.partition(":")[2] in material:
+            return f"{name} is one of the repository's development keys (shared/config.py): set a key of your own"
+        if key.partition(":")[2] == base64.b64encode(bytes(32)).decode():
+            return f"{name} is a key of zero bytes, a placeholder: set a real key"
+    return None
+
+
+def _credentials_problem(name: str, raw: str) -> str | None:
+    from urllib.parse import unquote
+    parts = urlsplit(raw)
+    user, password = unquote(parts.username or ""), unquote(parts.password or "")
+    if PLACEHOLDER in raw:
+        return f"{name} still has the deployment files' placeholder ({PLACEHOLDER}): set the real credentials"
+    if DEFAULT_BROKER_USER in (user, password):
+        return f"{name} uses the default account ({DEFAULT_BROKER_USER}): give gridbus a user of its own"
+    if not password and "sslcert=" not in parts.query:
+        return f"{name} has no password (nor a client certificate, sslcert=): give its user a password"
+    return None
+
+
+def production_problems(env: Mapping[str, str], needs: Iterable[str]) -> list[str]:
+    """What keeps a process with these settings from starting in production, one line each, each
+    naming its variable: a setting the process needs that is not set (its default is development's),
+    a key that is a development or placeholder value, a server URL with the default account, a
+    placeholder or no password. Every guarded setting that is set is checked, needed or not."""
+    dev, material = _dev_values()
+    needs = set(needs)
+    problems = []
+    for f in fields(Settings):
+        name, guards = env_name(f.name), f.metadata["guards"]
+        raw = env.get(name, "")
+        if not raw:
+            if f.name in needs:
+                problems.append(f"{name} is not set: production needs its own value, not the development default")
+            continue
+        if guards == KEY:
+            problem = _key_problem(name, raw, dev, material)
+        elif guards == CREDENTIALS:
+            problem = _credentials_problem(name, raw)
+        else:
+            continue
+        if problem:
+            problems.append(problem)
+    return problems
+
+
+def start(process: str, needs: Iterable[str] = (), env: Mapping[str, str] | None = None) -> Settings:
+    """What every gridbus process calls before anything else (services/registry.py `start` with
+    the process's own needs): its settings, or an exit naming each bad variable. With
+    GRIDBUS_ENV=production, also `production_problems` with what every process needs and `needs`."""
+    env = os.environ if env is None else env
+    try:
+        s = settings(env)
+    except RuntimeError as exc:
+        raise SystemExit(f"gridbus {process}: {exc}")
+    if s.env == PRODUCTION:
+        problems = production_problems(env, [*EVERY_PROCESS_NEEDS, *needs])
+        if problems:
+            raise SystemExit(f"gridbus {process}: refusing to start with {env_name('env')}={PRODUCTION}:\n  "
+                             + "\n  ".join(problems))
+    return s

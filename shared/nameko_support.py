@@ -60,3 +60,8 @@ class OutboxRelay(DependencyProvider):
     def get_dependency(self, worker_ctx):
         # Entry points may nudge the relay right after committing, to cut latency.
         return self.relay.wake
+
+
+def nameko_config(s) -> dict:
+    """The nameko container's configuration from gridbus's settings (services/nameko_run.py)."""
+    return {"AMQP_URI": s.amqp_uri}

@@ -8,7 +8,9 @@ the service's event store.
 
 Envelope (CloudEvents 1.0, JSON, content type application/cloudevents+json):
   specversion, id, source, type, subject, time, datacontenttype, data,
-  sequence: decimal string, strictly increasing per source (order and de-duplication),
+  sequence: decimal string, 1, 2, 3... per source in the order of publication, without gaps: the
+  relay numbers rows when it first takes them, after they committed (a number taken at insert
+  would follow insert order, and transactions commit in another),
   subjectsequence: decimal string, 1, 2, 3... per subject (e.g. per incident), when the
   source numbers its subjects' changes (gaps mean a missed event).
 Routing key on the topic exchange `gridbus.events`: the event type, `<service>.<entity>.<event>`.
@@ -28,7 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from shared import failpoints
-from shared.config import EVENTS_EXCHANGE
+from shared.config import EVENTS_EXCHANGE, settings
 from shared.timefmt import iso_utc
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,31 @@ def outbox_ddl(schema: str) -> list[str]:
     ]
 
 
+def publication_sequence_ddl(schema: str) -> list[str]:
+    """Moves `sequence` from insert time to publication time (outbox_ddl's table made it a
+    bigserial, which concurrent transactions commit out of order, so subscribers saw it go back).
+    `id` keeps the insert order as the key; `sequence` is NULL until the relay numbers the row,
+    after its commit, under the source's relay lock; rows already published keep their number."""
+    return [
+        f"ALTER TABLE {schema}.outbox RENAME COLUMN sequence TO id",
+        f"ALTER TABLE {schema}.outbox ADD COLUMN sequence bigint",
+        f"UPDATE {schema}.outbox SET sequence = id WHERE published_at IS NOT NULL",
+        f"CREATE UNIQUE INDEX outbox_sequence ON {schema}.outbox (sequence)",
+        f"DROP INDEX {schema}.outbox_unpublished",
+        f"CREATE INDEX outbox_unpublished ON {schema}.outbox (id) WHERE published_at IS NULL",
+    ]
+
+
+def drop_publication_sequence_ddl(schema: str) -> list[str]:
+    return [
+        f"DROP INDEX {schema}.outbox_unpublished",
+        f"DROP INDEX {schema}.outbox_sequence",
+        f"ALTER TABLE {schema}.outbox DROP COLUMN sequence",
+        f"ALTER TABLE {schema}.outbox RENAME COLUMN id TO sequence",
+        f"CREATE INDEX outbox_unpublished ON {schema}.outbox (sequence) WHERE published_at IS NULL",
+    ]
+
+
 def notify_channel(schema: str) -> str:
     return f"gridbus_outbox_{schema}"
 
@@ -78,6 +105,13 @@ def drop_outbox_notify_ddl(schema: str) -> list[str]:
     return [f"DROP TRIGGER outbox_notify ON {schema}.outbox", f"DROP FUNCTION {schema}.outbox_notify()"]
 
 
+def event_source(schema: str) -> str:
+    """The CloudEvents source of a service's events: /gridbus/<service>, or with a deployment
+    named (several deployments federated into one bus, shared/levels.py) /gridbus/<deployment>/<service>."""
+    deployment = settings().deployment
+    return f"/gridbus/{deployment}/{schema}" if deployment else f"/gridbus/{schema}"
+
+
 def record_event(session: Session | Connection, schema: str, type_: str, subject: str, data: dict,
                  *, subject_sequence: int | None = None) -> str:
     """Adds an event to the caller's transaction; it leaves only if that transaction commits."""
@@ -85,7 +119,7 @@ def record_event(session: Session | Connection, schema: str, type_: str, subject
     session.execute(
         text(f"INSERT INTO {schema}.outbox (event_id, type, source, subject, data, subject_sequence) "
              "VALUES (:id, :type, :source, :subject, CAST(:data AS jsonb), :subseq)"),
-        {"id": event_id, "type": type_, "source": f"/gridbus/{schema}", "subject": subject,
+        {"id": event_id, "type": type_, "source": event_source(schema), "subject": subject,
          "data": json.dumps(data, ensure_ascii=False), "subseq": subject_sequence},
     )
     return event_id
@@ -97,10 +131,11 @@ def record_events(session: Session | Connection, schema: str, events: list[tuple
     if not events:
         return
     connection = session.connection() if isinstance(session, Session) else session
+    source = event_source(schema)
     with connection.connection.driver_connection.cursor() as cur:
         with cur.copy(f"COPY {schema}.outbox (event_id, type, source, subject, data) FROM STDIN") as copy:
             for type_, subject, data in events:
-                copy.write_row((uuid.uuid4(), type_, f"/gridbus/{schema}", subject,
+                copy.write_row((uuid.uuid4(), type_, source, subject,
                                 json.dumps(data, ensure_ascii=False)))
 
 
@@ -137,10 +172,13 @@ def events_exchange() -> kombu.Exchange:
 
 
 class Relay:
-    """Publishes one schema's unpublished outbox rows, in order.
+    """Publishes one schema's outbox rows in the order of their commits, numbering them.
 
-    One relay at a time holds the schema's advisory lock per batch, so several running
-    copies (one per nameko replica) are safe and keep the order."""
+    Several copies may run (one per nameko replica): only the one holding the source's advisory
+    lock publishes. The lock is a session lock on the relay's LISTEN connection, held for as long
+    as that connection lives, so the numbering and the publishing that follows it are one
+    writer's; a relay that dies loses its connection and the lock with it, and another takes over
+    at its next look."""
 
     def __init__(self, bind: Engine, amqp_uri: str, schema: str, *, batch_size: int = 200,
                  poll_interval: float = 0.02, idle_poll: float = 1.0):
@@ -151,6 +189,7 @@ class Relay:
         self.poll_interval = poll_interval  # the first retry's delay after a failure
         self.idle_poll = idle_poll          # a look even without a NOTIFY: belt and braces
         self._listener: psycopg.Connection | None = None
+        self._leading = False
         self.exchange = events_exchange()
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -173,6 +212,15 @@ class Relay:
             self._listener.execute(f"LISTEN {notify_channel(self.schema)}")
         return self._listener
 
+    def _lead(self) -> bool:
+        """Whether this relay is the source's publisher: it takes the lock when it is free."""
+        if not self._leading:
+            self._leading = bool(self._listen().execute(
+                "SELECT pg_try_advisory_lock(hashtext(%s))", (f"gridbus.outbox.{self.schema}",)).fetchone()[0])
+            if self._leading:
+                log.info("outbox relay %s: publishing", self.schema)
+        return self._leading
+
     def _await_news(self) -> None:
         """Returns when a commit added outbox rows, wake() or stop() was called, or idle_poll passed.
         Notifications that came while publishing are queued on the connection and return at once."""
@@ -191,6 +239,7 @@ class Relay:
         self._wake.clear()
 
     def close(self) -> None:
+        self._leading = False  # the lock goes with the listener's session
         if self._listener is not None:
             try:
                 self._listener.close()
@@ -204,26 +253,44 @@ class Relay:
                 log.debug("outbox relay %s: closing a dead connection: %s", self.schema, exc)
             self._connection = None
 
+    def _take_batch(self) -> list:
+        """The rows to publish next, numbered: first any numbered but unpublished (a previous
+        publisher died between numbering and marking: they go again with the same numbers), else
+        the next committed rows, numbered after the last number in one statement and committed
+        before they are published, so a crash can never give an event a second number."""
+        columns = "id, sequence, event_id, type, source, subject, time, data, subject_sequence"
+        with self.engine.begin() as conn:
+            rows = conn.execute(text(
+                f"SELECT {columns} FROM {self.schema}.outbox "
+                "WHERE published_at IS NULL AND sequence IS NOT NULL ORDER BY sequence LIMIT :n"),
+                {"n": self.batch_size}).all()
+            if rows:
+                return rows
+            rows = conn.execute(text(
+                f"""WITH last AS (SELECT coalesce(max(sequence), 0) AS n FROM {self.schema}.outbox),
+                fresh AS (SELECT id, row_number() OVER (ORDER BY id) AS k FROM {self.schema}.outbox
+                          WHERE published_at IS NULL AND sequence IS NULL ORDER BY id LIMIT :n)
+                UPDATE {self.schema}.outbox o SET sequence = last.n + fresh.k FROM last, fresh
+                WHERE o.id = fresh.id RETURNING {', '.join('o.' + c for c in columns.split(', '))}"""),
+                {"n": self.batch_size}).all()
+            return sorted(rows, key=lambda r: r.sequence)
+
     def publish_batch(self) -> int:
         """Publishes up to batch_size events; returns how many. Raises on broker or DB failure."""
+        if not self._lead():
+            return 0
+        rows = self._take_batch()
+        if not rows:
+            return 0
+        producer = self._producer()
+        for row in rows:
+            publish_row(producer, row, exchange=self.exchange, routing_key=row.type)
+            failpoints.hit("relay.after_publish")
         with self.engine.begin() as conn:
-            locked = conn.execute(text("SELECT pg_try_advisory_xact_lock(hashtext(:k))"),
-                                  {"k": f"gridbus.outbox.{self.schema}"}).scalar()
-            if not locked:
-                return 0
-            rows = conn.execute(text(
-                f"SELECT sequence, event_id, type, source, subject, time, data, subject_sequence "
-                f"FROM {self.schema}.outbox "
-                "WHERE published_at IS NULL ORDER BY sequence LIMIT :n"), {"n": self.batch_size}).all()
-            if not rows:
-                return 0
-            producer = self._producer()
-            for row in rows:
-                publish_row(producer, row, exchange=self.exchange, routing_key=row.type)
-                failpoints.hit("relay.after_publish")
-            conn.execute(text(f"UPDATE {self.schema}.outbox SET published_at = clock_timestamp() "
-                              "WHERE sequence = ANY(:seqs)"), {"seqs": [r.sequence for r in rows]})
-            return len(rows)
+            # One time for the batch: published_at then orders batches as sequence does.
+            conn.execute(text(f"UPDATE {self.schema}.outbox SET published_at = statement_timestamp() "
+                              "WHERE id = ANY(:ids)"), {"ids": [r.id for r in rows]})
+        return len(rows)
 
     def wake(self) -> None:
         self._wake.set()
@@ -255,15 +322,15 @@ def main(argv=None) -> None:
     import argparse
     import signal
 
-    from shared.config import settings
+    from shared.config import start
     from shared.db import engine
     from shared.logs import setup_logging
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("schema")
     args = parser.parse_args(argv)
+    s = start(f"{args.schema} outbox relay")  # in production: refuses development keys and default credentials
     setup_logging()
-    s = settings()
     relay = Relay(engine(s.database_url), s.amqp_uri, args.schema)
     signal.signal(signal.SIGTERM, lambda *_: relay.stop())
     signal.signal(signal.SIGINT, lambda *_: relay.stop())

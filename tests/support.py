@@ -174,7 +174,7 @@ def service_process(environment: dict, service: str, kind: str, *, name: str | N
 
     amqp_uri = environment["GRIDBUS_AMQP_URI"]
     process = next(p for p in registry.BY_NAME[service].processes if p.kind == kind)
-    argv = dict(processes(amqp_uri)[service])[process.name]
+    argv = dict(processes()[service])[process.name]
     env = {**environment, **(env or {})}
     port = None
     if kind == registry.NAMEKO:
@@ -327,10 +327,10 @@ def outbox_published(schema: str) -> Callable[[], bool]:
     every queue bound to it, and a reader that takes what is there sees all it will ever get."""
     from shared.db import session_scope
     with session_scope() as s:
-        last = s.execute(text(f"SELECT coalesce(max(sequence), 0) FROM {schema}.outbox")).scalar()
+        last = s.execute(text(f"SELECT coalesce(max(id), 0) FROM {schema}.outbox")).scalar()
 
     def published() -> bool:
         with session_scope() as s:
             return not s.execute(text(f"SELECT 1 FROM {schema}.outbox WHERE published_at IS NULL "
-                                      "AND sequence <= :last LIMIT 1"), {"last": last}).first()
+                                      "AND id <= :last LIMIT 1"), {"last": last}).first()
     return published

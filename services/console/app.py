@@ -22,10 +22,11 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from services.console import domain, signin, store, views
+from services.console import attachments, domain, officer, signin, store, views
+from services.console.attachments import http as attachment_http
 from services.console.clients import ServiceError, Services
 from services.console.live import Hub
-from services.console.session import Sessions, check_request_origin, clear_cookie, current, set_cookie
+from services.console.session import JSON, Sessions, check_request_origin, clear_cookie, current, read_json as _json, set_cookie
 from shared.config import Settings, settings
 from shared.db import session_scope
 from shared.errors import DomainError, InvalidArgument, NotFound
@@ -45,23 +46,16 @@ def _error(request: Request, code: str, message: str) -> JSONResponse:
     return json_error(request.url.path, HTTP_STATUS.get(code, 502), code, message)
 
 
-async def _json(request: Request) -> dict:
-    try:
-        body = json.loads(await request.body() or b"{}")
-    except ValueError:
-        raise InvalidArgument("the body is not JSON")
-    if not isinstance(body, dict):
-        raise InvalidArgument("the body must be a JSON object")
-    return body
+def _origin(url: str) -> str:
+    parts = urlsplit(url.replace("{", "").replace("}", ""))
+    return f" {parts.scheme}://{parts.netloc}"
 
 
-def _content_security_policy(tile_url: str | None) -> str:
-    tiles = ""
-    if tile_url:
-        parts = urlsplit(tile_url.replace("{", "").replace("}", ""))
-        tiles = f" {parts.scheme}://{parts.netloc}"
+def _content_security_policy(tile_url: str | None, photo_url: str | None = None) -> str:
+    tiles = _origin(tile_url) if tile_url else ""
+    photos = _origin(photo_url) if photo_url else ""  # the object store's signed links
     return ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-            f"img-src 'self' data: blob:{tiles}; connect-src 'self'{tiles}; worker-src 'self' blob:; "
+            f"img-src 'self' data: blob:{tiles}{photos}; connect-src 'self'{tiles}; worker-src 'self' blob:; "
             "font-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 
 
@@ -69,14 +63,18 @@ def create_app(s: Settings | None = None) -> Starlette:
     s = s or settings()
     sessions = Sessions()
     state: dict = {}
-    csp = _content_security_policy(s.console_tile_url)
+    photos = attachments.open_store(s)
+    photo_origin = None
+    if s.attachment_s3_bucket:
+        photo_origin = s.attachment_s3_endpoint or f"https://{s.attachment_s3_bucket}.s3.amazonaws.com"
+    csp = _content_security_policy(s.console_tile_url, photo_origin)
 
-    def api(handler, *, signed_in: bool = True):
-        """Wraps a handler `(request, session)`: the session (CSRF on changes) and errors as JSON."""
+    def api(handler, *, signed_in: bool = True, app: str = "console", body_types: tuple[str, ...] = JSON):
+        """Wraps a handler `(request, session)`: the app's session (CSRF on changes) and errors as JSON."""
         async def endpoint(request: Request) -> Response:
             session = None
             try:
-                session = current(sessions, request) if signed_in else None
+                session = current(sessions, request, app, body_types) if signed_in else None
                 return await handler(request, session)
             except ServiceError as exc:
                 if exc.code == "UNAUTHENTICATED" and session is not None:
@@ -133,7 +131,7 @@ def create_app(s: Settings | None = None) -> Starlette:
         return JSONResponse(await views.queue(svc(), session, f, datetime.now(timezone.utc)))
 
     async def incident(request, session):
-        return JSONResponse(await views.case(svc(), session, request.path_params["incident_id"]))
+        return JSONResponse(await views.case(svc(), session, request.path_params["incident_id"], photos.link))
 
     async def officers(request, session):
         return JSONResponse({"officers": await views.officers(svc(), session)})
@@ -243,6 +241,8 @@ def create_app(s: Settings | None = None) -> Starlette:
         Route("/api/filters/{name}", api(save_filter), methods=["PUT"]),
         Route("/api/filters/{name}", api(delete_filter), methods=["DELETE"]),
         Route("/api/events", api(events)),
+        *officer.routes(api, sessions, svc, photos),
+        Route("/attachments/{name}", api(attachment_http.view_handler(photos), signed_in=False)),
         *(Route(path, page) for path in PAGES),
         Route("/case/{incident_id}", page),
     ]
@@ -250,8 +250,24 @@ def create_app(s: Settings | None = None) -> Starlette:
         routes.append(Mount("/assets", StaticFiles(directory=WEB_DIST / "assets"), name="assets"))
     return Starlette(routes=routes, lifespan=lifespan,
                      middleware=[Middleware(SecurityHeaders, csp=csp), Middleware(GZipMiddleware, minimum_size=1024),
-                                 Middleware(BodyLimit, max_bytes=MAX_BODY_BYTES, timeout=BODY_TIMEOUT_S,
-                                            errors=json_error)])
+                                 Middleware(BodyLimits, uploads=UPLOAD_PATHS, upload_bytes=s.attachment_max_bytes)])
+
+
+UPLOAD_PATHS = (officer.UPLOAD_PATH,)
+
+
+class BodyLimits:
+    """The body limits: photos on the upload paths, small JSON everywhere else."""
+
+    def __init__(self, app, uploads: tuple[str, ...], upload_bytes: int):
+        self.uploads = uploads
+        self.small = BodyLimit(app, max_bytes=MAX_BODY_BYTES, timeout=BODY_TIMEOUT_S, errors=json_error)
+        self.photos = BodyLimit(app, max_bytes=upload_bytes, timeout=attachment_http.UPLOAD_TIMEOUT_S,
+                                errors=json_error)
+
+    async def __call__(self, scope, receive, send):
+        limit = self.photos if scope["type"] == "http" and scope["path"] in self.uploads else self.small
+        await limit(scope, receive, send)
 
 
 class SecurityHeaders:

@@ -11,15 +11,14 @@ import uvicorn
 
 from services import registry
 from services.console.app import create_app
-from shared.config import settings
 from shared.logs import setup_logging
 
 log = logging.getLogger(__name__)
 
 
 def main() -> None:
+    s = registry.start("console-http")
     setup_logging()
-    s = settings()
     port = registry.port("console", registry.HTTP)
     log.info("console on http://%s:%d/", s.console_http_host, port)
     uvicorn.run(create_app(s), host=s.console_http_host, port=port, log_level=s.log_level.lower(),

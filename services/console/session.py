@@ -7,6 +7,7 @@ other site can make a signed-in browser act. A session ends with its token, or a
 from __future__ import annotations
 
 import hmac
+import json
 import secrets
 import threading
 import time
@@ -18,9 +19,12 @@ from starlette.responses import Response
 
 from services.console.signin import SignedIn
 from shared.auth import Principal
-from shared.errors import PermissionDenied, Unauthenticated
+from shared.errors import InvalidArgument, PermissionDenied, Unauthenticated
 
 COOKIE = "gridbus_console"
+# Each app has its own cookie (a dispatcher's and an officer's sessions never stand in for each other).
+COOKIES = {"console": COOKIE, "officer": "gridbus_officer"}
+JSON = ("application/json",)
 CSRF_HEADER = "x-csrf-token"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -31,6 +35,7 @@ class Session:
     token: str
     principal: Principal
     expires_at: float
+    app: str = "console"
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(32))
 
     @property
@@ -50,9 +55,9 @@ class Sessions:
     def on_end(self, callback) -> None:
         self._ended.append(callback)
 
-    def start(self, signed_in: SignedIn) -> tuple[Session, str]:
-        """A new session and the cookie value naming it."""
-        session = Session(secrets.token_urlsafe(32), signed_in.token, signed_in.principal, signed_in.expires_at)
+    def start(self, signed_in: SignedIn, app: str = "console") -> tuple[Session, str]:
+        """A new session of that app and the cookie value naming it."""
+        session = Session(secrets.token_urlsafe(32), signed_in.token, signed_in.principal, signed_in.expires_at, app)
         with self._lock:
             self._purge()
             self._by_id[session.id] = session
@@ -83,33 +88,45 @@ class Sessions:
             del self._by_id[sid]
 
 
-def set_cookie(response: Response, request: Request, value: str, expires_at: float) -> None:
-    response.set_cookie(COOKIE, value, max_age=max(int(expires_at - time.time()), 0), path="/", httponly=True,
+def set_cookie(response: Response, request: Request, value: str, expires_at: float, app: str = "console") -> None:
+    response.set_cookie(COOKIES[app], value, max_age=max(int(expires_at - time.time()), 0), path="/", httponly=True,
                         samesite="strict", secure=request.url.scheme == "https")
 
 
-def clear_cookie(response: Response, request: Request) -> None:
-    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict", secure=request.url.scheme == "https")
+def clear_cookie(response: Response, request: Request, app: str = "console") -> None:
+    response.delete_cookie(COOKIES[app], path="/", httponly=True, samesite="strict", secure=request.url.scheme == "https")
 
 
-def check_request_origin(request: Request) -> None:
-    """A request that changes something comes from the console's own page, as JSON."""
+def check_request_origin(request: Request, body_types: tuple[str, ...] = JSON) -> None:
+    """A request that changes something comes from the console's own page, as JSON (or, for an
+    upload, as one of the types the route takes)."""
     origin = request.headers.get("origin")
     if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
         raise PermissionDenied("requests from other sites are refused")
     if request.method in ("POST", "PUT", "PATCH") and \
-            request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
-        raise PermissionDenied("send JSON (Content-Type: application/json)")
+            request.headers.get("content-type", "").split(";")[0].strip().lower() not in body_types:
+        raise PermissionDenied("send JSON (Content-Type: application/json)" if body_types == JSON
+                               else f"send one of {', '.join(body_types)}")
 
 
-def current(sessions: Sessions, request: Request) -> Session:
-    """The request's session; for a change, its CSRF token and origin checked too."""
-    session = sessions.find(request.cookies.get(COOKIE))
-    if session is None:
+def current(sessions: Sessions, request: Request, app: str = "console", body_types: tuple[str, ...] = JSON) -> Session:
+    """The request's session of that app; for a change, its CSRF token and origin checked too."""
+    session = sessions.find(request.cookies.get(COOKIES[app]))
+    if session is None or session.app != app:
         raise Unauthenticated("sign in first")
     if request.method in UNSAFE_METHODS:
-        check_request_origin(request)
+        check_request_origin(request, body_types)
         sent = request.headers.get(CSRF_HEADER, "")
         if not hmac.compare_digest(sent.encode(), session.csrf.encode()):
             raise PermissionDenied("the request lacks this session's CSRF token; reload the page")
     return session
+
+
+async def read_json(request: Request) -> dict:
+    try:
+        body = json.loads(await request.body() or b"{}")
+    except ValueError:
+        raise InvalidArgument("the body is not JSON")
+    if not isinstance(body, dict):
+        raise InvalidArgument("the body must be a JSON object")
+    return body

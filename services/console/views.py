@@ -9,6 +9,7 @@ import uuid
 from datetime import datetime
 
 from services.console import domain
+from services.console.attachments import MEDIA_TYPES, sha_of_uri
 from services.console.clients import INCIDENTS_PAGE, ServiceError, Services
 from services.console.session import Session
 from services.incidents.domain import OPEN_STATUSES
@@ -93,10 +94,14 @@ async def _newest(svc: Services, token: str, limit: int, common: dict) -> tuple[
 
 # --- one case ---------------------------------------------------------------------------------
 
-async def case(svc: Services, session: Session, incident_id: str) -> dict:
+async def case(svc: Services, session: Session, incident_id: str, link=None) -> dict:
+    """The case as the member may see it; `link(sha256, media_type)` signs a short-lived link to
+    each photo in gridbus's store (having read the case is the permission to see its photos)."""
     token = session.token
     (incident, history), task = await asyncio.gather(svc.incident(token, incident_id),
                                                      _optional(svc.task_of(token, incident_id)))
+    if link is not None:
+        add_links(incident, link)
     root = incident["duplicate_of"] or incident["id"]
     lon, lat, d = incident["lon"], incident["lat"], DUPLICATES_BOX_DEG
     nearby, _ = await svc.incidents_page(token, bbox=(lon - d, lat - d, lon + d, lat + d),
@@ -112,6 +117,12 @@ async def case(svc: Services, session: Session, incident_id: str) -> dict:
             "duplicates": duplicates, "departments": [{**d, "names": domain.split_name(d["name"])} for d in departments],
             "actions": domain.available_actions(session.principal, incident, task),
             "needs": {name: list(a.needs) for name, a in domain.ACTIONS.items()}}
+
+
+def add_links(incident: dict, link) -> None:
+    for a in incident["attachments"]:
+        sha = sha_of_uri(a["uri"])
+        a["url"] = link(sha, a["media_type"]) if sha and a["media_type"] in MEDIA_TYPES else None
 
 
 async def _reporter(svc: Services, token: str, reporter_id: str) -> dict:

@@ -167,6 +167,7 @@ class CreditServicer(pb_grpc.CreditServiceServicer):
 
 
 def main() -> None:
+    registry.start("credit-grpc")
     setup_logging()
     serve(SERVICE_NAME, pb_grpc.add_CreditServiceServicer_to_server, CreditServicer(), registry.port("credit"))
 

@@ -71,6 +71,7 @@ def app(limits_: Limits | None = None):
 
 
 def main() -> None:
+    registry.start("credit-http")
     setup_logging()
     limits_ = Limits.from_settings()
     serve(app(limits_), registry.port("credit", registry.HTTP), limits_)

@@ -1,7 +1,7 @@
 """The credit registry's nameko entry points: closed incidents become records, and RPC for
 other services. Thin: they call operations.
 
-Run: nameko run services.credit.service --broker $GRIDBUS_AMQP_URI"""
+Run: python -m services.nameko_run services.credit.service"""
 from __future__ import annotations
 
 import logging

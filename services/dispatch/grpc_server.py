@@ -120,6 +120,7 @@ class DispatchServicer(pb_grpc.DispatchServiceServicer):
 
 
 def main() -> None:
+    registry.start("dispatch-grpc")
     setup_logging()
     serve(SERVICE_NAME, pb_grpc.add_DispatchServiceServicer_to_server, DispatchServicer(),
           registry.port("dispatch"))

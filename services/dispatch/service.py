@@ -1,7 +1,7 @@
 """The dispatch service's nameko entry points: the incidents events it acts on, the deadline
 scheduler, and RPC for other services. Thin: they call operations.
 
-Run: nameko run services.dispatch.service --broker $GRIDBUS_AMQP_URI"""
+Run: python -m services.nameko_run services.dispatch.service"""
 from __future__ import annotations
 
 import logging

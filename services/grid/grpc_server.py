@@ -13,7 +13,6 @@ from gridbus.grid.v1 import grid_pb2_grpc as pb_grpc
 from services import registry
 from services.grid import boundary_files, domain, operations as ops, tiles
 from shared import geo_proto
-from shared.config import settings
 from shared.errors import InvalidArgument
 from shared.geo_proto import SHIFTED as _SHIFTED, datum as _datum
 from shared.grpc_support import STATUS, serve, serve_processes, timestamp, unary
@@ -155,7 +154,7 @@ def _serve(share_port: bool = False) -> None:
 
 
 def main() -> None:
-    processes = settings().grid_grpc_processes
+    processes = registry.start("grid-grpc").grid_grpc_processes
     if processes == 1:
         _serve()
         return

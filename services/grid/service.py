@@ -1,6 +1,6 @@
 """The grid service's nameko entry points: RPC for other services. Thin: they call operations.
 
-Run: nameko run services.grid.service --broker $GRIDBUS_AMQP_URI
+Run: python -m services.nameko_run services.grid.service
 Callers pass `authorization: Bearer <token>` in nameko's context data."""
 from __future__ import annotations
 

@@ -14,7 +14,6 @@ from services import registry
 from services.incidents import domain
 from services.incidents import operations as ops
 from shared.changefeed import ChangeFeed
-from shared.config import settings
 from shared import geo_proto
 from shared.errors import DomainError, InvalidArgument
 from shared.grpc_support import STATUS, serve, server_stream, time_field, timestamp, unary
@@ -190,8 +189,8 @@ class IncidentServicer(pb_grpc.IncidentServiceServicer):
 
 
 def main() -> None:
+    s = registry.start("incidents-grpc")
     setup_logging()
-    s = settings()
     feed = ChangeFeed(s.amqp_uri, ["incidents.incident.*"])
     ops.leaf_grids()  # reports are pinned from memory: built before the first one is taken
     serve(SERVICE_NAME, pb_grpc.add_IncidentServiceServicer_to_server, IncidentServicer(feed),

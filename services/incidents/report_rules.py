@@ -28,7 +28,8 @@ CLOCK_SKEW = timedelta(minutes=5)
 MAX_AGE = timedelta(days=30)  # an offline queue older than this is stale
 MEDIA_TYPES = frozenset({"image/jpeg", "image/png", "image/heic", "image/webp", "video/mp4",
                          "video/quicktime", "audio/aac", "audio/mpeg", "audio/amr"})
-URI_SCHEMES = ("https://", "s3://", "oss://")
+# gridbus://attachments/<sha256>: a photo in gridbus's own attachment store (services/console/attachments).
+URI_SCHEMES = ("https://", "s3://", "oss://", "gridbus://attachments/")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _CATEGORY = re.compile(r"[0-9A-Za-z]{2,16}")
 _DEPARTMENT = re.compile(r"[0-9A-Za-z_.-]{1,64}")

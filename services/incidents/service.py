@@ -1,7 +1,7 @@
 """The incidents service's nameko entry points: RPC for other services and the handlers of
 dispatch's events. Thin: they call operations.
 
-Run: nameko run services.incidents.service --broker $GRIDBUS_AMQP_URI
+Run: python -m services.nameko_run services.incidents.service
 Callers pass `authorization: Bearer <token>` in nameko's context data."""
 from __future__ import annotations
 

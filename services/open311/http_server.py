@@ -301,6 +301,7 @@ def app(limits_: Limits | None = None):
 
 
 def main() -> None:
+    registry.start("open311-http")
     setup_logging()
     limits_ = Limits.from_settings(max_body_bytes=MAX_BODY_BYTES)
     incidents.leaf_grids()  # requests are pinned from memory: built before the first one is taken

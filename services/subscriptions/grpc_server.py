@@ -41,6 +41,7 @@ class SubscriptionServicer(pb_grpc.SubscriptionServiceServicer):
 
 
 def main() -> None:
+    registry.start("subscriptions-grpc")
     setup_logging()
     serve(SERVICE_NAME, pb_grpc.add_SubscriptionServiceServicer_to_server, SubscriptionServicer(),
           registry.port("subscriptions"))

@@ -81,7 +81,7 @@ def replay(caller: Principal, name: str, *, source: str | None = None, from_sequ
     so a subscriber that saw some of them already drops the repeats."""
     _may_manage(caller)
     if source:
-        source = source.removeprefix("/gridbus/")
+        source = source.rsplit("/", 1)[-1]  # incidents, /gridbus/incidents or /gridbus/<deployment>/incidents
     if from_sequence is not None and not source:
         raise InvalidArgument("from_sequence counts per source: name the source too")
     if from_sequence is None and since is None:

@@ -51,13 +51,14 @@ def event_sources(session: Session, schemas: tuple[str, ...]) -> list[str]:
 
 def stored_events(session: Session, schemas: list[str], *, from_sequence: int | None, since: datetime | None,
                   batch: int = 1000) -> Iterator:
-    """Published events in time order (per source: sequence order), read in batches."""
+    """Published events in the order they were published (per source: sequence order), read in batches."""
     union = " UNION ALL ".join(
-        f"SELECT sequence, event_id, type, source, subject, time, data, subject_sequence FROM {s}.outbox "
+        f"SELECT sequence, event_id, type, source, subject, time, data, subject_sequence, published_at FROM {s}.outbox "
         "WHERE published_at IS NOT NULL AND (CAST(:since AS timestamptz) IS NULL OR time >= :since) "
         "AND (CAST(:seq AS bigint) IS NULL OR sequence >= :seq)" for s in schemas)
-    # One source: its own sequence order. Several: time order, which each source's sequence follows.
-    order = "sequence" if len(schemas) == 1 else "time, source, sequence"
+    # One source: its own sequence order. Several: the order they were published in, which each
+    # source's sequence follows (a relay marks a batch with one time, after the batch before).
+    order = "sequence" if len(schemas) == 1 else "published_at, source, sequence"
     result = session.execute(text(f"SELECT * FROM ({union}) e ORDER BY {order}")
                              .execution_options(yield_per=batch), {"since": since, "seq": from_sequence})
     yield from result

@@ -13,6 +13,8 @@ import yaml
 from gridbus.incidents.v1 import incidents_pb2 as ipb
 from services.dispatch import operations as dispatch_ops
 from services.dispatch.cli import DEFAULT_CONFIG
+from shared import auth
+from shared.auth import Principal
 from tests.conftest import SYSTEM
 from tests.incidents.conftest import GRIDS, report_request
 from tests.support import metadata, running, service_process, token, wait_for
@@ -34,7 +36,13 @@ def routing(environment, city, categories):
 
 
 @pytest.fixture(scope="package")
-def console_stack(environment, routing, incidents_server, incidents_nameko):
+def photo_dir(tmp_path_factory):
+    """The console's attachment store for this run (the local directory store)."""
+    return tmp_path_factory.mktemp("attachments")
+
+
+@pytest.fixture(scope="package")
+def console_stack(environment, routing, incidents_server, incidents_nameko, photo_dir):
     """Every process the console talks to, and the console itself; yields its base URL. Cases
     keep the usual deadlines, so a form opened in the page stays at the versions it shows."""
     grid_grpc = service_process(environment, "grid", "grpc", name="console-grid-grpc")
@@ -45,7 +53,8 @@ def console_stack(environment, routing, incidents_server, incidents_nameko):
     with running(grid_grpc, dispatch_grpc, dispatch_nameko, grid_nameko):
         ports = {"incidents": incidents_server, "grid": grid_grpc.port, "dispatch": dispatch_grpc.port}
         targets = {f"GRIDBUS_{s.upper()}_GRPC_TARGET": f"127.0.0.1:{p}" for s, p in ports.items()}
-        with service_process(environment, "console", "http", env=targets) as console:
+        env = {**targets, "GRIDBUS_ATTACHMENT_DIR": str(photo_dir)}
+        with service_process(environment, "console", "http", env=env) as console:
             yield {"base": f"http://127.0.0.1:{console.port}", "ports": ports, "console": console,
                    "dispatch_nameko": dispatch_nameko}
 
@@ -83,6 +92,26 @@ def signed_in(base: str, scope: str, *, role: str = "dispatcher", member_id: str
     """An httpx client signed in to the console as a member of that scope, with its CSRF token."""
     with httpx.Client(base_url=base, timeout=20) as client:
         answer = client.post("/api/session", json={"token": token(role, scope, member_id=member_id or f"{role}-{scope}")})
+        assert answer.status_code == 200, answer.text
+        client.headers["X-CSRF-Token"] = answer.json()["csrf"]
+        yield client
+
+
+def officer_member(grid: str, name: str = "网格员") -> str:
+    """A stored officer assigned to the grid (phone made from the name's hash); their member id."""
+    from services.grid import operations as grid_ops
+    admin = Principal("console-tests-admin", auth.ADMIN, (grid[:6],))
+    phone = "139" + str(int(uuid.uuid4().hex[:12], 16))[-8:]
+    member = grid_ops.create_member(admin, name, phone, auth.OFFICER)
+    grid_ops.assign_member(admin, member.id, grid, True)
+    return member.id
+
+
+@contextlib.contextmanager
+def officer_signed_in(base: str, grid: str, member_id: str):
+    """An httpx client signed in to the officer's app as that officer of the grid."""
+    with httpx.Client(base_url=base, timeout=20) as client:
+        answer = client.post("/api/officer/session", json={"token": token("officer", grid, member_id=member_id)})
         assert answer.status_code == 200, answer.text
         client.headers["X-CSRF-Token"] = answer.json()["csrf"]
         yield client

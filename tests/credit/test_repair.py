@@ -180,7 +180,7 @@ def test_every_event_credit_stored_matches_its_events_proto(authorities):
     """After the repairs and checks above (and whatever else this run made): each payload in the
     credit outbox, the event store, is what events.proto says it is."""
     with session_scope() as s:
-        events = s.execute(text("SELECT type, data FROM credit.outbox ORDER BY sequence")).mappings().all()
+        events = s.execute(text("SELECT type, data FROM credit.outbox ORDER BY id")).mappings().all()
     assert {"credit.record.added", "credit.list.changed", "credit.repair.applied", "credit.repair.decided"} <= \
         {e["type"] for e in events}
     assert_payloads_match_protos(events)

@@ -321,6 +321,6 @@ def test_every_event_dispatch_stored_matches_its_events_proto(stub, dispatch_stu
     incident = stub.Report(report_request(D1_GRID, category="0102"), metadata=officer(D1_GRID)).incident
     assert task_for(dispatch_stub, incident.id)
     with session_scope() as s:
-        events = s.execute(text("SELECT type, data FROM dispatch.outbox ORDER BY sequence")).mappings().all()
+        events = s.execute(text("SELECT type, data FROM dispatch.outbox ORDER BY id")).mappings().all()
     assert "dispatch.task.created" in {e["type"] for e in events}
     assert_payloads_match_protos(events)

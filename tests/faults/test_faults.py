@@ -189,8 +189,10 @@ def test_restart_rabbitmq_during_a_stream(environment, system):
     phones.start()
     stream_flowing(phones)
     subprocess.run(["rabbitmqctl", "-q", "stop_app"], check=True, timeout=120)
-    through_an_outage(phones)  # reports keep being accepted: the outbox holds their events
-    subprocess.run(["rabbitmqctl", "-q", "start_app"], check=True, timeout=120)
+    try:
+        through_an_outage(phones)  # reports keep being accepted: the outbox holds their events
+    finally:  # the broker is shared: never leave it stopped, whatever happened
+        subprocess.run(["rabbitmqctl", "-q", "start_app"], check=True, timeout=120)
     phones.join(180)
     assert_exactly_once(environment["GRIDBUS_AMQP_URI"], system.queue, phones)
 

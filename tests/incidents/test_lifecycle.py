@@ -244,6 +244,6 @@ def test_every_event_incidents_stored_matches_its_events_proto(stub):
     i = new_incident(stub)
     act(stub, DISPATCHER, i, pb.ACTION_DISPATCH, department_code="CG-01")
     with session_scope() as s:
-        events = s.execute(text("SELECT type, data FROM incidents.outbox ORDER BY sequence")).mappings().all()
+        events = s.execute(text("SELECT type, data FROM incidents.outbox ORDER BY id")).mappings().all()
     assert {"incidents.incident.reported", "incidents.incident.dispatched"} <= {e["type"] for e in events}
     assert_payloads_match_protos(events)

@@ -1,0 +1,257 @@
+"""Production mode (GRIDBUS_ENV=production): every process refuses to start, naming the variable,
+on a missing, short, development or placeholder key or default credentials; the deployment files'
+placeholders are exactly what it refuses; a real configuration starts."""
+from __future__ import annotations
+
+import base64
+import secrets
+import subprocess
+import sys
+
+import pytest
+import yaml
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from services import registry
+from shared import config
+from shared.config import (INSECURE_DEV_CHECKPOINT_KEY, INSECURE_DEV_ID_KEY, INSECURE_DEV_TOKEN_KEY, PLACEHOLDER,
+                           production_problems)
+from tests.support import ROOT
+
+
+def ed25519_pair(key_id: str) -> tuple[str, str]:
+    """A fresh `key-id:base64` private seed and its public key."""
+    private = Ed25519PrivateKey.generate()
+    seed = private.private_bytes_raw()
+    public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return f"{key_id}:{base64.b64encode(seed).decode()}", f"{key_id}:{base64.b64encode(public).decode()}"
+
+
+def good_env(amqp: str = "amqp://gridbus:{pw}@127.0.0.1:1/", db: str = "postgresql+psycopg://gridbus_app:{pw}@127.0.0.1:1/x"
+             ) -> dict[str, str]:
+    """A production configuration with real keys (servers on closed ports unless given)."""
+    private, public = ed25519_pair("k2026")
+    return {"GRIDBUS_ENV": "production",
+            "GRIDBUS_AMQP_URI": amqp.format(pw=secrets.token_urlsafe(16)),
+            "GRIDBUS_DATABASE_URL": db.format(pw=secrets.token_urlsafe(16)),
+            "GRIDBUS_TOKEN_KEY": secrets.token_urlsafe(32), "GRIDBUS_CREDIT_ID_KEY": secrets.token_urlsafe(32),
+            "GRIDBUS_CREDIT_CHECKPOINT_KEY": private, "GRIDBUS_CREDIT_CHECKPOINT_VERIFY_KEYS": public}
+
+
+EVERYTHING = [f for _, p in registry.processes() for f in p.needs]
+
+
+def test_a_real_configuration_has_no_problems():
+    assert production_problems(good_env(), [*config.EVERY_PROCESS_NEEDS, *EVERYTHING]) == []
+
+
+_DEV_PUBLIC = next(v for v in config._dev_values()[0] if v.startswith("dev-checkpoint:") and v != INSECURE_DEV_CHECKPOINT_KEY)
+
+
+@pytest.mark.parametrize("name, value, words", [
+    ("GRIDBUS_TOKEN_KEY", None, "GRIDBUS_TOKEN_KEY is not set"),
+    ("GRIDBUS_AMQP_URI", None, "GRIDBUS_AMQP_URI is not set"),
+    ("GRIDBUS_DATABASE_URL", None, "GRIDBUS_DATABASE_URL is not set"),
+    ("GRIDBUS_CREDIT_ID_KEY", None, "GRIDBUS_CREDIT_ID_KEY is not set"),
+    ("GRIDBUS_CREDIT_CHECKPOINT_KEY", None, "GRIDBUS_CREDIT_CHECKPOINT_KEY is not set"),
+    ("GRIDBUS_CREDIT_CHECKPOINT_VERIFY_KEYS", None, "GRIDBUS_CREDIT_CHECKPOINT_VERIFY_KEYS is not set"),
+    ("GRIDBUS_TOKEN_KEY", INSECURE_DEV_TOKEN_KEY, "GRIDBUS_TOKEN_KEY is one of the repository's development keys"),
+    ("GRIDBUS_CREDIT_ID_KEY", INSECURE_DEV_ID_KEY, "GRIDBUS_CREDIT_ID_KEY is one of the repository's development"),
+    ("GRIDBUS_CREDIT_CHECKPOINT_KEY", INSECURE_DEV_CHECKPOINT_KEY, "GRIDBUS_CREDIT_CHECKPOINT_KEY is one of the"),
+    # The development seed under another key id, and the development public key among real ones.
+    ("GRIDBUS_CREDIT_CHECKPOINT_KEY", "k9:" + INSECURE_DEV_CHECKPOINT_KEY.partition(":")[2],
+     "GRIDBUS_CREDIT_CHECKPOINT_KEY is one of the"),
+    ("GRIDBUS_CREDIT_CHECKPOINT_VERIFY_KEYS", ed25519_pair("k1")[1] + "," + _DEV_PUBLIC,
+     "GRIDBUS_CREDIT_CHECKPOINT_VERIFY_KEYS is one of the"),
+    ("GRIDBUS_CREDIT_CHECKPOINT_VERIFY_KEYS", "k1:" + base64.b64encode(bytes(32)).decode(), "zero bytes"),
+    ("GRIDBUS_TOKEN_KEY", f"{PLACEHOLDER}-with-32-or-more-random-bytes", "GRIDBUS_TOKEN_KEY is still the deployment"),
+    ("GRIDBUS_AMQP_URI", "amqp://guest:guest@rabbitmq:5672/", "GRIDBUS_AMQP_URI uses the default account (guest)"),
+    ("GRIDBUS_AMQP_URI", "amqp://gridbus:guest@rabbitmq:5672/", "GRIDBUS_AMQP_URI uses the default account"),
+    ("GRIDBUS_AMQP_URI", "amqp://gridbus@rabbitmq:5672/", "GRIDBUS_AMQP_URI has no password"),
+    ("GRIDBUS_AMQP_URI", f"amqp://gridbus:{PLACEHOLDER}@rabbitmq:5672/", "GRIDBUS_AMQP_URI still has the deployment"),
+    ("GRIDBUS_DATABASE_URL", config.DEFAULT_DATABASE_URL, "GRIDBUS_DATABASE_URL has no password"),
+    ("GRIDBUS_DATABASE_URL", "postgresql+psycopg://guest:guest@db/gridbus", "GRIDBUS_DATABASE_URL uses the default"),
+    ("GRIDBUS_MIGRATION_DATABASE_URL", f"postgresql+psycopg://owner:{PLACEHOLDER}@db/gridbus",
+     "GRIDBUS_MIGRATION_DATABASE_URL still has the deployment"),
+    ("GRIDBUS_OPEN311_API_KEYS", "k-0123456789abcdef=city-app,short=other",
+     "GRIDBUS_OPEN311_API_KEYS has a key shorter than 16"),
+])
+def test_each_problem_names_its_variable(name, value, words):
+    env = good_env()
+    if value is None:
+        del env[name]
+    else:
+        env[name] = value
+    problems = production_problems(env, [*config.EVERY_PROCESS_NEEDS, *EVERYTHING])
+    assert len(problems) == 1 and words in problems[0], problems
+
+
+def test_a_key_a_process_does_not_need_may_be_unset_but_never_a_development_one():
+    env = good_env()
+    del env["GRIDBUS_CREDIT_ID_KEY"]
+    assert production_problems(env, config.EVERY_PROCESS_NEEDS) == []
+    env["GRIDBUS_CREDIT_ID_KEY"] = INSECURE_DEV_ID_KEY
+    assert production_problems(env, config.EVERY_PROCESS_NEEDS) != []
+
+
+def test_development_mode_uses_the_development_keys():
+    assert config.start("test", EVERYTHING, {}).token_key == INSECURE_DEV_TOKEN_KEY
+
+
+def test_a_database_url_may_use_a_client_certificate_instead_of_a_password():
+    env = {**good_env(), "GRIDBUS_DATABASE_URL": "postgresql+psycopg://gridbus_app@db/gridbus?sslmode=verify-full"
+                                                 "&sslcert=/tls/db.crt&sslkey=/tls/db.key"}
+    assert production_problems(env, config.EVERY_PROCESS_NEEDS) == []
+
+
+# --- the deployment files' placeholders ---------------------------------------------------
+
+def _k8s_settings() -> dict[str, str]:
+    """Every GRIDBUS_ value in k8s/'s ConfigMaps and Secrets."""
+    out = {}
+    for path in sorted((ROOT / "k8s").glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc and doc.get("kind") in ("ConfigMap", "Secret"):
+                for key, value in {**(doc.get("data") or {}), **(doc.get("stringData") or {})}.items():
+                    if key.startswith("GRIDBUS_"):
+                        out[key] = str(value)
+    return out
+
+
+def test_the_k8s_placeholders_are_refused_and_nothing_else_is():
+    k8s = _k8s_settings()
+    placeholders = {k for k, v in k8s.items() if PLACEHOLDER in v}
+    # Every secret the manifests carry is a placeholder, and every one of them is one.
+    guarded = {config.env_name(f.name) for f in config.fields(config.Settings) if f.metadata["guards"]}
+    assert placeholders == {k for k in guarded & k8s.keys() if k8s[k]}, "a secret in k8s/ is not a placeholder"
+    refused = production_problems(k8s, [*config.EVERY_PROCESS_NEEDS, *EVERYTHING])
+    assert sorted(p.split()[0] for p in refused) == sorted(placeholders)
+    assert all("placeholder" in p for p in refused), refused
+    # With real values in their places, the same configuration passes.
+    real = {**k8s, **{k: v for k, v in good_env().items() if k in placeholders},
+            "GRIDBUS_MIGRATION_DATABASE_URL": f"postgresql+psycopg://gridbus_owner:{secrets.token_urlsafe(16)}@db/gridbus"}
+    assert production_problems(real, [*config.EVERY_PROCESS_NEEDS, *EVERYTHING]) == []
+
+
+def test_compose_carries_no_secret_but_requires_each():
+    """docker-compose.yml takes every secret from the operator's environment (${VAR:?...}), so it
+    has no placeholder to forget, and it runs in production mode."""
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    guarded = {config.env_name(f.name) for f in config.fields(config.Settings) if f.metadata["guards"] == config.KEY}
+    for name, svc in compose["services"].items():
+        env = svc.get("environment") or {}
+        if "GRIDBUS_TOKEN_KEY" in env:
+            assert env.get("GRIDBUS_ENV") == "production", name
+            for key in guarded & env.keys():
+                assert env[key] in ("", None) or ":?" in env[key] or env[key].startswith("${"), (name, key)
+
+
+# --- real processes -----------------------------------------------------------------------
+
+def _argv(process: registry.Process) -> list[str]:
+    from demo.services import processes
+    return dict(processes()[process.name.rsplit("-", 1)[0]])[process.name]
+
+
+# Each process is started with one bad setting; together they try every kind of problem.
+BAD = [("GRIDBUS_TOKEN_KEY", INSECURE_DEV_TOKEN_KEY, "development key"),
+       ("GRIDBUS_AMQP_URI", "amqp://guest:guest@127.0.0.1:1/", "default account (guest)"),
+       ("GRIDBUS_DATABASE_URL", f"postgresql+psycopg://gridbus_app:{PLACEHOLDER}@127.0.0.1:1/x", "placeholder"),
+       ("GRIDBUS_TOKEN_KEY", "short", "must be at least 32 bytes"),
+       ("GRIDBUS_TOKEN_KEY", None, "is not set")]
+CREDIT_BAD = {"credit-nameko": ("GRIDBUS_CREDIT_CHECKPOINT_KEY", INSECURE_DEV_CHECKPOINT_KEY, "development key"),
+              "credit-grpc": ("GRIDBUS_CREDIT_CHECKPOINT_VERIFY_KEYS", None, "is not set"),
+              "credit-http": ("GRIDBUS_CREDIT_ID_KEY", f"{PLACEHOLDER}-with-32-or-more-random-bytes", "placeholder")}
+CASES = [(p.name, _argv(p), CREDIT_BAD.get(p.name, BAD[i % len(BAD)])) for i, (_, p) in enumerate(registry.processes())]
+CASES.append(("gridbus relay", [sys.executable, "-m", "services.cli", "relay", "grid"],
+              ("GRIDBUS_AMQP_URI", "amqp://gridbus@127.0.0.1:1/", "no password")))
+
+
+@pytest.fixture(scope="module")
+def refusals():
+    """Every process started at once, each with its bad setting; their exit codes and output."""
+    import os
+    started = {}
+    for name, argv, (var, value, _) in CASES:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDBUS_")}
+        env.update(good_env(), GRIDBUS_GRID_GRPC_PORT="0")
+        if value is None:
+            env.pop(var)
+        else:
+            env[var] = value
+        started[name] = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                         text=True)
+    out = {}
+    try:
+        for name, proc in started.items():
+            _, err = proc.communicate(timeout=120)
+            out[name] = (proc.returncode, err)
+    finally:
+        for proc in started.values():
+            if proc.poll() is None:
+                proc.kill()
+    return out
+
+
+def test_every_registry_process_is_tried():
+    assert {name for name, _, _ in CASES} >= {p.name for _, p in registry.processes()}
+
+
+@pytest.mark.parametrize("name, argv, bad", CASES, ids=[c[0] for c in CASES])
+def test_every_process_refuses_to_start(refusals, name, argv, bad):
+    var, _, words = bad
+    code, err = refusals[name]
+    assert code != 0, err
+    last = err.strip().splitlines()
+    assert any(var in line and words in line for line in last), err[-2000:]
+
+
+# --- a real production configuration starts -----------------------------------------------
+
+@pytest.fixture(scope="module")
+def production(environment):
+    """A database, a vhost and a broker user with a password of their own (so nothing the
+    production processes do meets the other tests' keys), and the settings to reach them."""
+    import psycopg
+
+    from tests.conftest import ADMIN_DSN, RUN_ID, RUNTIME_ROLE, _admin, _rabbitmqctl
+    db, vhost, user, role = (f"gridbus_prod_{RUN_ID}", f"gridbus-prod-{RUN_ID}", f"gridbus-prod-{RUN_ID}",
+                             f"gridbus_prod_app_{RUN_ID}")
+    password = secrets.token_urlsafe(16)
+    try:
+        _admin(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
+        _admin(f"CREATE DATABASE {db} OWNER {RUNTIME_ROLE.replace('_app_', '_owner_')}")
+        with psycopg.connect(ADMIN_DSN.rsplit("/", 1)[0] + f"/{db}", autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION postgis")
+        _rabbitmqctl("add_vhost", vhost)
+        _rabbitmqctl("add_user", user, password)
+        _rabbitmqctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
+        owner = environment["GRIDBUS_MIGRATION_DATABASE_URL"].rsplit("/", 1)[0] + f"/{db}"
+        runtime = f"postgresql+psycopg://{role}:{password}@127.0.0.1:5432/{db}"
+        registry.migrate(owner, runtime)
+        env = good_env(amqp=f"amqp://{user}:{{pw}}@127.0.0.1:5672/{vhost}", db=runtime)
+        env["GRIDBUS_AMQP_URI"] = f"amqp://{user}:{password}@127.0.0.1:5672/{vhost}"
+        # Only migrations get the owner's URL.
+        yield {**{k: v for k, v in environment.items() if k != "GRIDBUS_MIGRATION_DATABASE_URL"}, **env}
+    finally:
+        from shared.db import dispose_engines
+        dispose_engines()
+        _admin(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+        _admin(f"DROP ROLE IF EXISTS {role}")
+        for args in (("delete_user", user), ("delete_vhost", vhost)):
+            try:
+                _rabbitmqctl(*args)
+            except subprocess.CalledProcessError:
+                pass
+
+
+def test_a_real_production_configuration_starts(production):
+    """One process of each kind (credit's, which need the most keys, and the console) serves."""
+    from tests.support import running, service_process
+    procs = [service_process(production, "credit", kind, name=f"production-credit-{kind}")
+             for kind in (registry.NAMEKO, registry.GRPC, registry.HTTP)]
+    procs.append(service_process(production, "console", registry.HTTP, name="production-console-http"))
+    with running(*procs):
+        for proc in procs:
+            assert proc.popen.poll() is None and "refusing" not in proc.log()

@@ -1,12 +1,14 @@
 # One image for every gridbus process; the command picks the process (see docker-compose.yml, k8s/).
 
-# The console's page, built from the packages pinned in its lock file.
+# The console's page and the officer's app, built from the packages pinned in its lock file.
 FROM node:20-slim AS web
 WORKDIR /web
 COPY services/console/web/package.json services/console/web/package-lock.json ./
 RUN npm ci --no-audit --no-fund
-COPY services/console/web/index.html services/console/web/vite.config.js ./
+COPY services/console/web/index.html services/console/web/officer.html services/console/web/vite.config.js ./
 COPY services/console/web/src ./src
+COPY services/console/web/officer ./officer
+COPY services/console/web/public ./public
 RUN npm run build
 
 FROM python:3.11-slim AS build
@@ -21,7 +23,9 @@ RUN pip install --no-cache-dir --prefix=/install . \
       --python_out=gen --grpc_python_out=gen $(find protos -name '*.proto')
 
 FROM python:3.11-slim
-RUN useradd --system --uid 10001 --home-dir /app gridbus
+# The console's photo directory, owned by the process's user (a new named volume takes its owner).
+RUN useradd --system --uid 10001 --home-dir /app gridbus \
+ && mkdir -p /var/lib/gridbus/attachments && chown 10001:10001 /var/lib/gridbus/attachments
 WORKDIR /app
 COPY --from=build /install /usr/local
 COPY --from=build /app/gen ./gen

@@ -12,7 +12,7 @@ help:
 	@echo "make unit   run the unit tests (pure code, no database, no broker) in seconds"
 	@echo "make test   the unit tests with no servers, then every test against the real RabbitMQ and PostGIS (and the console in Chromium)"
 	@echo "make web    build the console's page (Node.js 20.19+, packages from its package-lock.json)"
-	@echo "make bench  Locate, Report, the whole path to dispatch, credit, importing a real city and the console, against raw PostGIS and RabbitMQ"
+	@echo "make bench  Locate, Report, the whole path to dispatch, credit, importing a real city, the console, the officer's app and sensor alarms, against raw PostGIS, RabbitMQ (AMQP and MQTT), Chromium and a blank page"
 	@echo "make validate-deploy  check docker-compose.yml and k8s/ offline"
 	@echo "make soak   report at a fixed rate for 10 minutes; print latency and memory over time"
 
@@ -39,8 +39,8 @@ protos: gen/.built
 
 # The console's page, built by Vite from the packages pinned in its package-lock.json.
 WEB := services/console/web
-$(WEB)/dist/index.html: $(WEB)/package.json $(WEB)/package-lock.json $(WEB)/index.html $(WEB)/vite.config.js \
-		$(shell find $(WEB)/src -type f 2>/dev/null)
+$(WEB)/dist/index.html: $(WEB)/package.json $(WEB)/package-lock.json $(WEB)/index.html $(WEB)/officer.html \
+		$(WEB)/vite.config.js $(shell find $(WEB)/src $(WEB)/officer $(WEB)/public -type f 2>/dev/null)
 	bash scripts/web.sh
 
 web: $(WEB)/dist/index.html
@@ -82,6 +82,8 @@ bench: deps protos infra web browser
 	$(PY) bench/bench_credit.py
 	$(PY) bench/bench_import.py
 	$(PY) bench/bench_console.py
+	$(PY) bench/bench_officer.py
+	$(PY) bench/bench_sensors.py
 
 # docker-compose.yml and k8s/ checked offline (also part of make test).
 validate-deploy: deps

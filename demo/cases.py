@@ -14,7 +14,7 @@ from collections import Counter
 import grpc
 from sqlalchemy import text
 
-from demo import credit_sharing
+from demo import credit_sharing, procedures
 from gridbus.credit.v1 import credit_pb2 as cpb
 from gridbus.credit.v1 import credit_pb2_grpc
 from gridbus.dispatch.v1 import dispatch_pb2 as dpb
@@ -146,8 +146,10 @@ def run_cases(officers, districts, city_code: str, reports_each: int = 3) -> Non
     for incident, officer_md, grid in made:
         t = _task(dispatch, admin, incident.id)
         if t.status == "queued":
-            t = dispatch.Assign(dpb.AssignRequest(task_id=t.id, department_code="CG-ADVERTISING",
-                                                  expected_version=t.version), metadata=dispatchers[grid[:6]])
+            # The queued task keeps escalating (every few seconds here): read again if it moved on.
+            t = _fresh(lambda iid=incident.id, who=dispatchers[grid[:6]]: (lambda t: dispatch.Assign(
+                dpb.AssignRequest(task_id=t.id, department_code="CG-ADVERTISING", expected_version=t.version),
+                metadata=who))(_task(dispatch, admin, iid)))
             print(f"   dispatcher of {grid[:6]} assigns a queued task (escalated to level {t.escalation_level}) "
                   f"to {t.department_code}")
     outcomes, resolved = Counter(), set()
@@ -195,6 +197,8 @@ def run_cases(officers, districts, city_code: str, reports_each: int = 3) -> Non
         closed["closed with a violation" if violation else "closed"] += 1
     print("   " + ", ".join(f"{k} {v}" for k, v in sorted(closed.items())))
 
+    procedures.run(incidents, dispatch, officers[0], city_code, lambda cell, category: _report(cell, rng, category))
+
     time.sleep(2)
     print("== credit registry after the closures")
     for e in enterprises:
@@ -204,6 +208,16 @@ def run_cases(officers, districts, city_code: str, reports_each: int = 3) -> Non
     credit_sharing.run(credit, admin, enterprises)
     chain = credit.VerifyChain(cpb.VerifyChainRequest(), metadata=admin)
     print(f"   hash chain: {'intact' if chain.intact else 'BROKEN'}, {chain.records_checked} records checked")
+
+
+def _fresh(act, tries: int = 5):
+    """`act()` reads what it changes and changes it; again when another change came first."""
+    for attempt in range(tries):
+        try:
+            return act()
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.ABORTED or attempt == tries - 1:
+                raise
 
 
 def _task(dispatch, admin, incident_id):

@@ -5,7 +5,8 @@ demo city, registers officers and dispatchers through the gRPC API, lets the off
 then runs cases end to end (demo/cases.py): reports, dispatch with deadlines and escalation,
 departments handling, verification, closure, and the credit registry. A live view prints
 incidents per state, escalations and events per second; the evaluation table ends it.
-Ctrl-C stops everything; --keep-running leaves the services up afterwards."""
+Sensors send an alarm storm that becomes suspected cases (demo/sensors.py). Ctrl-C stops
+everything; --keep-running leaves the services up afterwards."""
 from __future__ import annotations
 
 import argparse
@@ -22,6 +23,7 @@ import kombu
 import psycopg
 from sqlalchemy import make_url
 
+from demo import sensors as demo_sensors
 from demo import services
 from demo.cases import LiveView, run_cases
 from demo.city import CityPlan, build, grid_cells
@@ -143,6 +145,7 @@ def main(argv=None) -> None:
         print_console(s, sign_ins)
         live.start()
         run_cases(officers, districts, PLAN.city_code, args.reports)
+        demo_sensors.run(PLAN.city_code, districts[0], next(c for c in grid_cells(PLAN) if c[0].startswith(districts[0])))
         live.stop.set()
         print(live.snapshot())
         print("== evaluation, today, per department:")

@@ -14,6 +14,7 @@ END = "<!-- actions: end -->"
 
 # Where each role may act: the scope checks of plan_transition (shared/auth.py).
 WHERE = {"officer": "in their grids", "dispatcher": "in their district",
+         "admin": "in their scope (the command centre's management, who decide the case's side procedures)",
          "department": "on incidents dispatched to them",
          "service": "anywhere (other gridbus services acting on events)"}
 
@@ -30,6 +31,12 @@ def _conditions(a: domain.Action) -> str:
         out.append("clears the department")
     if a.reporter_only:
         out.append("only the officer who reported it")
+    if a.opens:
+        out.append(f"opens a {a.opens} request (one at a time){'; the clock stops' if domain.PROCEDURES[a.opens].pauses else ''}")
+    if a.decides:
+        out.append(f"decides the waiting {a.decides} request, not by the member who asked")
+    if a.supervises:
+        out.append("marks it supervised, priority 1")
     if a.takes:
         needs = domain.EXTRA_FIELDS[a.takes]
         out.append(f"`{a.takes}` ({needs})" if needs else f"`{a.takes}` (optional)")
@@ -40,7 +47,8 @@ def render_section() -> str:
     lines = [BEGIN, "", "| action | from | to | who | takes | emits | applied from dispatch's |",
              "|---|---|---|---|---|---|---|"]
     for a in domain.ACTIONS.values():
-        sources = "any open state" if a.sources == domain.OPEN_STATUSES else ", ".join(
+        sources = "any open state" if a.sources == domain.OPEN_STATUSES else "any active state" if (
+            a.sources == domain.ACTIVE_STATUSES) else ", ".join(
             s for s in domain.STATUSES if s in a.sources)
         roles = ", ".join(r for r in WHERE if r in a.roles)
         lines.append(f"| {a.name} | {sources} | {a.target or '(unchanged)'} | {roles} | {_conditions(a)} | "

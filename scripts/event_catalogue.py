@@ -38,6 +38,7 @@ published persistently on the topic exchange `gridbus.events` with the event typ
 | `datacontenttype` | `application/json` |
 | `sequence` | decimal string, 1, 2, 3... per source in the order of publication, without gaps |
 | `subjectsequence` | decimal string, 1, 2, 3... per subject, where the source numbers them |
+| `traceparent` | W3C trace context (the CloudEvents distributed-tracing extension): the trace of the change that caused the event, when it was traced |
 | `data` | the payload below (JSON; an absent optional value is `null`) |
 """
 

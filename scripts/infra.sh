@@ -32,6 +32,18 @@ if [ "$(rabbitmq-plugins list -e -m 2>/dev/null | grep -cE '^(rabbitmq_managemen
   as_root rabbitmq-plugins enable --quiet $plugins >/dev/null
 fi
 for _ in $(seq 60); do (exec 3<>/dev/tcp/127.0.0.1/15672) 2>/dev/null && break; sleep 1; done
+# MQTT for sensors (services/sensors), on 1884: Mosquitto often holds 1883. The line in rabbitmq.conf
+# holds from the next start; a running node is told now, as its config was read when it booted.
+conf=/etc/rabbitmq/rabbitmq.conf
+if ! grep -qs '^mqtt.listeners.tcp.default' "$conf"; then
+  printf '%s\n' 'mqtt.listeners.tcp.default = 127.0.0.1:1884' 'mqtt.allow_anonymous = false' | as_root tee -a "$conf" >/dev/null
+fi
+if ! (exec 3<>/dev/tcp/127.0.0.1/1884) 2>/dev/null; then
+  echo "starting RabbitMQ's MQTT listener on 1884"
+  as_root rabbitmq-plugins enable --quiet rabbitmq_mqtt >/dev/null 2>&1 || true   # may fail on 1883 until told below
+  as_root rabbitmqctl -q eval 'application:stop(rabbitmq_mqtt), application:load(rabbitmq_mqtt), application:set_env(rabbitmq_mqtt, tcp_listeners, [{"127.0.0.1", 1884}]), application:set_env(rabbitmq_mqtt, allow_anonymous, false), application:ensure_all_started(rabbitmq_mqtt).' >/dev/null
+  for _ in $(seq 30); do (exec 3<>/dev/tcp/127.0.0.1/1884) 2>/dev/null && break; sleep 1; done
+fi
 # The database the demo and `gridbus` use by default (tests make their own).
 db=${GRIDBUS_DB_NAME:-gridbus}
 if ! psql -h 127.0.0.1 -U "${PGUSER:-root}" -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then

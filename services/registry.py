@@ -89,6 +89,12 @@ SERVICES: tuple[Service, ...] = (
     Service("subscriptions", schema="subscriptions", port=Port("GRIDBUS_SUBSCRIPTIONS_GRPC_PORT", 50055),
             grpc="services.subscriptions.grpc_server", cli="services.subscriptions.cli",
             deletes_from=("subscriptions",)),
+    # Sensors read grid.locate (a device's grid) and publish what incidents takes in once confirmed.
+    Service("sensors", schema="sensors", port=Port("GRIDBUS_SENSORS_GRPC_PORT", 50056),
+            nameko="services.sensors.service", grpc="services.sensors.grpc_server", cli="services.sensors.cli"),
+    # Emergencies keep their own copy of officers' duty and positions, from grid's events.
+    Service("emergencies", schema="emergencies", port=Port("GRIDBUS_EMERGENCIES_GRPC_PORT", 50057),
+            nameko="services.emergencies.service", grpc="services.emergencies.grpc_server"),
     Service("open311", port=Port("GRIDBUS_OPEN311_HTTP_PORT", 8311), http="services.open311.http_server"),
     # The dispatch console calls grid, incidents and dispatch over gRPC; its schema holds saved filters.
     Service("console", schema="console", port=Port("GRIDBUS_CONSOLE_HTTP_PORT", 8080),
@@ -101,11 +107,26 @@ def process(name: str) -> Process:
     return next(p for _, p in processes() if p.name == name)
 
 
+METRICS_PORT_BASE = 9400
+
+
+def metrics_port(name: str) -> int:
+    """A process's own default metrics port, so the processes of one host do not collide
+    (GRIDBUS_METRICS_PORT overrides it: in a cluster every pod uses one port)."""
+    return METRICS_PORT_BASE + [p.name for _, p in processes()].index(name)
+
+
 def start(name: str) -> config.Settings:
     """What every process calls first (its main, or services/nameko_run.py): its settings, checked;
     with GRIDBUS_ENV=production it exits, naming each variable, unless the keys and credentials
-    it needs are real (config.start)."""
-    return config.start(name, process(name).needs)
+    it needs are real (config.start); then its JSON logs, traces and metrics endpoint
+    (shared/observability.py)."""
+    s = config.start(name, process(name).needs)
+    from shared import observability
+    from shared.logs import setup_logging
+    setup_logging()
+    observability.start(name, s, metrics_port(name))
+    return s
 
 
 def port(service: str, kind: str = GRPC) -> int:

@@ -149,6 +149,12 @@ def _deployment(raw: str) -> str | None:
     return raw or None
 
 
+def _port_number(raw: str) -> int:
+    if not raw.isdigit() or not 0 <= int(raw) <= 65535:
+        raise ValueError(f"must be a port number (0 to 65535), not {raw!r}")
+    return int(raw)
+
+
 def _http_url(raw: str) -> str:
     if not raw.startswith(("https://", "http://")):
         raise ValueError(f"must be an http(s) URL, not {raw!r}")
@@ -242,6 +248,25 @@ class Settings:
     attachment_max_bytes: int = _setting(str(10 * 1024 * 1024), _positive_int)
     attachment_link_seconds: float = _setting("300", _positive_number)
     attachment_link_key: str | None = _setting("", _optional, documented="a random key per process")
+    # Sensors: alarms from one device within this window of its case count on it (after the case
+    # is decided, too); how often silent devices are looked for; the MQTT address devices are given.
+    sensors_collapse_minutes: float = _setting("10", _positive_number)
+    sensors_sweep_seconds: float = _setting("30", _positive_number)
+    sensors_mqtt_url: str = _setting("mqtt://127.0.0.1:1884")
+    # Emergencies: officers alerted first within this radius, if their position is this fresh;
+    # how long each stage waits for one to accept before it widens; how often that is looked at.
+    emergencies_radius_m: float = _setting("1000", _positive_number)
+    emergencies_position_max_age_seconds: float = _setting("600", _positive_number)
+    emergencies_answer_seconds: float = _setting("60", _positive_number)
+    emergencies_sweep_seconds: float = _setting("2", _positive_number)
+    # Observability (shared/observability.py): the port each process serves Prometheus metrics on
+    # (none: its own default, services/registry.py; 0: a free one, logged), the OTLP/HTTP
+    # collector traces go to (none: not exported), and a file spans are appended to as JSON lines
+    # (tests, or a look without a collector).
+    metrics_port: int | None = _setting("", lambda raw: None if raw == "" else _port_number(raw),
+                                        documented="per process: 9400 + its place in services/registry.py")
+    otlp_endpoint: str | None = _setting("", lambda raw: _http_url(raw) if raw else None, documented="none")
+    trace_file: str | None = _setting("", _optional, documented="none")
     # Fault tests only: the process exits at the failpoint of this name (shared/failpoints.py).
     failpoint: str | None = _setting("", _optional, documented="none")
 

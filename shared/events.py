@@ -26,6 +26,7 @@ import kombu.serialization
 from kombu import Exchange, Queue, binding
 from nameko.messaging import Consumer
 
+from shared import observability
 from shared.outbox import CONTENT_TYPE, events_exchange
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,7 @@ class EventConsumer(Consumer):
         except MalformedEvent as exc:
             log.error("dead-lettering a message on %s: %s", self.queue.name, exc)
             message.reject(requeue=False)  # straight to the DLQ
+            observability.DEAD_LETTERED.labels(self.queue.name, "malformed").inc()
             return
         super().handle_message(body, message)
 
@@ -130,6 +132,10 @@ class EventConsumer(Consumer):
             log.warning("event %s on %s failed (%s: %s); returned to the queue",
                         message.properties.get("message_id"), self.queue.name,
                         exc_info[0].__name__, exc_info[1])
+            # A quorum queue counts earlier deliveries in x-delivery-count; past the limit the
+            # broker dead-letters the message instead of delivering it again.
+            if int((message.headers or {}).get("x-delivery-count", 0)) + 1 >= DELIVERY_LIMIT:
+                observability.DEAD_LETTERED.labels(self.queue.name, "delivery_limit").inc()
         try:
             super().handle_message_processed(message, result, exc_info)
         except (ConnectionError, OSError) as exc:
@@ -169,6 +175,7 @@ def on_event(*patterns: str, **kwargs):
     def decorate(method):
         @functools.wraps(method)
         def handler(self, event):
-            return retry_transient(lambda: method(self, event))
+            with observability.consuming(event, f"{type(self).name}.{method.__name__}"):
+                return retry_transient(lambda: method(self, event))
         return EventConsumer.decorator(*patterns, **kwargs)(handler)
     return decorate

@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError
 
 from shared.auth import principal_from_header
 from shared.errors import DomainError
+from shared.observability import ServerObserver
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,7 @@ def serve(name: str, add_servicer, servicer, port: int, *, workers: int = 16, bl
     share_port: one of serve_processes()'s processes, which serve one port together."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name),
+        interceptors=[ServerObserver()],  # metrics and a trace span per call (shared/observability.py)
         options=[("grpc.max_receive_message_length", max_receive_bytes),
                  ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                  # A second server on a taken port must fail, not silently share its traffic,

@@ -1,5 +1,6 @@
 """Transactional outbox: events are rows written in the same transaction as the change, and a
-relay publishes them to RabbitMQ with publisher confirms before marking them sent.
+relay publishes them to RabbitMQ with publisher confirms (a batch in flight at once, its
+confirms awaited together: shared/publisher.py) before marking them sent.
 
 A crash before the commit loses both the change and the event; a crash after it leaves the row
 for the relay; a crash between publish and mark publishes the same event id again, which
@@ -29,8 +30,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
-from shared import failpoints
+from shared import failpoints, observability
 from shared.config import EVENTS_EXCHANGE, settings
+from shared.publisher import ConfirmedPublisher
 from shared.timefmt import iso_utc
 
 log = logging.getLogger(__name__)
@@ -82,6 +84,16 @@ def drop_publication_sequence_ddl(schema: str) -> list[str]:
     ]
 
 
+def traceparent_ddl(schema: str) -> list[str]:
+    """The W3C traceparent of the transaction that wrote the row (shared/observability.py), so
+    the relay's publication and the consumers join its trace."""
+    return [f"ALTER TABLE {schema}.outbox ADD COLUMN traceparent text"]
+
+
+def drop_traceparent_ddl(schema: str) -> list[str]:
+    return [f"ALTER TABLE {schema}.outbox DROP COLUMN traceparent"]
+
+
 def notify_channel(schema: str) -> str:
     return f"gridbus_outbox_{schema}"
 
@@ -117,10 +129,11 @@ def record_event(session: Session | Connection, schema: str, type_: str, subject
     """Adds an event to the caller's transaction; it leaves only if that transaction commits."""
     event_id = str(uuid.uuid4())
     session.execute(
-        text(f"INSERT INTO {schema}.outbox (event_id, type, source, subject, data, subject_sequence) "
-             "VALUES (:id, :type, :source, :subject, CAST(:data AS jsonb), :subseq)"),
+        text(f"INSERT INTO {schema}.outbox (event_id, type, source, subject, data, subject_sequence, traceparent) "
+             "VALUES (:id, :type, :source, :subject, CAST(:data AS jsonb), :subseq, :tp)"),
         {"id": event_id, "type": type_, "source": event_source(schema), "subject": subject,
-         "data": json.dumps(data, ensure_ascii=False), "subseq": subject_sequence},
+         "data": json.dumps(data, ensure_ascii=False), "subseq": subject_sequence,
+         "tp": observability.current_traceparent()},
     )
     return event_id
 
@@ -133,13 +146,15 @@ def record_events(session: Session | Connection, schema: str, events: list[tuple
     connection = session.connection() if isinstance(session, Session) else session
     source = event_source(schema)
     with connection.connection.driver_connection.cursor() as cur:
-        with cur.copy(f"COPY {schema}.outbox (event_id, type, source, subject, data) FROM STDIN") as copy:
+        traceparent = observability.current_traceparent()
+        with cur.copy(f"COPY {schema}.outbox (event_id, type, source, subject, data, traceparent) FROM STDIN") as copy:
             for type_, subject, data in events:
                 copy.write_row((uuid.uuid4(), type_, source, subject,
-                                json.dumps(data, ensure_ascii=False)))
+                                json.dumps(data, ensure_ascii=False), traceparent))
 
 
-def envelope(row) -> dict:
+def envelope(row, traceparent: str | None = None) -> dict:
+    """The CloudEvent of a stored row; `traceparent`: the distributed-tracing extension attribute."""
     out = {
         "specversion": "1.0",
         "id": str(row.event_id),
@@ -153,13 +168,16 @@ def envelope(row) -> dict:
     }
     if row.subject_sequence is not None:
         out["subjectsequence"] = str(row.subject_sequence)
+    if traceparent:
+        out["traceparent"] = traceparent
     return out
 
 
-def publish_row(producer: kombu.Producer, row, *, exchange, routing_key: str, headers: dict | None = None) -> None:
+def publish_row(producer: kombu.Producer, row, *, exchange, routing_key: str, headers: dict | None = None,
+                traceparent: str | None = None) -> None:
     """Publishes one stored event as its envelope: persistent, id as message_id."""
     producer.publish(
-        json.dumps(envelope(row), ensure_ascii=False).encode(),
+        json.dumps(envelope(row, traceparent), ensure_ascii=False).encode(),
         exchange=exchange, routing_key=routing_key,
         content_type=CONTENT_TYPE, content_encoding="utf-8",
         delivery_mode=2, message_id=str(row.event_id),
@@ -180,7 +198,7 @@ class Relay:
     writer's; a relay that dies loses its connection and the lock with it, and another takes over
     at its next look."""
 
-    def __init__(self, bind: Engine, amqp_uri: str, schema: str, *, batch_size: int = 200,
+    def __init__(self, bind: Engine, amqp_uri: str, schema: str, *, batch_size: int = 500,
                  poll_interval: float = 0.02, idle_poll: float = 1.0):
         self.engine = bind
         self.amqp_uri = amqp_uri
@@ -193,16 +211,13 @@ class Relay:
         self.exchange = events_exchange()
         self._stop = threading.Event()
         self._wake = threading.Event()
-        self._connection: kombu.Connection | None = None
+        self._connection: ConfirmedPublisher | None = None
 
-    def _producer(self) -> kombu.Producer:
+    def _publisher(self) -> ConfirmedPublisher:
         if self._connection is None:
-            # confirm_publish: basic_publish returns only once the broker has taken the message.
-            self._connection = kombu.Connection(self.amqp_uri, transport_options={"confirm_publish": True},
-                                                heartbeat=0)
-            self._connection.ensure_connection(max_retries=3)
-            self.exchange(self._connection.default_channel).declare()
-        return self._connection.Producer(serializer="json")
+            self._connection = ConfirmedPublisher(self.amqp_uri)
+            self.exchange(self._connection.channel).declare()
+        return self._connection
 
     def _listen(self) -> psycopg.Connection:
         """A connection of its own, LISTENing for the schema's outbox NOTIFY (see outbox_notify_ddl)."""
@@ -247,10 +262,7 @@ class Relay:
                 log.debug("outbox relay %s: closing a dead listener: %s", self.schema, exc)
             self._listener = None
         if self._connection is not None:
-            try:
-                self._connection.release()
-            except Exception as exc:  # the broker is already gone; nothing to close cleanly
-                log.debug("outbox relay %s: closing a dead connection: %s", self.schema, exc)
+            self._connection.close()
             self._connection = None
 
     def _take_batch(self) -> list:
@@ -258,7 +270,7 @@ class Relay:
         publisher died between numbering and marking: they go again with the same numbers), else
         the next committed rows, numbered after the last number in one statement and committed
         before they are published, so a crash can never give an event a second number."""
-        columns = "id, sequence, event_id, type, source, subject, time, data, subject_sequence"
+        columns = "id, sequence, event_id, type, source, subject, time, data, subject_sequence, traceparent"
         with self.engine.begin() as conn:
             rows = conn.execute(text(
                 f"SELECT {columns} FROM {self.schema}.outbox "
@@ -282,15 +294,35 @@ class Relay:
         rows = self._take_batch()
         if not rows:
             return 0
-        producer = self._producer()
+        # Every row in flight at once, then one wait for the broker's confirms: marked only after
+        # all were confirmed; a crash or a refusal before that publishes the batch again.
+        publisher = self._publisher()
         for row in rows:
-            publish_row(producer, row, exchange=self.exchange, routing_key=row.type)
-            failpoints.hit("relay.after_publish")
+            with observability.publishing(row.source, row.type, str(row.event_id), row.traceparent) as traceparent:
+                publisher.send(lambda producer, row=row, tp=traceparent: publish_row(
+                    producer, row, exchange=self.exchange, routing_key=row.type, traceparent=tp))
+        publisher.wait_confirms()
+        failpoints.hit("relay.after_publish")
         with self.engine.begin() as conn:
             # One time for the batch: published_at then orders batches as sequence does.
-            conn.execute(text(f"UPDATE {self.schema}.outbox SET published_at = statement_timestamp() "
-                              "WHERE id = ANY(:ids)"), {"ids": [r.id for r in rows]})
+            lags = conn.execute(text(
+                f"UPDATE {self.schema}.outbox SET published_at = statement_timestamp() WHERE id = ANY(:ids) "
+                "RETURNING extract(epoch FROM published_at - time)"), {"ids": [r.id for r in rows]}).scalars().all()
+            if len(rows) == self.batch_size:  # more may wait: how many
+                backlog = conn.execute(text(f"SELECT count(*) FROM {self.schema}.outbox "
+                                            "WHERE published_at IS NULL")).scalar()
+            else:
+                backlog = 0
+        self._observe(lags, backlog)
         return len(rows)
+
+    def _observe(self, lags: list, backlog: int) -> None:
+        source = self.schema
+        observability.OUTBOX_PUBLISHED.labels(source).inc(len(lags))
+        observability.OUTBOX_BACKLOG.labels(source).set(backlog)
+        histogram = observability.OUTBOX_LAG.labels(source)
+        for lag in lags:
+            histogram.observe(float(lag))
 
     def wake(self) -> None:
         self._wake.set()
@@ -331,6 +363,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     s = start(f"{args.schema} outbox relay")  # in production: refuses development keys and default credentials
     setup_logging()
+    observability.start(f"{args.schema}-relay", s, 0)  # GRIDBUS_METRICS_PORT, or a free port it logs
     relay = Relay(engine(s.database_url), s.amqp_uri, args.schema)
     signal.signal(signal.SIGTERM, lambda *_: relay.stop())
     signal.signal(signal.SIGINT, lambda *_: relay.stop())

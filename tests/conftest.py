@@ -64,6 +64,7 @@ def environment(tmp_path_factory):
         "GRIDBUS_AMQP_URI": f"amqp://{AMQP_HOST}/{vhost}",
         "GRIDBUS_TOKEN_KEY": INSECURE_DEV_TOKEN_KEY,
         "GRIDBUS_LOG_LEVEL": "INFO",
+        "GRIDBUS_METRICS_PORT": "0",  # each process a free port: test runs share the host
     }
     saved = {k: os.environ.get(k) for k in env}
     try:
@@ -77,7 +78,9 @@ def environment(tmp_path_factory):
         os.environ.update(env)
         from services.registry import migrate
         migrate()
-        yield {**os.environ, **env, "LOG_DIR": str(tmp_path_factory.mktemp("logs"))}
+        log_dir = tmp_path_factory.mktemp("logs")
+        # Every process appends its finished spans here (shared/observability.py); tests follow traces in it.
+        yield {**os.environ, **env, "LOG_DIR": str(log_dir), "GRIDBUS_TRACE_FILE": str(log_dir / "spans.jsonl")}
     finally:
         from shared.db import dispose_engines
         dispose_engines()

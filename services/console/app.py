@@ -18,7 +18,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -38,6 +38,9 @@ PING_SECONDS = 15
 MAX_BODY_BYTES = 16 * 1024
 BODY_TIMEOUT_S = 10.0
 PAGES = ("/", "/map", "/queue", "/figures", "/wall", "/signin")
+# The officer's app's own files (the rest of /officer/ is its page).
+OFFICER_FILES = {"sw.js": "text/javascript", "manifest.webmanifest": "application/manifest+json",
+                 "icon-192.png": "image/png", "icon-512.png": "image/png"}
 
 
 def _error(request: Request, code: str, message: str) -> JSONResponse:
@@ -207,6 +210,22 @@ def create_app(s: Settings | None = None) -> Starlette:
             return Response("the console's page is not built: run `make web`", status_code=503)
         return FileResponse(index, headers={"Cache-Control": "no-cache"})
 
+    async def officer_page(request: Request) -> Response:
+        """The officer's app: its own files under /officer/ (service worker, manifest, icons), and
+        its page for every other path there (the app routes itself)."""
+        name = request.path_params.get("rest", "")
+        if name in OFFICER_FILES:
+            path = WEB_DIST / "officer" / name
+            if path.is_file():
+                headers = {"Cache-Control": "no-cache"}
+                if name == "sw.js":
+                    headers["Service-Worker-Allowed"] = "/officer/"
+                return FileResponse(path, media_type=OFFICER_FILES[name], headers=headers)
+        index = WEB_DIST / "officer.html"
+        if not index.exists():
+            return Response("the officer's app is not built: run `make web`", status_code=503)
+        return FileResponse(index, headers={"Cache-Control": "no-cache"})
+
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "SERVING"})
 
@@ -245,6 +264,8 @@ def create_app(s: Settings | None = None) -> Starlette:
         Route("/attachments/{name}", api(attachment_http.view_handler(photos), signed_in=False)),
         *(Route(path, page) for path in PAGES),
         Route("/case/{incident_id}", page),
+        Route("/officer", lambda request: RedirectResponse("/officer/", status_code=308)),
+        Route("/officer/{rest:path}", officer_page),
     ]
     if (WEB_DIST / "assets").is_dir():
         routes.append(Mount("/assets", StaticFiles(directory=WEB_DIST / "assets"), name="assets"))

@@ -76,6 +76,8 @@ def incident_json(i: ipb.Incident) -> dict:
         "attachments": [{"sha256": a.sha256, "size_bytes": a.size_bytes, "media_type": a.media_type, "uri": a.uri}
                         for a in i.attachments],
         "violation_confirmed": i.violation_confirmed,
+        "pending": i.pending or None, "review_at": _time(i.review_at, i.HasField("review_at")),
+        "supervised": i.supervised,
     }
 
 
@@ -92,6 +94,9 @@ def task_json(t: dpb.Task) -> dict:
             "rule_id": t.rule_id or None, "category": t.category, "priority": t.priority, "grid_code": t.grid_code,
             "lineage": list(t.lineage), "reopened": t.reopened, "escalation_level": t.escalation_level,
             "escalated_to": t.escalated_to or None, "version": t.version,
+            "pending": t.pending or None, "pending_minutes": t.pending_minutes or None, "clock_paused": t.clock_paused,
+            "holds": list(t.holds), "paused_minutes": t.paused_minutes, "extended_minutes": t.extended_minutes,
+            "returned": t.returned, "supervised": t.supervised,
             **{name: _time(getattr(t, name), t.HasField(name)) for name in times},
             "history": [{"action": h.action, "from_status": h.from_status or None, "to_status": h.to_status,
                          "department_code": h.department_code or None, "actor_id": h.actor_id,
@@ -190,10 +195,39 @@ class Services:
         return incident_json(reply.incident), [history_json(h) for h in reply.history]
 
     async def transition(self, token: str, incident_id: str, action: str, expected_version: int, *, note: str = "",
-                         violation_confirmed: bool = False) -> dict:
-        return incident_json(await self._call(self.incidents.Transition, ipb.TransitionRequest(
-            incident_id=incident_id, action=ACTION_PB[action], expected_version=expected_version, note=note,
-            violation_confirmed=violation_confirmed), token))
+                         violation_confirmed: bool = False, review_at: datetime | None = None) -> dict:
+        req = ipb.TransitionRequest(incident_id=incident_id, action=ACTION_PB[action], expected_version=expected_version,
+                                    note=note, violation_confirmed=violation_confirmed)
+        if review_at is not None:
+            req.review_at.FromDatetime(review_at)
+        return incident_json(await self._call(self.incidents.Transition, req, token))
+
+    async def decide_procedure(self, token: str, task_id: str, procedure: str, approve: bool, reason: str,
+                               version: int, granted_minutes: int = 0) -> dict:
+        return task_json(await self._call(self.dispatch.DecideProcedure, dpb.ProcedureDecision(
+            task_id=task_id, procedure=procedure, approve=approve, reason=reason, granted_minutes=granted_minutes,
+            expected_version=version), token))
+
+    async def report(self, token: str, form: dict) -> tuple[dict, bool]:
+        """A report through the idempotent intake: the phone's report_id makes a retry a replay."""
+        loc = form["location"]
+        req = ipb.ReportRequest(
+            report_id=form["report_id"], category_code=form["category_code"], title=form["title"],
+            description=form["description"], occurred_at=timestamp(form["occurred_at"]),
+            location=ipb.Location(lon=loc["lon"], lat=loc["lat"], accuracy_m=loc["accuracy_m"]),
+            attachments=[ipb.Attachment(**a) for a in form["attachments"]])
+        reply = await self._call(self.incidents.Report, req, token)
+        return incident_json(reply.incident), reply.replayed
+
+    async def update_member(self, token: str, member_id: str, **changes) -> dict:
+        return member_json(await self._call(self.grid.UpdateMember, gpb.UpdateMemberRequest(id=member_id, **changes),
+                                            token))
+
+    async def report_position(self, token: str, member_id: str, lon: float, lat: float) -> dict:
+        reply = await self._call(self.grid.ReportPosition, gpb.ReportPositionRequest(member_id=member_id, lon=lon,
+                                                                                     lat=lat), token)
+        return {"lon": reply.position.lon, "lat": reply.position.lat, "grid_code": reply.grid_code or None,
+                "reported_at": _time(reply.position.reported_at)}
 
     async def categories(self, token: str) -> list[dict]:
         reply = await self._call(self.incidents.ListCategories, ipb.ListCategoriesRequest(), token)

@@ -14,8 +14,9 @@ from zoneinfo import ZoneInfo
 from services.dispatch.domain import OPEN as OPEN_TASKS
 from services.dispatch.domain import QUEUED
 from services.incidents.domain import ACTIONS as INCIDENT_ACTIONS
-from services.incidents.domain import CHANGES, EXTRA_FIELDS, SETS
-from services.incidents.domain import OPEN_STATUSES, STATUSES
+from services.dispatch.procedures import TASK_PROCEDURES
+from services.incidents.domain import CHANGES, EXTRA_FIELDS, PROCEDURES, SETS
+from services.incidents.domain import ACTIVE_STATUSES, STATUSES
 from shared import units
 from shared.auth import Principal
 from shared.errors import InvalidArgument
@@ -43,7 +44,7 @@ FILTER_KEYS = ("status", "category", "unit", "overdue", "escalated", "manual", "
 
 @dataclass(frozen=True)
 class QueueFilter:
-    statuses: tuple[str, ...] = tuple(sorted(OPEN_STATUSES))
+    statuses: tuple[str, ...] = tuple(sorted(ACTIVE_STATUSES))  # parked cases are out of the queues
     category: str = ""
     unit: str = ""
     overdue: bool = False
@@ -154,17 +155,39 @@ def order_queue(rows: Iterable[dict], now: datetime) -> list[dict]:
 @dataclass(frozen=True)
 class ConsoleAction:
     via: str                      # the service that performs it: dispatch (on the task) or incidents
-    incident_action: str          # the incidents lifecycle action it is (its table says when)
+    incident_action: str | None   # the incidents lifecycle action it is (its table says when)
     task_statuses: frozenset[str] | None = None  # dispatch acts only on a task in one of these
+    task_procedure: str | None = None  # or: deciding the task's waiting request (dispatch's TASK_PROCEDURES)
+    approve: bool = False
 
     @property
     def needs(self) -> tuple[str, ...]:
         """The fields its form must fill, as the incidents action's row requires them:
         department (it sets or changes the department), note, and an extra field that names
-        something (duplicate_of; a flag such as violation_confirmed is optional)."""
+        something (duplicate_of, review_at; a flag such as violation_confirmed is optional).
+        Deciding a task's request needs its reason."""
+        if self.incident_action is None:
+            return ("note",)
         rule = INCIDENT_ACTIONS[self.incident_action]
         return (*(("department",) if rule.department in (SETS, CHANGES) else ()), *(("note",) if rule.note else ()),
                 *((rule.takes,) if rule.takes and EXTRA_FIELDS[rule.takes] else ()))
+
+    def offered(self, principal: Principal, incident: dict, task: dict | None) -> bool:
+        """Whether the services would let this member take it on the case as it is now."""
+        if not principal.covers(incident["lineage"]):
+            return False
+        if self.task_procedure is not None:
+            return (task is not None and task.get("pending") == self.task_procedure
+                    and principal.role in TASK_PROCEDURES[self.task_procedure].deciders)
+        rule = INCIDENT_ACTIONS[self.incident_action]
+        if principal.role not in rule.roles or incident["status"] not in rule.sources:
+            return False
+        if rule.opens and (incident.get("pending") or (rule.opens == "supervise" and incident.get("supervised"))):
+            return False
+        if rule.decides and incident.get("pending") != rule.decides:
+            return False
+        return not (self.via == "dispatch" and (task is None or (self.task_statuses and
+                                                                  task["status"] not in self.task_statuses)))
 
 
 # The dispatcher's actions. Routing decisions go to dispatch, which keeps the task's deadlines
@@ -177,22 +200,19 @@ ACTIONS: dict[str, ConsoleAction] = {
     "merge": ConsoleAction("dispatch", "merge", task_statuses=OPEN_TASKS),
     "close": ConsoleAction("incidents", "close"),
     "send_back": ConsoleAction("incidents", "reopen"),
+    # The side procedures: the case's are incidents' actions, asked for and decided here; the
+    # task's (extension, return) are asked for by departments and decided here.
+    **{f"{verb}_{p}": ConsoleAction("incidents", f"{verb}_{p}")
+       for p in PROCEDURES for verb in ("request", "approve", "refuse")},
+    "unpark": ConsoleAction("incidents", "unpark"),
+    **{f"{'approve' if yes else 'refuse'}_{p}": ConsoleAction("dispatch", None, task_procedure=p, approve=yes)
+       for p in TASK_PROCEDURES for yes in (True, False)},
 }
 
 
 def available_actions(principal: Principal, incident: dict, task: dict | None) -> list[str]:
     """The actions the services would let this member take on the case as it is now."""
-    out = []
-    for name, a in ACTIONS.items():
-        rule = INCIDENT_ACTIONS[a.incident_action]
-        if principal.role not in rule.roles or incident["status"] not in rule.sources:
-            continue
-        if not principal.covers(incident["lineage"]):
-            continue
-        if a.via == "dispatch" and (task is None or (a.task_statuses and task["status"] not in a.task_statuses)):
-            continue
-        out.append(name)
-    return out
+    return [name for name, a in ACTIONS.items() if a.offered(principal, incident, task)]
 
 
 def check_action_form(name: str, form: Mapping) -> None:

@@ -10,9 +10,11 @@ from datetime import datetime
 
 from services.console import domain
 from services.console.attachments import MEDIA_TYPES, sha_of_uri
+from services.console.attachments.store import photos_in_note
 from services.console.clients import INCIDENTS_PAGE, ServiceError, Services
 from services.console.session import Session
-from services.incidents.domain import OPEN_STATUSES
+from services.incidents.domain import ACTIVE_STATUSES
+from shared.timefmt import parse_iso
 
 QUEUE_TASKS = 500           # the most urgent open tasks the queue looks at
 DUPLICATES_BOX_DEG = 0.005  # about 500 m: likely duplicates lie within the duplicate radius (50 m)
@@ -101,7 +103,7 @@ async def case(svc: Services, session: Session, incident_id: str, link=None) -> 
     (incident, history), task = await asyncio.gather(svc.incident(token, incident_id),
                                                      _optional(svc.task_of(token, incident_id)))
     if link is not None:
-        add_links(incident, link)
+        add_links(incident, history, link)
     root = incident["duplicate_of"] or incident["id"]
     lon, lat, d = incident["lon"], incident["lat"], DUPLICATES_BOX_DEG
     nearby, _ = await svc.incidents_page(token, bbox=(lon - d, lat - d, lon + d, lat + d),
@@ -119,10 +121,12 @@ async def case(svc: Services, session: Session, incident_id: str, link=None) -> 
             "needs": {name: list(a.needs) for name, a in domain.ACTIONS.items()}}
 
 
-def add_links(incident: dict, link) -> None:
+def add_links(incident: dict, history: list[dict], link) -> None:
     for a in incident["attachments"]:
         sha = sha_of_uri(a["uri"])
         a["url"] = link(sha, a["media_type"]) if sha and a["media_type"] in MEDIA_TYPES else None
+    for h in history:  # on-site photos an officer's verify or reopen named in its note
+        h["photos"] = [link(sha, media_type) for sha, media_type in photos_in_note(h["note"])]
 
 
 async def _reporter(svc: Services, token: str, reporter_id: str) -> dict:
@@ -145,11 +149,15 @@ async def act(svc: Services, session: Session, incident_id: str, name: str, form
     note = str(form.get("note") or "").strip()
     if action.via == "incidents":
         await svc.transition(token, incident_id, action.incident_action, _version(form, "incident_version"),
-                             note=note, violation_confirmed=bool(form.get("violation_confirmed")))
+                             note=note, violation_confirmed=bool(form.get("violation_confirmed")),
+                             review_at=parse_iso(str(form.get("review_at") or ""), "review_at"))
         return
     task = await svc.task_of(token, incident_id)  # the incident's own task, whatever the page sent
     version, department = _version(form, "task_version"), str(form.get("department") or "")
-    if name == "assign":
+    if action.task_procedure:
+        await svc.decide_procedure(token, task["id"], action.task_procedure, action.approve, note, version,
+                                   _minutes(form.get("granted_minutes")))
+    elif name == "assign":
         await svc.assign(token, task["id"], department, version)
     elif name == "reroute":
         await svc.reroute(token, task["id"], department, note, version)
@@ -157,6 +165,13 @@ async def act(svc: Services, session: Session, incident_id: str, name: str, form
         await svc.reject(token, task["id"], note, version)
     else:
         await svc.merge(token, task["id"], str(form["duplicate_of"]), version)
+
+
+def _minutes(value) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        raise ServiceError("INVALID_ARGUMENT", "granted_minutes must be a whole number of minutes") from None
 
 
 def _version(form: dict, key: str) -> int:
@@ -179,7 +194,7 @@ async def unit(svc: Services, session: Session, code: str) -> dict:
     token = session.token
     (found, _), members, (cases, more) = await asyncio.gather(
         svc.unit(token, code), svc.officers(token, code, on_duty_only=False),
-        svc.incidents_page(token, unit=code, statuses=sorted(OPEN_STATUSES), page_size=50))
+        svc.incidents_page(token, unit=code, statuses=sorted(ACTIVE_STATUSES), page_size=50))
     return {"unit": found, "officers": members, "cases": cases, "more_cases": bool(more)}
 
 

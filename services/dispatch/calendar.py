@@ -46,6 +46,23 @@ class WorkCalendar:
             cursor = datetime.combine(day + timedelta(days=1), time(0, 0), zone)
         raise InvalidArgument("the calendar has no working time")
 
+    def between(self, start: datetime, end: datetime) -> timedelta:
+        """The working time in [start, end) (aware datetimes); zero when end is not after start."""
+        if start.tzinfo is None or end.tzinfo is None:
+            raise ValueError("start and end must be time-zone aware")
+        zone = ZoneInfo(self.timezone)
+        total = timedelta(0)
+        day, last = start.astimezone(zone).date(), end.astimezone(zone).date()
+        while day <= last:
+            if self.is_working_day(day):
+                for opens, closes in self.hours:
+                    begin = max(start, datetime.combine(day, opens, zone))
+                    finish = min(end, datetime.combine(day, closes, zone))
+                    if finish > begin:
+                        total += finish - begin
+            day += timedelta(days=1)
+        return total
+
 
 def _time(value: str, where: str) -> time:
     try:

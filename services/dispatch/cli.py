@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from services.dispatch.domain import GROUPINGS
+from services.dispatch.procedures import TASK_PROCEDURES
 from shared.cli import call_or_exit, operator_stub
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "config" / "dispatch.yaml"
@@ -42,6 +43,36 @@ def register(sub) -> None:
         for e in extra:
             p.add_argument(f"--{e}", required=True)
         p.set_defaults(func=act_, verb=name)
+
+    helper = s.add_parser("assist", help="add an assisting department (协办) to a case's lead task (as a dispatcher)")
+    helper.add_argument("task_id")
+    helper.add_argument("--version", type=int, required=True)
+    helper.add_argument("--department", required=True)
+    helper.add_argument("--reason", required=True)
+    helper.set_defaults(func=assist_)
+    let_go = s.add_parser("release", help="release an assisting task that is not needed (as a dispatcher)")
+    let_go.add_argument("task_id")
+    let_go.add_argument("--version", type=int, required=True)
+    let_go.add_argument("--reason", required=True)
+    let_go.set_defaults(func=release_)
+
+    ask = s.add_parser("request", help="ask for a side procedure on a task (as its department): the clock stops")
+    ask.add_argument("task_id")
+    ask.add_argument("procedure", choices=list(TASK_PROCEDURES))
+    ask.add_argument("--version", type=int, required=True)
+    ask.add_argument("--reason", required=True)
+    ask.add_argument("--minutes", type=int, default=0, help="extension: the working minutes asked for")
+    ask.set_defaults(func=request_)
+
+    for verb in ("approve", "refuse"):
+        dec = s.add_parser(verb, help=f"{verb} a task's waiting request (as a dispatcher)")
+        dec.add_argument("task_id")
+        dec.add_argument("procedure", choices=list(TASK_PROCEDURES))
+        dec.add_argument("--version", type=int, required=True)
+        dec.add_argument("--reason", required=True)
+        if verb == "approve":
+            dec.add_argument("--granted-minutes", type=int, default=0, help="extension: fewer than asked (0: all)")
+        dec.set_defaults(func=decide_, approve=verb == "approve")
 
 
 def _when(value: str | None, default: datetime) -> datetime:
@@ -90,8 +121,10 @@ def _stub(args):
 def _line(t) -> str:
     due = t.next_due_at.ToDatetime().strftime("%m-%d %H:%M") if t.HasField("next_due_at") else "-"
     esc = f" escalated L{t.escalation_level} to {t.escalated_to}" if t.escalation_level else ""
+    waits = f" {t.pending} requested" if t.pending else ""
+    paused = " clock paused" if t.clock_paused else ""
     return (f"{t.id}  v{t.version:<3} {t.status:<12} {t.category:<6} {t.grid_code}  "
-            f"{t.department_code or '(manual queue)':<16} due {due}{esc}")
+            f"{t.department_code or '(manual queue)':<16} due {due}{esc}{waits}{paused}")
 
 
 def queue_(args) -> None:
@@ -117,3 +150,36 @@ def act_(args) -> None:
         out = call_or_exit(stub.Reject, pb.RejectRequest(task_id=args.task_id, reason=args.reason,
                                                          expected_version=args.version), metadata=md)
     print(_line(out))
+
+
+def request_(args) -> None:
+    from gridbus.dispatch.v1 import dispatch_pb2 as pb
+    stub, md = _stub(args)
+    print(_line(call_or_exit(stub.RequestProcedure, pb.ProcedureRequest(
+        task_id=args.task_id, procedure=args.procedure, reason=args.reason, minutes=args.minutes,
+        expected_version=args.version), metadata=md)))
+
+
+def decide_(args) -> None:
+    from gridbus.dispatch.v1 import dispatch_pb2 as pb
+    stub, md = _stub(args)
+    print(_line(call_or_exit(stub.DecideProcedure, pb.ProcedureDecision(
+        task_id=args.task_id, procedure=args.procedure, approve=args.approve, reason=args.reason,
+        granted_minutes=getattr(args, "granted_minutes", 0), expected_version=args.version), metadata=md)))
+
+
+def assist_(args) -> None:
+    from gridbus.dispatch.v1 import dispatch_pb2 as pb
+    stub, md = _stub(args)
+    lead = call_or_exit(stub.AddAssist, pb.AssistRequest(task_id=args.task_id, department_code=args.department,
+                                                         reason=args.reason, expected_version=args.version), metadata=md)
+    print(_line(lead))
+    for a in lead.assists:
+        print("  assisting " + _line(a))
+
+
+def release_(args) -> None:
+    from gridbus.dispatch.v1 import dispatch_pb2 as pb
+    stub, md = _stub(args)
+    print(_line(call_or_exit(stub.ReleaseAssist, pb.ReleaseAssistRequest(
+        task_id=args.task_id, reason=args.reason, expected_version=args.version), metadata=md)))

@@ -20,11 +20,18 @@ from shared.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 
 QUEUED, ASSIGNED, ACKNOWLEDGED, RESOLVED = "queued", "assigned", "acknowledged", "resolved"
 CLOSED, REJECTED, MERGED = "closed", "rejected", "merged"
-STATUSES = (QUEUED, ASSIGNED, ACKNOWLEDGED, RESOLVED, CLOSED, REJECTED, MERGED)
+PARKED, VOIDED = "parked", "voided"  # its incident is parked (out of the queues) or voided (filed in error)
+RELEASED = "released"  # an assisting task a dispatcher let go (not needed, or the case ended)
+STATUSES = (QUEUED, ASSIGNED, ACKNOWLEDGED, RESOLVED, CLOSED, REJECTED, MERGED, PARKED, VOIDED, RELEASED)
 OPEN = frozenset({QUEUED, ASSIGNED, ACKNOWLEDGED})
+FINAL = frozenset({CLOSED, REJECTED, MERGED, VOIDED})  # the case is over: its task, and assisting ones, too
 
 ASSIGN, ACK, RESOLVE = "assign", "acknowledge", "resolve"  # deadline kinds
 DEADLINE_KINDS = (ASSIGN, ACK, RESOLVE)
+REVIEW = "review"  # not a deadline: a parked case's review date, when it comes back
+# What an assisting department's actions emit instead of the lead's (incidents moves the case on
+# the lead's alone): only the lead department reports the case's result (主办 reports, 协办 helps).
+ASSIST_EVENTS = {"acknowledge": "assist_acknowledged", "resolve": "assist_done"}
 LEVELS = ("grid", "community", "street", "district", "city")  # escalation climbs this list
 _CODE = re.compile(r"[0-9A-Za-z_.-]{1,64}")
 
@@ -131,6 +138,8 @@ INCIDENT_REPORTED = "incidents.incident.reported"  # makes the task
 # action fails there until dispatch says what its task does with it.
 SYNC, REOPEN, CLOSE, RESUBMIT = "sync", "reopen", "close", "resubmit"
 INCIDENT_REJECTED, INCIDENT_MERGED = "incident rejected", "incident merged"
+# The incident's side procedures (services/dispatch/procedures.py has the task's own).
+CASE_CLOCK, PARK, UNPARK, SUPERVISE, INCIDENT_VOIDED = "case clock", "park", "unpark", "supervise", "incident voided"
 TASK_FOLLOWS = {
     "incidents.incident.dispatched": SYNC,  # a dispatcher dispatched it directly in incidents
     "incidents.incident.rerouted": SYNC,
@@ -139,11 +148,25 @@ TASK_FOLLOWS = {
     "incidents.incident.rejected": INCIDENT_REJECTED,
     "incidents.incident.merged": INCIDENT_MERGED,
     "incidents.incident.resubmitted": RESUBMIT,  # routed again, as a new report would be
+    # A void or park request stops the clock until it is decided (the event's clock_paused).
+    "incidents.incident.void_requested": CASE_CLOCK,
+    "incidents.incident.void_refused": CASE_CLOCK,
+    "incidents.incident.park_requested": CASE_CLOCK,
+    "incidents.incident.park_refused": CASE_CLOCK,
+    "incidents.incident.voided": INCIDENT_VOIDED,
+    "incidents.incident.parked": PARK,       # out of the queues; the review timer is set
+    "incidents.incident.unparked": UNPARK,   # back with its department, the clock runs again
+    "incidents.incident.supervised": SUPERVISE,  # priority 1; the department and its superior are told
 }
 TASK_IGNORES = frozenset({
     "incidents.incident.accepted",  # the echo of the task's own acknowledgement
     "incidents.incident.resolved",  # the echo of the task's own resolution
     "incidents.incident.verified",  # the officer's check on site: the task is done with
+    "incidents.incident.returned",  # the echo of the task's own approved return
+    "incidents.incident.supervision_requested",  # nothing changes until an admin decides
+    "incidents.incident.supervision_refused",
+    "incidents.incident.assist_added",  # the echo of an assisting task's own events
+    "incidents.incident.assist_ended",
 })
 
 

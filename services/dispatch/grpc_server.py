@@ -26,7 +26,11 @@ def task_pb(t: ops.TaskView) -> pb.Task:
         version=t.version, next_due_at=timestamp(t.next_due_at),
         history=[pb.TaskEvent(action=h.action, from_status=h.from_status or "", to_status=h.to_status,
                               department_code=h.department_code or "", actor_id=h.actor_id, actor_role=h.actor_role,
-                              note=h.note or "", at=timestamp(h.at)) for h in t.history])
+                              note=h.note or "", at=timestamp(h.at)) for h in t.history],
+        pending=t.pending or "", pending_minutes=t.pending_minutes or 0, clock_paused=bool(t.holds),
+        holds=t.holds, paused_at=timestamp(t.paused_at), paused_minutes=t.paused_minutes,
+        extended_minutes=t.extended_minutes, returned=t.returned, supervised=t.supervised,
+        lead_task_id=t.lead_task_id or "", assists=[task_pb(a) for a in t.assists])
 
 
 def rule_pb(r: domain.Rule) -> pb.Rule:
@@ -108,6 +112,25 @@ class DispatchServicer(pb_grpc.DispatchServiceServicer):
     @unary
     def Resolve(self, request, context, caller):
         return task_pb(ops.resolve(caller, request.task_id, request.resolution, request.expected_version))
+
+    @unary
+    def RequestProcedure(self, request, context, caller):
+        return task_pb(ops.request_procedure(caller, request.task_id, request.procedure, request.reason,
+                                             request.minutes, request.expected_version))
+
+    @unary
+    def DecideProcedure(self, request, context, caller):
+        return task_pb(ops.decide_procedure(caller, request.task_id, request.procedure, request.approve,
+                                            request.reason, request.granted_minutes, request.expected_version))
+
+    @unary
+    def AddAssist(self, request, context, caller):
+        return task_pb(ops.add_assist(caller, request.task_id, request.department_code, request.reason,
+                                      request.expected_version))
+
+    @unary
+    def ReleaseAssist(self, request, context, caller):
+        return task_pb(ops.release_assist(caller, request.task_id, request.reason, request.expected_version))
 
     @unary
     def GetEvaluation(self, request, context, caller):

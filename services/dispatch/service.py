@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 
 def task_dict(t: ops.TaskView) -> dict:
     d = asdict(t)
-    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in d.items() if k != "history"}
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in d.items()
+            if k not in ("history", "assists")}
 
 
 class DispatchService:
@@ -37,6 +38,17 @@ class DispatchService:
     @rpc(expected_exceptions=DomainError)
     def get_task(self, task_id: str) -> dict:
         return task_dict(ops.get_task(self.caller(), task_id))
+
+    @rpc(expected_exceptions=DomainError)
+    def request_procedure(self, task_id: str, procedure: str, reason: str, expected_version: int,
+                          minutes: int = 0) -> dict:
+        return task_dict(ops.request_procedure(self.caller(), task_id, procedure, reason, minutes, expected_version))
+
+    @rpc(expected_exceptions=DomainError)
+    def decide_procedure(self, task_id: str, procedure: str, approve: bool, reason: str, expected_version: int,
+                         granted_minutes: int = 0) -> dict:
+        return task_dict(ops.decide_procedure(self.caller(), task_id, procedure, approve, reason, granted_minutes,
+                                              expected_version))
 
     @on_event(domain.INCIDENT_REPORTED)
     def on_incident_reported(self, event: dict) -> None:

@@ -12,7 +12,8 @@ from services.dispatch import domain
 SCHEMA = "dispatch"
 TASK_COLUMNS = ("id, incident_id, status, department_code, rule_id, category, priority, grid_code, lineage, "
                 "dispatched_at, ack_due_at, acknowledged_at, resolve_due_at, resolved_at, closed_at, reopened, "
-                "escalation_level, escalated_to, version, created_at")
+                "escalation_level, escalated_to, version, created_at, pending, pending_by, pending_minutes, holds, "
+                "paused_at, paused_minutes, extended_minutes, returned, supervised, lead_task_id")
 NEXT_DUE = ("(SELECT min(due_at) FROM dispatch.deadlines d WHERE d.task_id = t.id "
             "AND d.fired_at IS NULL AND d.cancelled_at IS NULL) AS next_due_at")
 
@@ -76,9 +77,10 @@ def insert_task(session: Session, values: dict) -> bool:
     """False when the incident already has its task (a redelivered or replayed event)."""
     row = session.execute(text(
         "INSERT INTO dispatch.tasks (id, incident_id, status, department_code, rule_id, category, priority, "
-        "grid_code, lineage, dispatched_at, ack_due_at, resolve_due_at) VALUES (:id, :incident_id, :status, "
-        ":department_code, :rule_id, :category, :priority, :grid_code, :lineage, :dispatched_at, :ack_due_at, "
-        ":resolve_due_at) ON CONFLICT (incident_id) DO NOTHING RETURNING id"), values).first()
+        "grid_code, lineage, dispatched_at, ack_due_at, resolve_due_at, lead_task_id) VALUES (:id, :incident_id, "
+        ":status, :department_code, :rule_id, :category, :priority, :grid_code, :lineage, :dispatched_at, "
+        ":ack_due_at, :resolve_due_at, :lead_task_id) ON CONFLICT DO NOTHING RETURNING id"),
+        {"lead_task_id": None, **values}).first()
     return row is not None
 
 
@@ -91,7 +93,14 @@ def task(session: Session, task_id: uuid.UUID, *, for_update: bool = False):
 def task_of_incident(session: Session, incident_id: str, *, for_update: bool = False):
     lock = " FOR UPDATE OF t" if for_update else ""
     return session.execute(text(f"SELECT {TASK_COLUMNS}, {NEXT_DUE} FROM dispatch.tasks t "
-                                f"WHERE incident_id = :i{lock}"), {"i": incident_id}).first()
+                                f"WHERE incident_id = :i AND lead_task_id IS NULL{lock}"), {"i": incident_id}).first()
+
+
+def assists(session: Session, lead_task_id: uuid.UUID, *, for_update: bool = False) -> list:
+    """The lead task's assisting tasks, oldest first."""
+    lock = " FOR UPDATE OF t" if for_update else ""
+    return session.execute(text(f"SELECT {TASK_COLUMNS}, {NEXT_DUE} FROM dispatch.tasks t "
+                                f"WHERE lead_task_id = :l ORDER BY created_at{lock}"), {"l": lead_task_id}).all()
 
 
 def update_task(session: Session, task_id: uuid.UUID, expected_version: int, values: dict) -> int | None:

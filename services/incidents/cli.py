@@ -59,6 +59,7 @@ def register(sub) -> None:
     act.add_argument("--note", default="")
     act.add_argument("--violation", action="store_true", help="close: a violation by the subject was confirmed")
     act.add_argument("--duplicate-of", default="")
+    act.add_argument("--review-at", default="", help="request_park: when the case comes back (ISO 8601 with zone)")
     act.set_defaults(func=act_)
 
     watch = s.add_parser("watch", help="print changes in a grid subtree as they happen (Ctrl-C stops)")
@@ -143,11 +144,23 @@ def show_(args) -> None:
 def act_(args) -> None:
     from gridbus.incidents.v1 import incidents_pb2 as pb
     stub, md = _stub(args)
+    from shared.timefmt import parse_iso
+    req_review = parse_iso(args.review_at, "--review-at") if args.review_at else None
     out = call_or_exit(stub.Transition, pb.TransitionRequest(
                incident_id=args.incident_id, action=getattr(pb, f"ACTION_{args.action.upper()}"),
                expected_version=args.version, department_code=args.department, note=args.note,
-               violation_confirmed=args.violation, duplicate_of=args.duplicate_of), metadata=md)
-    print(_line(out))
+               violation_confirmed=args.violation, duplicate_of=args.duplicate_of,
+               review_at=_timestamp(req_review)), metadata=md)
+    print(_line(out) + (f"  pending {out.pending}" if out.pending else ""))
+
+
+def _timestamp(when):
+    if when is None:
+        return None
+    from google.protobuf.timestamp_pb2 import Timestamp
+    t = Timestamp()
+    t.FromDatetime(when)
+    return t
 
 
 def watch_(args) -> None:

@@ -9,18 +9,26 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import datetime, timedelta, timezone
 
 from services.incidents.report_rules import check_category_code, check_department_code, check_text
+from services.incidents import criteria as criteria_rules
+from services.incidents.figures import (FUNNEL, FUNNEL_MILESTONES, MAX_SUMMARY_DAYS,  # noqa: F401 (re-exported)
+                                       SUMMARY_GROUPINGS, SUMMARY_UNIT_DEPTH, check_summary, days_between,
+                                       funnel_stages)
 from shared import auth
 from shared.auth import Principal
 from shared.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 
 REPORTED, DISPATCHED, IN_PROGRESS, RESOLVED = "reported", "dispatched", "in_progress", "resolved"
 VERIFIED, CLOSED, REJECTED, REOPENED = "verified", "closed", "rejected", "reopened"
-STATUSES = (REPORTED, DISPATCHED, IN_PROGRESS, RESOLVED, VERIFIED, CLOSED, REJECTED, REOPENED)
-OPEN_STATUSES = frozenset(STATUSES) - {CLOSED, REJECTED}
+VOIDED, PARKED = "voided", "parked"  # filed in error, ended without a result; out of the queues until reviewed
+STATUSES = (REPORTED, DISPATCHED, IN_PROGRESS, RESOLVED, VERIFIED, CLOSED, REJECTED, REOPENED, VOIDED, PARKED)
+FINAL_STATUSES = frozenset({CLOSED, REJECTED, VOIDED})
+OPEN_STATUSES = frozenset(STATUSES) - FINAL_STATUSES
+# The statuses a case is worked in: open and not parked.
+ACTIVE_STATUSES = OPEN_STATUSES - {PARKED}
+MAX_PARK_DAYS = 366
 MAX_NOTE = 1000
 
 # --- lifecycle -----------------------------------------------------------------------------
@@ -30,9 +38,11 @@ KEEPS = "keeps"      # stays as it is
 SETS = "sets"        # takes department_code
 CHANGES = "changes"  # takes department_code, which must be another department than now
 CLEARS = "clears"    # back to none: the incident is with the reporting officer again
+ADDS, REMOVES = "adds", "removes"  # an assisting department (协办) joins the case, or is done or released
 
 # Request fields only some actions take, and what the action must then name (None: a flag, optional).
-EXTRA_FIELDS = {"duplicate_of": "the incident it duplicates", "violation_confirmed": None}
+EXTRA_FIELDS = {"duplicate_of": "the incident it duplicates", "violation_confirmed": None,
+                "review_at": "the review date, when the parked case comes back"}
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,11 @@ class Action:
     reporter_only: bool = False      # only the officer who reported the incident
     takes: str | None = None         # the one field of EXTRA_FIELDS it takes
     from_dispatch: tuple[str, ...] = ()  # dispatch's events that make incidents take it
+    opens: str | None = None         # a side procedure's request: it waits for a decision
+    decides: str | None = None       # a decision (approve or refuse) of the procedure's waiting request
+    supervises: bool = False         # marks the case supervised and raises it to priority 1
+    assist: str | None = None        # ADDS or REMOVES department_code among the assisting departments
+    waits_for_assists: bool = False  # refused while assisting departments are still at work
 
     @property
     def event_type(self) -> str:
@@ -60,7 +75,46 @@ def _action(name, sources, target, roles, event, **kw) -> Action:
     return Action(name, frozenset(sources), target, frozenset(roles), event, **kw)
 
 
-_D, _O, _S, _DEP = auth.DISPATCHER, auth.OFFICER, auth.SERVICE, auth.DEPARTMENT
+@dataclass(frozen=True)
+class Procedure:
+    """A side procedure of the case (GB/T 30428's approvals): one role asks, with a reason;
+    another decides, approving or refusing with a reason. Its three rows of ACTIONS are
+    request_<name>, approve_<name> and refuse_<name>. The task-level procedures (extension,
+    return) are dispatch's (services/dispatch/domain.py TASK_PROCEDURES)."""
+    name: str
+    sources: frozenset[str]          # the statuses it may be asked for in (and decided in)
+    approved: str | None             # the status approval leads to; None: unchanged
+    requesters: frozenset[str]
+    deciders: frozenset[str]
+    events: tuple[str, str, str]     # requested, approved, refused
+    pauses: bool                     # the deadline clock stops while the request waits
+    takes: str | None = None         # the extra field the request needs
+    supervises: bool = False
+
+    def actions(self) -> list[Action]:
+        requested, approved, refused = self.events
+        return [Action(f"request_{self.name}", self.sources, None, self.requesters, requested, note=True,
+                       takes=self.takes, opens=self.name),
+                Action(f"approve_{self.name}", self.sources, self.approved, self.deciders, approved, note=True,
+                       decides=self.name, supervises=self.supervises),
+                Action(f"refuse_{self.name}", self.sources, None, self.deciders, refused, note=True,
+                       decides=self.name)]
+
+
+_D, _O, _S, _DEP, _A = auth.DISPATCHER, auth.OFFICER, auth.SERVICE, auth.DEPARTMENT, auth.ADMIN
+# The command centre's management (admin) decides: a dispatcher, even a shift leader with the
+# whole city in scope, only asks. The clock does not wait on supervision,
+# which urges the department on rather than excusing it.
+PROCEDURES: dict[str, Procedure] = {p.name: p for p in (
+    Procedure("void", ACTIVE_STATUSES, VOIDED, frozenset({_O, _D}), frozenset({_A}),
+              ("void_requested", "voided", "void_refused"), pauses=True),
+    Procedure("park", frozenset({IN_PROGRESS}), PARKED, frozenset({_DEP, _D}), frozenset({_A}),
+              ("park_requested", "parked", "park_refused"), pauses=True, takes="review_at"),
+    Procedure("supervise", frozenset({DISPATCHED, IN_PROGRESS, REOPENED}), None, frozenset({_D}), frozenset({_A}),
+              ("supervision_requested", "supervised", "supervision_refused"), pauses=False, supervises=True),
+)}
+
+
 ACTIONS: dict[str, Action] = {a.name: a for a in (
     _action("dispatch", {REPORTED, REOPENED}, DISPATCHED, {_D, _S}, "dispatched", department=SETS,
             from_dispatch=("dispatch.task.created", "dispatch.task.assigned")),
@@ -74,17 +128,30 @@ ACTIONS: dict[str, Action] = {a.name: a for a in (
     _action("reject", {REPORTED, DISPATCHED, REOPENED}, REJECTED, {_D, _S}, "rejected", note=True, department=CLEARS,
             from_dispatch=("dispatch.task.rejected",)),
     _action("resubmit", {REJECTED}, REPORTED, {_O}, "resubmitted", department=CLEARS, reporter_only=True),
-    _action("close", {VERIFIED, REJECTED}, CLOSED, {_D, _S}, "closed", takes="violation_confirmed"),
+    _action("close", {VERIFIED, REJECTED}, CLOSED, {_D, _S}, "closed", takes="violation_confirmed",
+            waits_for_assists=True),
     # A duplicate merged into another incident ends here; its link says where to look.
     _action("merge", OPEN_STATUSES, CLOSED, {_D, _S}, "merged", takes="duplicate_of",
             from_dispatch=("dispatch.task.merged",)),
+    # A department's return (回退) that a dispatcher approved in dispatch: back for rerouting.
+    _action("return", {DISPATCHED, IN_PROGRESS}, REPORTED, {_S}, "returned", note=True, department=CLEARS,
+            from_dispatch=("dispatch.task.returned",)),
+    *(a for p in PROCEDURES.values() for a in p.actions()),
+    # Assisting departments (协办) with their own tasks in dispatch: the case closes without them.
+    _action("add_assist", {DISPATCHED, IN_PROGRESS, REOPENED}, None, {_S}, "assist_added", assist=ADDS,
+            from_dispatch=("dispatch.task.assist_assigned",)),
+    _action("end_assist", frozenset(STATUSES), None, {_S}, "assist_ended", assist=REMOVES,
+            from_dispatch=("dispatch.task.assist_done", "dispatch.task.assist_released")),
+    # A parked case comes back at its review date (dispatch keeps the timer), or earlier by hand.
+    _action("unpark", {PARKED}, IN_PROGRESS, {_A, _D, _S}, "unparked", note=True,
+            from_dispatch=("dispatch.task.review_due",)),
 )}
 REPORTED_EVENT = "incidents.incident.reported"  # the report itself, which no action makes
 EVENT_TYPES = (REPORTED_EVENT, *(a.event_type for a in ACTIONS.values()))
 
 # How far along the dispatched part of the lifecycle a status is (reopened starts over).
-_PROGRESS = {REPORTED: 0, REOPENED: 0, DISPATCHED: 1, IN_PROGRESS: 2, RESOLVED: 3, VERIFIED: 4,
-             CLOSED: 5, REJECTED: 5}
+_PROGRESS = {REPORTED: 0, REOPENED: 0, DISPATCHED: 1, IN_PROGRESS: 2, PARKED: 2, RESOLVED: 3, VERIFIED: 4,
+             CLOSED: 5, REJECTED: 5, VOIDED: 5}
 
 
 def arrived_early(action: str, status: str) -> bool:
@@ -119,6 +186,10 @@ class Facts:
     lineage: tuple[str, ...]
     reporter_id: str
     department_code: str | None
+    pending: str | None = None       # the procedure whose request waits for its decision
+    pending_by: str | None = None    # who asked
+    supervised: bool = False
+    assisting: tuple[str, ...] = ()  # departments assisting (协办) with their tasks still open
 
 
 @dataclass(frozen=True)
@@ -128,15 +199,52 @@ class Request:
     note: str | None = None
     violation_confirmed: bool = False
     duplicate_of: str | None = None
+    review_at: datetime | None = None
 
 
 @dataclass
 class Outcome:
     status: str
     department_code: str | None
+    pending: str | None = None
+    pending_by: str | None = None
+    assisting: tuple[str, ...] = ()
 
 
-def plan_transition(p: Principal, facts: Facts, req: Request) -> Outcome:
+def clock_paused(status: str, pending: str | None) -> bool:
+    """The case's deadline clock stands still while it is parked and while a request of a
+    procedure that pauses it waits for its decision."""
+    return status == PARKED or bool(pending and PROCEDURES[pending].pauses)
+
+
+def check_review_at(review_at: datetime, now: datetime) -> None:
+    if review_at.tzinfo is None:
+        raise InvalidArgument("review_at must carry a time zone")
+    if review_at <= now:
+        raise InvalidArgument("review_at must be in the future")
+    if review_at - now > timedelta(days=MAX_PARK_DAYS):
+        raise InvalidArgument(f"review_at: a case is parked for at most {MAX_PARK_DAYS} days")
+
+
+def _plan_procedure(p: Principal, facts: Facts, action: Action) -> tuple[str | None, str | None]:
+    """The waiting request after the action: (procedure, who asked)."""
+    if action.opens:
+        if facts.pending:
+            raise FailedPrecondition(f"a {facts.pending} request is waiting for its decision; "
+                                     "it is decided before another is asked")
+        if action.opens == "supervise" and facts.supervised:
+            raise FailedPrecondition("the case is supervised already")
+        return action.opens, p.member_id
+    if action.decides:
+        if facts.pending != action.decides:
+            raise FailedPrecondition(f"no {action.decides} request is waiting for a decision")
+        if facts.pending_by == p.member_id:
+            raise PermissionDenied(f"the member who asked for {action.decides} may not decide it")
+        return None, None
+    return facts.pending, facts.pending_by
+
+
+def plan_transition(p: Principal, facts: Facts, req: Request, now: datetime | None = None) -> Outcome:
     """Checks the caller and the state machine against the action's row; returns the incident's
     next state.
 
@@ -163,6 +271,13 @@ def plan_transition(p: Principal, facts: Facts, req: Request) -> Outcome:
         check_text(req.note, "note", MAX_NOTE, required=False)
     if action.note and not (req.note or "").strip():
         raise InvalidArgument(f"{action.name} needs a note saying why")
+    if action.waits_for_assists and facts.assisting:
+        raise FailedPrecondition(f"assisting departments {', '.join(facts.assisting)} are still at work; the case "
+                                 "closes when their tasks are done or a dispatcher releases them")
+    assisting = facts.assisting
+    if action.assist:
+        helper = check_department_code(req.department_code or "")
+        assisting = tuple(sorted({*assisting, helper} if action.assist == ADDS else set(assisting) - {helper}))
     department = facts.department_code
     if action.department in (SETS, CHANGES):
         department = check_department_code(req.department_code or "")
@@ -172,13 +287,20 @@ def plan_transition(p: Principal, facts: Facts, req: Request) -> Outcome:
         given = getattr(req, name)
         if action.takes == name:
             if names and not given:
-                raise InvalidArgument(f"{action.name} needs {names}")
+                raise InvalidArgument(f"{action.name} needs {name}: {names}")
         elif given:
             takers = ", ".join(a.name for a in ACTIONS.values() if a.takes == name)
             raise InvalidArgument(f"{name} only goes with {takers}")
+    if action.takes == "review_at":
+        check_review_at(req.review_at, now or datetime.now(timezone.utc))
     if action.department == CLEARS:
         department = None
-    return Outcome(status=action.target or facts.status, department_code=department)
+    pending, pending_by = _plan_procedure(p, facts, action)
+    status = action.target or facts.status
+    if pending and status not in PROCEDURES[pending].sources:
+        pending = pending_by = None  # the case moved on (closed, merged, ...): the request lapses
+    return Outcome(status=status, department_code=department, pending=pending, pending_by=pending_by,
+                   assisting=assisting)
 
 
 # Requests submitted through the Open311 gateway are reported by "open311:<client>". They alone
@@ -228,6 +350,7 @@ class Category:
     parent_code: str | None
     priority: int
     deadline_hours: int
+    criteria: criteria_rules.Criteria = criteria_rules.Criteria()  # filing, closing, verification
 
 
 def parse_catalogue(doc) -> list[Category]:
@@ -254,70 +377,5 @@ def parse_catalogue(doc) -> list[Category]:
             raise InvalidArgument(f"{where}: priority must be 1 (urgent) to 4 (routine)")
         if not isinstance(hours, int) or not 0 < hours <= 24 * 90:
             raise InvalidArgument(f"{where}: deadline_hours must be 1..2160")
-        seen[code] = Category(code, name, parent, priority, hours)
+        seen[code] = Category(code, name, parent, priority, hours, criteria_rules.parse(item, where))
     return list(seen.values())
-
-
-# --- figures -------------------------------------------------------------------------------
-
-# What Summarize may group by; a unit level is the incident's lineage at that depth.
-SUMMARY_UNIT_DEPTH = {"district": 1, "street": 2, "community": 3, "grid": 4}
-SUMMARY_GROUPINGS = ("status", "category", *SUMMARY_UNIT_DEPTH, "day", "stage")
-MAX_SUMMARY_DAYS = 366
-# The case funnel of digital urban management (上报 立案 派遣 处置 结案).
-FUNNEL = ("reported", "filed", "dispatched", "handled", "closed")
-# The statuses whose having been reached decides a funnel stage (from the audit trail).
-FUNNEL_MILESTONES = (DISPATCHED, RESOLVED, VERIFIED)
-
-
-def funnel_stages(status: str, reached: set[str]) -> tuple[str, ...]:
-    """The funnel stages an incident counts in, from its status and the milestones it reached.
-
-    Every report is reported. It is filed (a case) unless the dispatcher rejected it as none or
-    it was closed without ever being verified (a rejected report closed, a merged duplicate).
-    A filed case is dispatched, handled and closed once it reached dispatched, resolved and
-    closed, so every stage is a subset of the one before."""
-    filed = status != REJECTED and not (status == CLOSED and VERIFIED not in reached)
-    if not filed:
-        return FUNNEL[:1]
-    stages = FUNNEL[:2]
-    if DISPATCHED in reached:
-        stages += ("dispatched",)
-        if RESOLVED in reached:
-            stages += ("handled",)
-            if status == CLOSED:
-                stages += ("closed",)
-    return stages
-
-
-def check_summary(group_by: str, reported_from: datetime | None, reported_to: datetime | None,
-                  time_zone: str, limit: int) -> str:
-    """Checks a Summarize request; returns the time zone to count days in."""
-    if group_by not in SUMMARY_GROUPINGS:
-        raise InvalidArgument(f"group_by must be one of {', '.join(SUMMARY_GROUPINGS)}")
-    if limit < 0:
-        raise InvalidArgument("limit must be 0 (all) or more")
-    if reported_from and reported_to and reported_from >= reported_to:
-        raise InvalidArgument("reported_from must be before reported_to")
-    zone = time_zone or "UTC"
-    try:
-        ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidArgument(f"time_zone {zone!r} is not an IANA time zone (e.g. Asia/Shanghai)")
-    if group_by == "day":
-        if not (reported_from and reported_to):
-            raise InvalidArgument("grouping by day needs reported_from and reported_to")
-        if reported_to - reported_from > timedelta(days=MAX_SUMMARY_DAYS):
-            raise InvalidArgument(f"grouping by day covers at most {MAX_SUMMARY_DAYS} days")
-    return zone
-
-
-def days_between(reported_from: datetime, reported_to: datetime, zone: str) -> list[str]:
-    """The calendar days (YYYY-MM-DD, in the zone) that [from, to) touches."""
-    tz = ZoneInfo(zone)
-    day, last = reported_from.astimezone(tz).date(), (reported_to - timedelta(microseconds=1)).astimezone(tz).date()
-    days = []
-    while day <= last:
-        days.append(day.isoformat())
-        day += timedelta(days=1)
-    return days

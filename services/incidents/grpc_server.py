@@ -40,7 +40,9 @@ def incident_pb(v: ops.IncidentView) -> pb.Incident:
         priority=v.priority, department_code=v.department_code or "", duplicate_of=v.duplicate_of or "",
         subject=pb.Subject(type=v.subject.type, ref=v.subject.ref) if v.subject else None,
         attachments=[pb.Attachment(**a) for a in v.attachments],
-        violation_confirmed=bool(v.violation_confirmed), updated_at=timestamp(v.updated_at))
+        violation_confirmed=bool(v.violation_confirmed), updated_at=timestamp(v.updated_at),
+        pending=v.pending or "", review_at=timestamp(v.review_at), supervised=v.supervised,
+        assisting=v.assisting)
     if v.sent:
         out.as_sent.CopyFrom(geo_proto.geo_point(*v.sent))
     return out
@@ -65,7 +67,9 @@ def _incident_from_event(data: dict) -> pb.Incident:
         version=data.get("version") or 0, priority=data.get("priority") or 0,
         department_code=data.get("department_code") or "", duplicate_of=data.get("duplicate_of") or "",
         subject=pb.Subject(**subject) if subject else None,
-        violation_confirmed=bool(data.get("violation_confirmed")), updated_at=ts(data.get("at")))
+        violation_confirmed=bool(data.get("violation_confirmed")), updated_at=ts(data.get("at")),
+        pending=data.get("pending") or "", review_at=ts(data.get("review_at")),
+        supervised=bool(data.get("supervised")), assisting=data.get("assisting") or [])
 
 
 def _report(caller, request: pb.ReportRequest) -> ops.ReportResult:
@@ -144,7 +148,8 @@ class IncidentServicer(pb_grpc.IncidentServiceServicer):
             raise InvalidArgument("action is required")
         req = domain.Request(action=action, department_code=request.department_code or None,
                              note=request.note or None, violation_confirmed=request.violation_confirmed,
-                             duplicate_of=request.duplicate_of or None)
+                             duplicate_of=request.duplicate_of or None,
+                             review_at=time_field(request, "review_at"))
         return incident_pb(ops.transition(caller, request.incident_id, request.expected_version, req))
 
     @server_stream
@@ -175,7 +180,9 @@ class IncidentServicer(pb_grpc.IncidentServiceServicer):
     def ListCategories(self, request, context, caller):
         return pb.ListCategoriesResponse(categories=[
             pb.Category(code=c.code, name=c.name, parent_code=c.parent_code or "", priority=c.priority,
-                        deadline_hours=c.deadline_hours, active=c.active)
+                        deadline_hours=c.deadline_hours, active=c.active, file_requires=list(c.file_requires or ()),
+                        close_requires=list(c.close_requires or ()),
+                        independent_verification=bool(c.independent_verification))
             for c in ops.list_categories(caller, request.include_inactive)])
 
     @unary

@@ -15,14 +15,15 @@ from services.incidents import operations as ops
 from shared.errors import DomainError
 from shared.events import on_event
 from shared.nameko_support import Caller, OutboxRelay
+from shared.timefmt import parse_iso
 
 log = logging.getLogger(__name__)
 
 
 def incident_dict(v: ops.IncidentView) -> dict:
     d = asdict(v)
-    for k in ("occurred_at", "reported_at", "updated_at"):
-        d[k] = getattr(v, k).isoformat()
+    for k in ("occurred_at", "reported_at", "updated_at", "review_at"):
+        d[k] = getattr(v, k).isoformat() if getattr(v, k) else None
     return d
 
 
@@ -46,10 +47,16 @@ class IncidentsService:
     @rpc(expected_exceptions=DomainError)
     def transition(self, incident_id: str, action: str, expected_version: int, note: str | None = None,
                    department_code: str | None = None, violation_confirmed: bool = False,
-                   duplicate_of: str | None = None) -> dict:
+                   duplicate_of: str | None = None, review_at: str | None = None) -> dict:
         req = domain.Request(action=action, department_code=department_code, note=note,
-                             violation_confirmed=violation_confirmed, duplicate_of=duplicate_of)
+                             violation_confirmed=violation_confirmed, duplicate_of=duplicate_of,
+                             review_at=parse_iso(review_at, "review_at"))
         return incident_dict(ops.transition(self.caller(), incident_id, expected_version, req))
+
+    @on_event("sensors.case.confirmed")
+    def take_sensor_case(self, event: dict) -> None:
+        log.info("sensor case %s: %s", event["data"].get("case_id"), ops.take_sensor_case(event))
+        self.relay()
 
     @on_event("dispatch.task.*")
     def apply_dispatch_event(self, event: dict) -> None:

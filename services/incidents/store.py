@@ -11,6 +11,7 @@ from sqlalchemy import (BigInteger, Boolean, DateTime, Float, ForeignKey, Intege
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID, insert
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from services.incidents import criteria as criteria_rules
 from services.incidents import domain
 
 SCHEMA = "incidents"
@@ -31,6 +32,14 @@ class Category(Base):
     priority: Mapped[int] = mapped_column(SmallInteger)
     deadline_hours: Mapped[int]
     active: Mapped[bool] = mapped_column(Boolean)
+    file_requires: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
+    close_requires: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
+    independent_verification: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+
+    @property
+    def criteria(self) -> criteria_rules.Criteria:
+        return criteria_rules.Criteria(tuple(self.file_requires or ()), tuple(self.close_requires or ()),
+                                       bool(self.independent_verification))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -67,6 +76,11 @@ class Incident(Base):
     location_sent_lon: Mapped[float | None] = mapped_column(Float)
     location_sent_lat: Mapped[float | None] = mapped_column(Float)
     location_sent_datum: Mapped[str | None] = mapped_column(Text)
+    pending: Mapped[str | None]       # the side procedure whose request waits for its decision
+    pending_by: Mapped[str | None]
+    review_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    supervised: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    assisting: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
 
 
 class History(Base):
@@ -96,15 +110,22 @@ LAT = func.ST_Y(Incident.location).label("lat")
 def load_categories(session: Session, categories: list[domain.Category]) -> tuple[int, int]:
     """Upserts the catalogue; codes missing from it are deactivated. Returns (active, deactivated)."""
     for c in categories:
+        rules = {"file_requires": list(c.criteria.file_requires), "close_requires": list(c.criteria.close_requires),
+                 "independent_verification": c.criteria.independent_verification}
         session.execute(insert(Category).values(
             code=c.code, name=c.name, parent_code=c.parent_code, priority=c.priority,
-            deadline_hours=c.deadline_hours, active=True, updated_at=func.now(),
+            deadline_hours=c.deadline_hours, active=True, updated_at=func.now(), **rules,
         ).on_conflict_do_update(index_elements=[Category.code], set_={
             "name": c.name, "parent_code": c.parent_code, "priority": c.priority,
-            "deadline_hours": c.deadline_hours, "active": True, "updated_at": func.now()}))
+            "deadline_hours": c.deadline_hours, "active": True, "updated_at": func.now(), **rules}))
     gone = session.execute(update(Category).where(Category.code.not_in([c.code for c in categories]),
                                                   Category.active).values(active=False, updated_at=func.now()))
     return len(categories), gone.rowcount
+
+
+def category(session: Session, code: str) -> Category | None:
+    """Active or not: an old incident keeps its category's criteria."""
+    return session.get(Category, code)
 
 
 def active_category(session: Session, code: str) -> Category | None:
@@ -175,7 +196,7 @@ def find_duplicate(session: Session, category_code: str, lon: float, lat: float,
     deg = radius_m / (_METRES_PER_DEGREE * max(math.cos(math.radians(lat)), 0.01))
     row = session.execute(text(
         "SELECT id, duplicate_of FROM incidents.incidents "
-        "WHERE status NOT IN ('closed', 'rejected') AND category_code = :cat AND reported_at >= :since "
+        "WHERE status NOT IN ('closed', 'rejected', 'voided') AND category_code = :cat AND reported_at >= :since "
         "AND ST_DWithin(location, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :deg) "
         "AND ST_DWithin(location::geography, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography, :r) "
         "ORDER BY seq LIMIT 1"),

@@ -118,6 +118,8 @@ PUBLIC_STATUS_NOTES = {
     domain.CLOSED: "Closed.",
     domain.REJECTED: "Closed without action.",
     domain.REOPENED: "Reopened for more work.",
+    domain.VOIDED: "Closed: filed in error.",
+    domain.PARKED: "Deferred; it will be taken up again later.",
 }
 # Public coordinates are rounded to 4 decimal places: 0.0001 degree is 11.1 m of latitude and
 # 11.1 m x cos(latitude) of longitude (9.6 m at 30 N), so a point is shown within about 6 m,
@@ -165,7 +167,7 @@ def parse_statuses(value: str | None) -> list[str]:
         if s == "open":
             out += sorted(domain.OPEN_STATUSES)
         elif s == "closed":
-            out += [domain.CLOSED, domain.REJECTED]
+            out += sorted(domain.FINAL_STATUSES)
         else:
             raise InvalidArgument(f"status {s!r} must be open or closed")
     return out

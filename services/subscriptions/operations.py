@@ -17,6 +17,7 @@ from shared.db import session_scope
 from shared.errors import InvalidArgument, NotFound
 from shared.events import declare_subscription
 from shared.outbox import events_exchange, publish_row
+from shared.publisher import ConfirmedPublisher
 
 REPLAY_HEADER = "x-gridbus-replay"
 
@@ -97,12 +98,13 @@ def replay(caller: Principal, name: str, *, source: str | None = None, from_sequ
             raise NotFound(f"no subscription {name}")
         schemas = [source] if source else sources
         published = 0
-        with kombu.Connection(settings().amqp_uri, transport_options={"confirm_publish": True}) as conn:
-            producer = conn.Producer()
+        with ConfirmedPublisher(settings().amqp_uri) as publisher:
             for row in store.stored_events(session, schemas, from_sequence=from_sequence, since=since):
                 if any(domain.matches(p, row.type) for p in sub.patterns):
                     # The default exchange routes straight to the subscriber's queue, nowhere else.
-                    publish_row(producer, row, exchange="", routing_key=queue, headers={REPLAY_HEADER: 1})
+                    publisher.send(lambda producer, row=row: publish_row(
+                        producer, row, exchange="", routing_key=queue, headers={REPLAY_HEADER: 1}))
                     published += 1
+            publisher.wait_confirms()
         store.record_replay(session, name, source, from_sequence, since, caller.member_id, published)
         return published

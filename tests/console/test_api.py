@@ -255,3 +255,29 @@ def test_saved_filters_are_each_members_own(base, dispatcher):
     assert bad.status_code == 400
     assert dispatcher.delete("/api/filters/早班超时").status_code == 200
     assert dispatcher.delete("/api/filters/早班超时").status_code == 404
+
+
+def test_a_side_procedure_is_asked_for_and_decided_through_the_console(base, dispatcher, incidents_stub):
+    """A dispatcher asks to void a case filed in error; the admin sees the decision offered and
+    approves it, with a reason; the case's timeline shows both."""
+    incident = report(incidents_stub, GRID)
+    case = wait_for(lambda: (lambda c: c if c.get("task") else None)(dispatcher.get(f"/api/incidents/{incident.id}").json()))
+    assert "request_void" in case["actions"] and case["needs"]["request_void"] == ["note"]
+    assert case["needs"]["request_park"] == ["note", "review_at"]
+    missing = dispatcher.post(f"/api/incidents/{incident.id}/actions/request_void",
+                              json={"incident_version": case["incident"]["version"]})
+    assert missing.status_code == 400 and "note" in missing.json()["error"]["message"]
+    asked = dispatcher.post(f"/api/incidents/{incident.id}/actions/request_void",
+                            json={"note": "the officer reported it twice", "incident_version": case["incident"]["version"]})
+    assert asked.status_code == 200, asked.text
+    case = dispatcher.get(f"/api/incidents/{incident.id}").json()
+    assert case["incident"]["pending"] == "void" and "approve_void" not in case["actions"]
+    with signed_in(base, "330100", role="admin", member_id="centre-head") as head:
+        seen = head.get(f"/api/incidents/{incident.id}").json()
+        assert {"approve_void", "refuse_void"} <= set(seen["actions"]) and "request_void" not in seen["actions"]
+        done = head.post(f"/api/incidents/{incident.id}/actions/approve_void",
+                         json={"note": "a duplicate", "incident_version": seen["incident"]["version"]})
+        assert done.status_code == 200, done.text
+    voided = dispatcher.get(f"/api/incidents/{incident.id}").json()
+    assert (voided["incident"]["status"], voided["incident"]["pending"], voided["actions"]) == ("voided", None, [])
+    assert [h["action"] for h in voided["history"]][-2:] == ["request_void", "approve_void"]

@@ -72,14 +72,15 @@ def test_the_queue_filters_on_the_tasks_facts():
 
 
 @pytest.mark.parametrize("status, task_status, expected", [
-    ("reported", "queued", ["assign", "reject", "merge"]),
-    ("reported", "assigned", ["reject", "merge"]),
-    ("dispatched", "assigned", ["reroute", "reject", "merge"]),
-    ("in_progress", "acknowledged", ["reroute", "merge"]),
-    ("resolved", "resolved", ["send_back"]),
-    ("verified", "resolved", ["close", "send_back"]),
+    ("reported", "queued", ["assign", "reject", "merge", "request_void"]),
+    ("reported", "assigned", ["reject", "merge", "request_void"]),
+    ("dispatched", "assigned", ["reroute", "reject", "merge", "request_void", "request_supervise"]),
+    ("in_progress", "acknowledged", ["reroute", "merge", "request_void", "request_park", "request_supervise"]),
+    ("resolved", "resolved", ["send_back", "request_void"]),
+    ("verified", "resolved", ["close", "send_back", "request_void"]),
     ("rejected", "rejected", ["close"]),
     ("closed", "closed", []),
+    ("parked", "parked", ["unpark"]),  # dispatch merges open tasks only
 ])
 def test_a_case_offers_what_the_incidents_action_table_allows(status, task_status, expected):
     incident = {"status": status, "lineage": LINEAGE}
@@ -90,13 +91,30 @@ def test_no_actions_outside_the_scope_or_the_role():
     incident = {"status": "reported", "lineage": ["330100", "330103", "330103001"]}
     assert domain.available_actions(DISPATCHER, incident, {"status": "queued"}) == []
     assert domain.available_actions(ADMIN, {"status": "verified", "lineage": LINEAGE}, {"status": "resolved"}) == []
-    assert domain.available_actions(DISPATCHER, {"status": "reported", "lineage": LINEAGE}, None) == []
+    # No task yet: nothing that dispatch does; the case's own procedures are incidents'.
+    assert domain.available_actions(DISPATCHER, {"status": "reported", "lineage": LINEAGE}, None) == ["request_void"]
+
+
+def test_a_waiting_request_offers_its_decision_to_the_shift_leader_and_nothing_else_to_ask():
+    incident = {"status": "in_progress", "lineage": LINEAGE, "pending": "park"}
+    task = {"status": "acknowledged", "pending": None}
+    assert [a for a in domain.available_actions(ADMIN, incident, task) if "park" in a] == ["approve_park", "refuse_park"]
+    assert not [a for a in domain.available_actions(DISPATCHER, incident, task) if a.startswith("request_")]
+    supervised = {"status": "in_progress", "lineage": LINEAGE, "supervised": True}
+    assert "request_supervise" not in domain.available_actions(DISPATCHER, supervised, task)
+    # A department's extension request is decided by a dispatcher in scope.
+    asked = {"status": "acknowledged", "pending": "extension"}
+    offered = domain.available_actions(DISPATCHER, {"status": "in_progress", "lineage": LINEAGE}, asked)
+    assert "approve_extension" in offered and "refuse_extension" in offered and "approve_return" not in offered
 
 
 def test_each_form_asks_for_what_the_incidents_action_requires():
-    assert {name: a.needs for name, a in domain.ACTIONS.items()} == {
+    needs = {name: a.needs for name, a in domain.ACTIONS.items()}
+    assert {k: v for k, v in needs.items() if k in ("assign", "reroute", "reject", "merge", "close", "send_back")} == {
         "assign": ("department",), "reroute": ("department", "note"), "reject": ("note",),
         "merge": ("duplicate_of",), "close": (), "send_back": ("note",)}
+    assert needs["request_park"] == ("note", "review_at") and needs["approve_extension"] == ("note",)
+    assert all("note" in v for k, v in needs.items() if k.split("_")[0] in ("request", "approve", "refuse"))
 
 
 def test_an_action_needs_its_reasons():

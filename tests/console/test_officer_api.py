@@ -3,15 +3,23 @@ store (stripped of their location, stored once, type and size checked), and the 
 a case's photos through short-lived signed links only to those who may read the case."""
 from __future__ import annotations
 
+import io
+import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
 import pytest
+from PIL import Image
 
 from gridbus.incidents.v1 import incidents_pb2 as ipb
 from services.console.attachments.images import location_of
-from tests.console.conftest import DISTRICT, OTHER_DISTRICT, officer_member, officer_signed_in, signed_in
-from tests.incidents.conftest import GRIDS, report_request
+from services.incidents import operations as incident_ops
+from services.incidents.domain import Request
+from tests.conftest import SYSTEM
+from tests.console.conftest import (DISTRICT, OTHER_DISTRICT, UNROUTED_CATEGORY, officer_member, officer_signed_in,
+                                    signed_in)
+from tests.incidents.conftest import GRIDS, inside, report_request
 from tests.support import metadata, token
 
 GRID = GRIDS[3]
@@ -36,6 +44,14 @@ def officer(base, officer_id):
         yield client
 
 
+def resolve(incident_id: str) -> dict:
+    """A department's work done on the case (as the services relay it): dispatched, accepted, resolved."""
+    view = None
+    for req in (Request("dispatch", department_code="CG-ADVERTISING"), Request("accept"), Request("resolve")):
+        view = incident_ops.transition(SYSTEM, incident_id, 0, req)
+    return {"id": incident_id, "version": view.version, "status": view.status}
+
+
 def upload(client, data: bytes, media_type: str) -> httpx.Response:
     return client.post("/api/officer/attachments", content=data, headers={"Content-Type": media_type})
 
@@ -53,12 +69,24 @@ def test_an_officer_signs_in_to_the_app_with_a_cookie_of_its_own(base, officer_i
     assert refused.status_code == 403 and "grid officers" in refused.json()["error"]["message"]
 
 
+def fresh_photo() -> bytes:
+    """The street photo with its GPS block and a description no other test's copy has."""
+    with Image.open(io.BytesIO(WITH_GPS)) as image:
+        exif = image.getexif()
+        exif[0x010E] = uuid.uuid4().hex
+        out = io.BytesIO()
+        image.save(out, "JPEG", quality=90, exif=exif)
+    assert location_of(out.getvalue())
+    return out.getvalue()
+
+
 def test_a_photo_is_stored_once_without_its_location(officer, photo_dir):
-    first = upload(officer, WITH_GPS, "image/jpeg")
+    photo = fresh_photo()
+    first = upload(officer, photo, "image/jpeg")
     assert first.status_code == 201, first.text
     body = first.json()
     assert body["uri"] == f"gridbus://attachments/{body['sha256']}" and body["media_type"] == "image/jpeg"
-    again = upload(officer, WITH_GPS, "image/jpeg")
+    again = upload(officer, photo, "image/jpeg")
     assert again.status_code == 200 and again.json() == {**body, "created": False}
     stored = [p for p in Path(photo_dir).rglob(f"{body['sha256']}.*")]
     assert len(stored) == 1 and stored[0].stat().st_size == body["size_bytes"]
@@ -111,3 +139,96 @@ def test_the_console_shows_a_cases_photos_through_signed_links_to_those_who_may_
     with signed_in(base, OTHER_DISTRICT) as stranger:  # may not read the case, so gets no link
         refused = stranger.get(f"/api/incidents/{incident.id}")
         assert refused.status_code == 403 and "/attachments/" not in refused.text
+
+
+def report_body(report_id: str | None = None, photos: list[dict] = (), **overrides) -> dict:
+    lon, lat = inside(GRID)
+    return {"report_id": report_id or str(uuid.uuid4()), "category_code": UNROUTED_CATEGORY, "title": "小广告",
+            "description": "电线杆上贴满了小广告", "occurred_at": datetime.now(timezone.utc).isoformat(),
+            "location": {"lon": lon, "lat": lat, "accuracy_m": 12}, "attachments": list(photos), **overrides}
+
+
+def test_a_report_sent_twice_is_one_incident_with_its_photo(officer, officer_id, incidents_stub):
+    photo = upload(officer, WITH_GPS, "image/jpeg").json()
+    body = report_body(photos=[photo])
+    first = officer.post("/api/officer/reports", json=body)
+    assert first.status_code == 201, first.text
+    again = officer.post("/api/officer/reports", json=body)  # the phone retrying after a lost answer
+    assert again.status_code == 200 and again.json()["replayed"] is True
+    incident = first.json()["incident"]
+    assert again.json()["incident"]["id"] == incident["id"]
+    assert incident["reporter_id"] == officer_id and incident["grid_code"] == GRID
+    assert [a["uri"] for a in incident["attachments"]] == [photo["uri"]]
+
+
+@pytest.mark.parametrize("change, status, words", [
+    ({"report_id": "not-a-uuid"}, 400, "UUID"),
+    ({"location": None}, 400, "location"),
+    ({"title": ""}, 400, "title"),
+    ({"occurred_at": "yesterday"}, 400, "ISO 8601"),
+    ({"attachments": [{"sha256": "x"}]}, 400, "needs"),
+    ({"location": {"lon": 0.1, "lat": 0.1, "accuracy_m": 5}}, 404, "grid"),   # the services' own check
+])
+def test_a_bad_report_is_refused_in_words_and_nothing_is_made(officer, change, status, words):
+    body = report_body(**change)
+    answer = officer.post("/api/officer/reports", json=body)
+    assert answer.status_code == status and words in answer.json()["error"]["message"]
+
+
+def test_the_officers_day_lists_what_waits_for_them(officer, officer_id, incidents_stub):
+    mine = officer.post("/api/officer/reports", json=report_body(title="我的上报")).json()["incident"]
+    other = incidents_stub.Report(report_request(GRID, category=UNROUTED_CATEGORY, title="别人的已处置"),
+                                  metadata=metadata(token("officer", GRID, member_id=str(uuid.uuid4())))).incident
+    resolved = resolve(other.id)
+    lists = officer.get("/api/officer/cases").json()
+    assert mine["id"] in [c["id"] for c in lists["open"]]
+    assert resolved["id"] in [c["id"] for c in lists["verify"]]
+    assert other.id not in [c["id"] for c in lists["open"]]  # someone else's open report is theirs
+
+
+def test_a_resolved_case_is_verified_on_site_with_a_photo_the_console_then_shows(base, officer, incidents_stub):
+    case = incidents_stub.Report(report_request(GRID, category=UNROUTED_CATEGORY, title="待核查"),
+                                 metadata=metadata(token("officer", GRID, member_id=str(uuid.uuid4())))).incident
+    resolved = resolve(case.id)
+    photo = upload(officer, PNG, "image/png").json()
+    answer = officer.post(f"/api/officer/cases/{case.id}/verify",
+                          json={"version": resolved["version"], "note": "已清理干净", "attachments": [photo]})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["incident"]["status"] == "verified"
+    stale = officer.post(f"/api/officer/cases/{case.id}/verify", json={"version": resolved["version"]})
+    assert stale.status_code == 409
+    with signed_in(base, DISTRICT) as dispatcher:
+        history = dispatcher.get(f"/api/incidents/{case.id}").json()["history"]
+    verified = history[-1]
+    assert verified["action"] == "verify" and verified["note"].startswith("已清理干净")
+    [link] = verified["photos"]
+    served = httpx.get(base + link)
+    assert served.status_code == 200 and served.headers["content-type"] == "image/png"
+    assert len(served.content) == photo["size_bytes"]
+
+
+@pytest.mark.parametrize("action, body, status", [
+    ("reopen", {"version": 1}, 400),                     # sending back needs a note
+    ("close", {"version": 1}, 400),                      # not the officer's
+    ("verify", {"version": "1"}, 400),
+    ("verify", {"version": 1, "attachments": [{"sha256": "a" * 64, "size_bytes": 1, "media_type": "image/png",
+                                               "uri": "https://elsewhere.example/x.png"}]}, 400),
+])
+def test_the_apps_actions_take_only_what_they_need(officer, action, body, status):
+    answer = officer.post(f"/api/officer/cases/{uuid.uuid4()}/{action}", json=body)
+    assert answer.status_code == status, answer.text
+
+
+def test_positions_are_taken_on_duty_only(officer, officer_id):
+    lon, lat = inside(GRID)
+    off = officer.post("/api/officer/position", json={"lon": lon, "lat": lat})
+    assert off.status_code == 409 and "off duty" in off.json()["error"]["message"]
+    assert officer.put("/api/officer/duty", json={"on_duty": True}).json()["member"]["on_duty"] is True
+    try:
+        sent = officer.post("/api/officer/position", json={"lon": lon, "lat": lat})
+        assert sent.status_code == 200 and sent.json()["grid_code"] == GRID
+        assert officer.get("/api/officer/session").json()["member"]["position"]["lon"] == pytest.approx(lon)
+    finally:
+        assert officer.put("/api/officer/duty", json={"on_duty": False}).json()["member"]["on_duty"] is False
+    assert officer.post("/api/officer/position", json={"lon": lon, "lat": lat}).status_code == 409
+    assert officer.put("/api/officer/duty", json={"on_duty": "yes"}).status_code == 400

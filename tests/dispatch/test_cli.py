@@ -43,3 +43,23 @@ def test_queue_and_reroute_from_the_command_line(environment, stub, dispatch_ser
 
     unsigned = gridbus(environment, dispatch_server, "", "queue", check=False)
     assert unsigned.returncode != 0 and "give --token" in unsigned.stderr
+
+
+def test_a_department_asks_for_an_extension_and_a_dispatcher_approves_from_the_command_line(
+        environment, stub, dispatch_server, dispatch_stub, dispatch_nameko):
+    from gridbus.dispatch.v1 import dispatch_pb2 as pb
+    incident = stub.Report(report_request(D1_GRID, category="0102"), metadata=officer(D1_GRID)).incident
+    task = task_for(dispatch_stub, incident.id)
+    department = token("department", "330100", member_id="CG-SANITATION")
+    dispatcher = token("dispatcher", D1_GRID[:6], member_id="dispatcher-cli")
+    asked = gridbus(environment, dispatch_server, department, "request", task.id, "extension", "--version",
+                    str(task.version), "--minutes", "90", "--reason", "the sweeper is in repair").stdout
+    assert asked.startswith(task.id) and "extension requested" in asked and "clock paused" in asked
+    self_approved = gridbus(environment, dispatch_server, department, "approve", task.id, "extension", "--version",
+                            str(task.version + 2), "--reason", "fine", check=False)
+    assert self_approved.returncode != 0 and "PERMISSION_DENIED" in self_approved.stderr
+    approved = gridbus(environment, dispatch_server, dispatcher, "approve", task.id, "extension", "--version",
+                       str(task.version + 2), "--granted-minutes", "60", "--reason", "an hour").stdout
+    assert "clock paused" not in approved and "requested" not in approved
+    t = dispatch_stub.GetTask(pb.GetTaskRequest(task_id=task.id), metadata=[("authorization", f"Bearer {dispatcher}")])
+    assert (t.extended_minutes, t.pending) == (60, "")

@@ -324,3 +324,31 @@ def test_every_event_dispatch_stored_matches_its_events_proto(stub, dispatch_stu
         events = s.execute(text("SELECT type, data FROM dispatch.outbox ORDER BY id")).mappings().all()
     assert "dispatch.task.created" in {e["type"] for e in events}
     assert_payloads_match_protos(events)
+
+
+def test_a_rule_change_reaches_the_routing_table_every_process_caches(stub, dispatch_stub, dispatch_nameko):
+    """dispatch keeps the rules and departments in memory (routing_table.py); a rule written over
+    gRPC (another process) is routed by as soon as it is committed, and its deactivation too."""
+    def routed(category):
+        incident = stub.Report(report_request(D1_GRID, category=category), metadata=officer(D1_GRID)).incident
+        return task_for(dispatch_stub, incident.id).department_code
+
+    assert routed("0601") == "SZ-FACILITIES"  # the table is loaded now
+    rule = pb.Rule(category_prefix="0601", grid_code=D1_GRID[:6], department_code="CG-STREET", ack_minutes=5,
+                   resolve_minutes=60)
+    created = dispatch_stub.CreateRule(pb.CreateRuleRequest(rule=rule), metadata=ADMIN)
+    assert routed("0601") == "CG-STREET"      # the NOTIFY reached the process before the event
+    dispatch_stub.DeactivateRule(pb.DeactivateRuleRequest(id=created.id), metadata=ADMIN)
+    assert routed("0601") == "SZ-FACILITIES"
+
+
+def test_the_routing_channel_is_the_migrations():
+    from importlib import util
+    from pathlib import Path
+
+    from services.dispatch import routing_table
+    path = Path(routing_table.__file__).parent / "migrations" / "versions" / "0005_routing_notify.py"
+    spec = util.spec_from_file_location("routing_notify", path)
+    module = util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.CHANNEL == routing_table.CHANNEL

@@ -18,6 +18,7 @@ DISPATCHER = Principal("d1", "dispatcher", ("330102",))
 OFFICER = Principal("o1", "officer", ("330102001001001",))
 DEPT = Principal("CG-01", "department", ("330102",))
 SERVICE = Principal("dispatch", "service", ())
+ADMIN = Principal("lead", "admin", ("330100",))
 
 
 def facts(status, department=None, reporter="o1"):
@@ -111,7 +112,8 @@ def test_every_state_refuses_what_it_does_not_allow():
             kw = dict(department_code="SW-09", note="n") if takes_department else dict(note="n")
             if action.takes == "duplicate_of":
                 kw["duplicate_of"] = "x"
-            who = OFFICER if action.reporter_only else SERVICE
+            who = OFFICER if action.reporter_only else SERVICE if "service" in action.roles else (
+                {"dispatcher": DISPATCHER, "officer": OFFICER, "department": DEPT, "admin": ADMIN}[min(action.roles)])
             with pytest.raises(FailedPrecondition, match=f"that is {status}"):
                 domain.plan_transition(who, facts(status, "CG-01"), domain.Request(action=name, **kw))
 
@@ -158,3 +160,80 @@ def test_a_decision_that_overtook_an_earlier_one_is_told_from_a_late_one():
     assert all(domain.arrived_early(a, s) for a, s in early)
     assert not any(domain.arrived_early(a, s) for a, s in late)
     assert not domain.arrived_early("resolve", "in_progress")  # it applies: not early, not late
+
+
+# --- side procedures -------------------------------------------------------------------------
+
+def waiting(status, pending=None, pending_by=None, supervised=False, department="CG-01"):
+    return domain.Facts(status, LINEAGE, "o1", department, pending, pending_by, supervised)
+
+
+def test_each_procedure_is_a_request_an_approval_and_a_refusal_by_other_roles():
+    for p in domain.PROCEDURES.values():
+        ask, yes, no = (domain.ACTIONS[f"{verb}_{p.name}"] for verb in ("request", "approve", "refuse"))
+        assert (ask.opens, yes.decides, no.decides) == (p.name, p.name, p.name)
+        assert ask.roles.isdisjoint(yes.roles) and yes.roles == no.roles
+        assert ask.note and yes.note and no.note  # every request and decision says why
+        assert (ask.target, no.target, yes.target) == (None, None, p.approved)
+
+
+def test_a_request_waits_for_its_decision_and_blocks_another():
+    out = domain.plan_transition(DISPATCHER, waiting(domain.IN_PROGRESS), domain.Request("request_void", note="dup"))
+    assert (out.status, out.pending, out.pending_by) == (domain.IN_PROGRESS, "void", "d1")
+    with pytest.raises(FailedPrecondition, match="void request is waiting"):
+        domain.plan_transition(DISPATCHER, waiting(domain.IN_PROGRESS, "void", "d1"),
+                               domain.Request("request_supervise", note="x"))
+    with pytest.raises(FailedPrecondition, match="no park request"):
+        domain.plan_transition(ADMIN, waiting(domain.IN_PROGRESS, "void", "d1"), domain.Request("approve_park", note="x"))
+    out = domain.plan_transition(ADMIN, waiting(domain.IN_PROGRESS, "void", "d1"), domain.Request("approve_void", note="y"))
+    assert (out.status, out.pending) == (domain.VOIDED, None)
+    out = domain.plan_transition(ADMIN, waiting(domain.IN_PROGRESS, "void", "d1"), domain.Request("refuse_void", note="n"))
+    assert (out.status, out.pending) == (domain.IN_PROGRESS, None)
+    with pytest.raises(PermissionDenied, match="asked"):
+        domain.plan_transition(Principal("d1", "admin", ("330100",)), waiting(domain.IN_PROGRESS, "void", "d1"),
+                               domain.Request("approve_void", note="self"))
+    with pytest.raises(PermissionDenied):
+        domain.plan_transition(DISPATCHER, waiting(domain.IN_PROGRESS, "void", "o1"),
+                               domain.Request("approve_void", note="mine"))
+    with pytest.raises(InvalidArgument, match="note"):
+        domain.plan_transition(ADMIN, waiting(domain.IN_PROGRESS, "void", "d1"), domain.Request("refuse_void"))
+
+
+def test_a_request_lapses_when_the_case_moves_out_of_its_states():
+    out = domain.plan_transition(SERVICE, waiting(domain.IN_PROGRESS, "park", "CG-01"), domain.Request("resolve"))
+    assert (out.status, out.pending) == (domain.RESOLVED, None)
+    out = domain.plan_transition(SERVICE, waiting(domain.DISPATCHED, "void", "d1"), domain.Request("accept"))
+    assert (out.status, out.pending) == (domain.IN_PROGRESS, "void")
+
+
+def test_a_park_needs_a_review_date_in_the_future_within_a_year():
+    ask = dict(action="request_park", note="no budget")
+    out = domain.plan_transition(DEPT, waiting(domain.IN_PROGRESS), domain.Request(**ask, review_at=NOW + timedelta(days=90)),
+                                 NOW)
+    assert out.pending == "park"
+    for review_at, message in ((None, "review_at"), (NOW - timedelta(minutes=1), "future"),
+                               (NOW + timedelta(days=400), "366 days"), (datetime(2027, 1, 1), "time zone")):
+        with pytest.raises(InvalidArgument, match=message):
+            domain.plan_transition(DEPT, waiting(domain.IN_PROGRESS), domain.Request(**ask, review_at=review_at), NOW)
+    with pytest.raises(InvalidArgument, match="review_at only goes with request_park"):
+        domain.plan_transition(DISPATCHER, waiting(domain.IN_PROGRESS),
+                               domain.Request("request_void", note="x", review_at=NOW + timedelta(days=1)), NOW)
+    with pytest.raises(PermissionDenied, match="SW-02"):
+        domain.plan_transition(Principal("SW-02", "department", ("330102",)), waiting(domain.IN_PROGRESS),
+                               domain.Request(**ask, review_at=NOW + timedelta(days=1)), NOW)
+
+
+def test_the_clock_stands_still_while_parked_or_a_pausing_request_waits():
+    assert domain.clock_paused(domain.PARKED, None)
+    assert domain.clock_paused(domain.IN_PROGRESS, "void") and domain.clock_paused(domain.IN_PROGRESS, "park")
+    assert not domain.clock_paused(domain.IN_PROGRESS, "supervise")  # supervision urges, it does not excuse
+    assert not domain.clock_paused(domain.IN_PROGRESS, None)
+
+
+def test_supervision_once_and_voided_cases_are_not_filed():
+    with pytest.raises(FailedPrecondition, match="supervised already"):
+        domain.plan_transition(DISPATCHER, waiting(domain.IN_PROGRESS, supervised=True),
+                               domain.Request("request_supervise", note="again"))
+    assert domain.ACTIONS["approve_supervise"].supervises
+    assert domain.funnel_stages(domain.VOIDED, {domain.DISPATCHED}) == ("reported",)
+    assert domain.PARKED in domain.OPEN_STATUSES and domain.PARKED not in domain.ACTIVE_STATUSES

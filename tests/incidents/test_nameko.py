@@ -36,3 +36,22 @@ def test_get_and_transition_over_rpc(environment, stub, incidents_nameko):
             anonymous.incidents.get_incident(incident.id)
         assert anonymous.incidents.health() == {"status": "SERVING"}
     assert unauthenticated.value.exc_type == "Unauthenticated"
+
+
+def test_side_procedures_over_rpc(environment, stub, incidents_nameko):
+    """A case's side procedure over nameko: asked by one role, decided by another."""
+    incident = stub.Report(report_request(GRID), metadata=metadata(token("officer", GRID, member_id="o-rpc"))).incident
+    with rpc(environment, "officer", GRID, member_id="o-rpc") as officer:
+        asked = officer.incidents.transition(incident.id, "request_void", 1, note="reported twice by mistake")
+        assert (asked["status"], asked["pending"]) == ("reported", "void")
+        with pytest.raises(RemoteError) as denied:
+            officer.incidents.transition(incident.id, "approve_void", asked["version"], note="mine")
+        assert denied.value.exc_type == "PermissionDenied"
+    with rpc(environment, "admin", "330100", member_id="centre-head") as lead:
+        voided = lead.incidents.transition(incident.id, "approve_void", asked["version"], note="a duplicate")
+        assert (voided["status"], voided["pending"]) == ("voided", None)
+    with rpc(environment, "dispatcher", GRID[:6], member_id="d-rpc") as dispatcher:
+        with pytest.raises(RemoteError) as late:
+            dispatcher.incidents.transition(incident.id, "request_park", voided["version"], note="x",
+                                            review_at="2099-01-01T00:00:00Z")
+        assert late.value.exc_type == "FailedPrecondition"  # a voided case is over

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlencode
 
-from services.console.attachments.images import EXTENSIONS
+from services.console.attachments.images import EXTENSIONS, MEDIA_TYPES
 from shared.config import Settings
 from shared.errors import InvalidArgument, NotFound
 
@@ -37,6 +37,24 @@ def sha_of_uri(uri: str) -> str | None:
     if uri.startswith(URI_PREFIX) and _SHA.fullmatch(uri[len(URI_PREFIX):]):
         return uri[len(URI_PREFIX):]
     return None
+
+
+def note_with_photos(note: str, photos: list[dict]) -> str:
+    """The history note of an on-site action (the officer's app): the officer's words, then one photo reference a line
+    (the incident's audit trail keeps them; the console signs links to them)."""
+    return "\n".join([note, *(f"{p['uri']} {p['media_type']}" for p in photos)]).strip()
+
+
+def photos_in_note(note: str | None) -> list[tuple[str, str]]:
+    """The (sha256, media type) of each photo a note names, as note_with_photos wrote them."""
+    out = []
+    for line in (note or "").splitlines():
+        uri, _, media_type = line.strip().partition(" ")
+        sha = sha_of_uri(uri)
+        if sha and media_type in MEDIA_TYPES:
+            out.append((sha, media_type))
+    return out
+
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,11 @@ def _act(caller: Principal, task_id: str, expected_version: int, check, change, 
             raise NotFound(f"no task {task_id}")
         t = task_view(row)
         check(t)
+        if t.lead_task_id:
+            if action not in domain.ASSIST_EVENTS:
+                raise FailedPrecondition(f"cannot {action} an assisting task; a dispatcher releases it when it is "
+                                         "not needed, and the lead department reports the case's result")
+            kind = domain.ASSIST_EVENTS[action]
         if expected_version and t.version != expected_version:
             raise Aborted(f"task {task_id} changed: it is at version {t.version} ({t.status}), not "
                           f"{expected_version}; re-read and retry")

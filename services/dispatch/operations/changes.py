@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from services.dispatch import domain, store
 from services.dispatch.calendar import WorkCalendar, parse_calendar
+from services.dispatch.routing_table import routing
 from shared import auth
 from shared.auth import Principal
 from shared.config import settings
@@ -60,6 +61,17 @@ class TaskView:
     version: int
     created_at: datetime
     next_due_at: datetime | None
+    pending: str | None = None          # extension or return, waiting for its decision
+    pending_by: str | None = None
+    pending_minutes: int | None = None  # the working minutes an extension asks for
+    holds: list[str] = field(default_factory=list)  # why the deadline clock stands still; empty: it runs
+    paused_at: datetime | None = None
+    paused_minutes: int = 0             # working minutes the clock stood still, all told
+    extended_minutes: int = 0           # working minutes granted by extensions, all told
+    returned: int = 0                   # approved returns
+    supervised: bool = False
+    lead_task_id: str | None = None     # an assisting task (协办): the case's lead task; None: the lead (主办)
+    assists: list = field(default_factory=list)  # the lead's assisting tasks (GetTask only)
     history: list = field(default_factory=list)
 
     @property
@@ -72,8 +84,10 @@ def task_view(row) -> TaskView:
     return TaskView(**{k: getattr(row, k) for k in (
         "status", "department_code", "rule_id", "category", "priority", "grid_code", "dispatched_at",
         "ack_due_at", "acknowledged_at", "resolve_due_at", "resolved_at", "closed_at", "reopened",
-        "escalation_level", "escalated_to", "version", "created_at", "next_due_at")},
-        id=str(row.id), incident_id=str(row.incident_id), lineage=list(row.lineage))
+        "escalation_level", "escalated_to", "version", "created_at", "next_due_at", "pending", "pending_by",
+        "pending_minutes", "paused_at", "paused_minutes", "extended_minutes", "returned", "supervised")},
+        id=str(row.id), incident_id=str(row.incident_id), lineage=list(row.lineage), holds=list(row.holds),
+        lead_task_id=str(row.lead_task_id) if row.lead_task_id else None)
 
 
 def _event_data(t: TaskView, actor: tuple[str, str], extra: dict) -> dict:
@@ -82,7 +96,8 @@ def _event_data(t: TaskView, actor: tuple[str, str], extra: dict) -> dict:
             "priority": t.priority, "grid_code": t.grid_code, "lineage": t.lineage,
             "ack_due_at": iso_utc(t.ack_due_at), "resolve_due_at": iso_utc(t.resolve_due_at),
             "escalation_level": t.escalation_level, "actor": {"id": actor[0], "role": actor[1]},
-            "at": iso_utc(utcnow())}
+            "at": iso_utc(utcnow()), "pending": t.pending, "clock_paused": bool(t.holds),
+            "supervised": t.supervised, "lead_task_id": t.lead_task_id}
     data.update({k: (iso_utc(v) if isinstance(v, datetime) else v) for k, v in extra.items()})
     return data
 
@@ -115,14 +130,10 @@ def save(session: Session, before: TaskView | None, values: dict, *, action: str
 
 # --- routing and deadlines -----------------------------------------------------------------
 
-def _serves(session: Session):
-    served = {d.code: list(d.serves) for d in store.departments(session) if d.active}
-    return lambda code, lineage: code in served and not set(served[code]).isdisjoint(lineage)
-
-
 def routed_values(session: Session, category: str, lineage: list[str], now: datetime) -> dict:
     """The task's department and deadlines by the winning rule, or the manual queue."""
-    rule = domain.route(store.active_rules(session), category, lineage, _serves(session))
+    table = routing(session)  # cached until a rule or department changes (routing_table.py)
+    rule = domain.route(table.rules, category, lineage, table.serves())
     if rule is None:
         return {"status": domain.QUEUED, "department_code": None, "rule_id": None, "dispatched_at": None,
                 "ack_due_at": None, "resolve_due_at": None}

@@ -11,7 +11,8 @@ from shared.timefmt import iso_utc, utcnow
 
 
 def fire_due_deadlines(now: datetime | None = None, limit: int = 100) -> int:
-    """Escalates every missed deadline once, up the task's grid lineage. Safe to run from
+    """Escalates every missed deadline once, up the task's grid lineage, and tells incidents a
+    parked case's review date has come (dispatch.task.review_due). Safe to run from
     several replicas (SKIP LOCKED) and after any restart (deadlines are rows, not timers)."""
     now = now or utcnow()
     escalation_minutes = settings().dispatch_escalation_minutes
@@ -20,6 +21,13 @@ def fire_due_deadlines(now: datetime | None = None, limit: int = 100) -> int:
         for d in store.claim_due(session, now, limit):
             store.mark_fired(session, d.id)
             t = task_view(store.task(session, d.task_id, for_update=True))
+            if d.kind == domain.REVIEW:
+                if t.status == domain.PARKED:  # incidents brings the case back (its unpark)
+                    save(session, t, {}, action="review due", actor=SYSTEM_ACTOR,
+                         note=f"review date {iso_utc(d.due_at)} reached", event="review_due",
+                         event_data={"review_at": d.due_at, "note": "review date reached"})
+                    fired += 1
+                continue
             if t.status not in domain.OPEN:
                 continue
             level = d.level + 1

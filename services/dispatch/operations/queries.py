@@ -23,6 +23,8 @@ def get_task(caller: Principal, task_id: str) -> TaskView:
         t = task_view(row)
         domain.may_read(caller, t.lineage, t.department_code)
         t.history = store.task_history(session, tid)
+        if not t.lead_task_id:
+            t.assists = [task_view(r) for r in store.assists(session, tid)]
         return t
 
 

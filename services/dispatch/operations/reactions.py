@@ -12,6 +12,8 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from services.dispatch import domain, store
+from services.dispatch.operations import case_procedures
+from services.dispatch.operations.assists import release_open_assists
 from services.dispatch.operations.changes import (SCHEMA, SYSTEM, SYSTEM_ACTOR, TaskView, calendar,
                                                   routed_values, save, schedule, task_view)
 from shared import failpoints
@@ -89,7 +91,8 @@ def _route_again(session: Session, t: TaskView, data: dict, now: datetime):
 
 
 _REACTIONS = {domain.SYNC: _sync, domain.CLOSE: _close, domain.REOPEN: _reopen, domain.RESUBMIT: _route_again,
-              domain.INCIDENT_REJECTED: _ends_as(domain.REJECTED), domain.INCIDENT_MERGED: _ends_as(domain.MERGED)}
+              domain.INCIDENT_REJECTED: _ends_as(domain.REJECTED), domain.INCIDENT_MERGED: _ends_as(domain.MERGED),
+              domain.INCIDENT_VOIDED: _ends_as(domain.VOIDED)}
 
 
 def on_incident_changed(event: dict) -> str:
@@ -110,10 +113,15 @@ def on_incident_changed(event: dict) -> str:
         if row is None:
             return "no task"
         t = task_view(row)
+        if reaction in case_procedures.REACTIONS:
+            case_procedures.REACTIONS[reaction](session, t, event, now, actor)
+            return reaction
         change = _REACTIONS[reaction](session, t, data, now)
         if change is None:
             return "in step"
         values, emits = change
         save(session, t, values, action=reaction, actor=actor, note=data.get("note"), event=emits,
              event_actor=SYSTEM_ACTOR)
+        if values.get("status") in domain.FINAL:
+            release_open_assists(session, t, f"the case ended ({event['type'].rsplit('.', 1)[1]})", now)
         return reaction

@@ -5,7 +5,7 @@
 - pinning: a point's leaf grid, from this process's in-memory index of grid's leaf grids
 - lifecycle: one function takes every action of the action table (domain.ACTIONS)
 - queries: reading incidents, figures and the category catalogue
-- reactions: applying dispatch's decisions, once per event
+- reactions: applying dispatch's decisions, once per event; confirmed sensor alarms as reports
 
 Each operation checks who is calling, validates, changes the store, appends to the audit trail
 and records its event, all in one transaction: a failure anywhere writes nothing.
@@ -15,9 +15,9 @@ from services.incidents.operations.lifecycle import transition
 from services.incidents.operations.pinning import leaf_grids
 from services.incidents.operations.queries import (check_watch, get, health, list_categories, list_incidents,
                                                    load_categories, summarize)
-from services.incidents.operations.reactions import apply_dispatch_event
+from services.incidents.operations.reactions import apply_dispatch_event, take_sensor_case
 from services.incidents.operations.views import MAX_PAGE, Filters, IncidentView, ReportResult
 
 __all__ = ["Filters", "IncidentView", "MAX_PAGE", "ReportResult", "apply_dispatch_event", "check_watch", "get",
            "health", "leaf_grids", "list_categories", "list_incidents", "load_categories", "report", "summarize",
-           "transition"]
+           "take_sensor_case", "transition"]

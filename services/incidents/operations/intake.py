@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from services.incidents import domain, report_rules, store
+from services.incidents import criteria, domain, report_rules, store
 from services.incidents.operations.pinning import pin
 from services.incidents.operations.views import SCHEMA, ReportResult, event_data, view_of
 from shared import auth
@@ -68,6 +68,9 @@ def _store_report(caller: Principal, draft: report_rules.Draft, content_hash: st
         category = store.active_category(session, draft.category_code)
         if category is None:
             raise InvalidArgument(f"unknown category {draft.category_code}; see ListCategories")
+        criteria.check_filing(draft.category_code, category.criteria,
+                              has_photo=any(a.media_type.startswith("image/") for a in draft.attachments),
+                              has_subject=draft.subject is not None, has_description=bool(draft.description.strip()))
         pinned = pin(session, draft.lon, draft.lat)
         if pinned is None:
             raise NotFound(f"point ({draft.lon}, {draft.lat}) lies outside every grid"

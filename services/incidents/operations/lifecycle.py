@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from sqlalchemy.orm import Session
 
-from services.incidents import domain, store
+from services.incidents import criteria, domain, store
 from services.incidents.operations.views import SCHEMA, IncidentView, event_data, view_of
 from shared import auth
 from shared.auth import Principal
@@ -14,6 +14,7 @@ from shared.db import session_scope
 from shared.errors import Aborted, InvalidArgument, NotFound
 from shared.ids import parse_uuid
 from shared.outbox import record_event
+from shared.timefmt import utcnow
 
 
 def transition(caller: Principal, incident_id: str, expected_version: int, req: domain.Request, *,
@@ -38,15 +39,26 @@ def transition_in(session: Session, caller: Principal, iid: uuid.UUID, expected_
         raise NotFound(f"no incident {iid}")
     current: store.Incident = row[0]
     from_status, from_version = current.status, current.version
-    facts = domain.Facts(from_status, tuple(current.lineage), current.reporter_id, current.department_code)
+    facts = domain.Facts(from_status, tuple(current.lineage), current.reporter_id, current.department_code,
+                         current.pending, current.pending_by, bool(current.supervised),
+                         tuple(current.assisting or ()))
     if expected_version and from_version != expected_version:
         # Scope first: a stranger learns nothing from the version.
         domain.may_read(caller, facts.lineage, facts.department_code)
         raise Aborted(f"incident {iid} changed: it is at version {from_version} "
                       f"({from_status}), not {expected_version}; re-read and retry")
-    outcome = domain.plan_transition(caller, facts, req)
+    outcome = domain.plan_transition(caller, facts, req, utcnow())
     action = domain.ACTIONS[req.action]
-    values = {"status": outcome.status, "department_code": outcome.department_code}
+    if action.name in ("verify", "close"):
+        _check_criteria(session, caller, current, action.name, req, actor)
+    values = {"status": outcome.status, "department_code": outcome.department_code,
+              "pending": outcome.pending, "pending_by": outcome.pending_by, "assisting": list(outcome.assisting)}
+    if action.takes == "review_at":
+        values["review_at"] = req.review_at
+    if outcome.status != domain.PARKED and current.review_at and not outcome.pending:
+        values["review_at"] = None  # the review date goes with the park (or its refused request)
+    if action.supervises:
+        values.update(supervised=True, priority=1)
     if action.takes == "violation_confirmed":
         values["violation_confirmed"] = req.violation_confirmed
     if action.takes == "duplicate_of":
@@ -68,7 +80,7 @@ def transition_in(session: Session, caller: Principal, iid: uuid.UUID, expected_
                          actor_role=actor_role, note=note, department_code=outcome.department_code)
     # The row as read plus what the update wrote: no second read.
     view = replace(view_of(row), version=new_version, updated_at=written.updated_at,
-                   **{k: v for k, v in values.items() if k != "duplicate_of"})
+                   **{k: v for k, v in values.items() if k not in ("duplicate_of", "pending_by")})
     if "duplicate_of" in values:
         view.duplicate_of = str(values["duplicate_of"])
     record_event(session, SCHEMA, action.event_type, f"incidents/{iid}",
@@ -76,3 +88,19 @@ def transition_in(session: Session, caller: Principal, iid: uuid.UUID, expected_
                             actor_role=actor_role, note=note, at=view.updated_at),
                  subject_sequence=new_version)
     return view
+
+
+def _check_criteria(session: Session, caller: Principal, current: store.Incident, action: str,
+                    req: domain.Request, actor: tuple[str, str] | None) -> None:
+    """The category's verification and closing criteria (services/incidents/criteria.py), from
+    the audit trail: who resolved the case (the last resolution), and whether it was handled."""
+    category = store.category(session, current.category_code)
+    rules = category.criteria if category else criteria.Criteria()
+    resolutions = [h for h in store.history(session, current.id) if h.action == "resolve"]
+    last = resolutions[-1] if resolutions else None
+    if action == "verify":
+        criteria.check_verifier((actor or (caller.member_id,))[0], rules, resolver=last.actor_id if last else None,
+                                reporter=current.reporter_id)
+    else:
+        criteria.check_closing(current.category_code, rules, has_resolution=bool(last and last.note),
+                               note=req.note, was_case=current.status == domain.VERIFIED)

@@ -1,18 +1,21 @@
-"""Applying dispatch's decisions to incidents, once per event."""
+"""Reacting to other services: dispatch's decisions applied to incidents, once per event, and
+sensor alarms a person confirmed taken in as reports."""
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
-
-from services.incidents import domain, store
-from services.incidents.operations.views import SCHEMA
+from services.incidents import domain, report_rules, store
+from services.incidents.operations.intake import report
 from services.incidents.operations.lifecycle import transition_in
+from services.incidents.operations.views import SCHEMA
 from shared import auth
 from shared.auth import Principal
 from shared.db import session_scope
 from shared.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound
 from shared.ids import parse_uuid
 from shared.inbox import first_delivery
+from shared.timefmt import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -66,3 +69,22 @@ def apply_dispatch_event(event: dict) -> str:
             log.warning("dispatch event %s (%s) not applied to incident %s: %s",
                         event["id"], event["type"], data.get("incident_id"), exc)
             return "not applicable"
+
+
+def take_sensor_case(event: dict) -> str:
+    """A sensor alarm a person confirmed (sensors.case.confirmed) is reported for its device, with
+    the case id as the report id: a repeated event returns the first report. It is then
+    dispatched as any other. One older than a report may be (report_rules.MAX_AGE) is dated
+    when it was confirmed."""
+    data = event["data"]
+    now = utcnow()
+    first = datetime.fromisoformat(data["first_at"])
+    occurred = first if first > now - report_rules.MAX_AGE else datetime.fromisoformat(event["time"])
+    note = f"; {data['message']}" if data.get("message") else ""
+    description = (f"sensor {data['device_id']} ({data['kind']}) raised {data['code']} "
+                   f"{data['repeats'] + 1} times, confirmed by {data['by']}{note}")
+    result = report(Principal(f"sensor:{data['device_id']}", auth.SERVICE, ()), report_id=data["case_id"],
+                    category_code=data["category"], title=f"{data['kind']} {data['device_id']}: {data['code']}"[:120],
+                    description=description[:report_rules.MAX_DESCRIPTION], lon=data["location"]["lon"],
+                    lat=data["location"]["lat"], accuracy_m=1.0, occurred_at=occurred, now=now)
+    return "already reported" if result.replayed else f"reported as incident {result.incident.id}"

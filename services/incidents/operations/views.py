@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 
-from services.incidents import report_rules, store
+from services.incidents import domain, report_rules, store
 from shared.datum import Datum
 from shared.timefmt import iso_utc
 
@@ -41,6 +41,10 @@ class IncidentView:
     violation_confirmed: bool | None
     updated_at: datetime
     sent: tuple[float, float, Datum] | None = None  # the location as the phone sent it (lon, lat are WGS 84)
+    pending: str | None = None         # a side procedure's request waiting for its decision
+    review_at: datetime | None = None  # a parked case comes back then
+    supervised: bool = False
+    assisting: list[str] = field(default_factory=list)  # assisting departments (协办) still at work
 
 
 @dataclass
@@ -85,7 +89,8 @@ def view_of(row) -> IncidentView:
         subject=report_rules.Subject(i.subject_type, i.subject_ref) if i.subject_type else None,
         attachments=list(i.attachments), violation_confirmed=i.violation_confirmed, updated_at=i.updated_at,
         sent=(i.location_sent_lon, i.location_sent_lat, Datum(i.location_sent_datum))
-        if i.location_sent_datum else None)
+        if i.location_sent_datum else None,
+        pending=i.pending, review_at=i.review_at, supervised=bool(i.supervised), assisting=list(i.assisting or ()))
 
 
 def event_data(v: IncidentView, *, previous_status: str | None, actor_id: str, actor_role: str,
@@ -101,4 +106,6 @@ def event_data(v: IncidentView, *, previous_status: str | None, actor_id: str, a
         "subject": {"type": v.subject.type, "ref": v.subject.ref} if v.subject else None,
         "duplicate_of": v.duplicate_of, "actor": {"id": actor_id, "role": actor_role}, "note": note,
         "violation_confirmed": bool(v.violation_confirmed), "at": iso_utc(at),
+        "pending": v.pending, "review_at": iso_utc(v.review_at), "supervised": v.supervised,
+        "clock_paused": domain.clock_paused(v.status, v.pending), "assisting": v.assisting,
     }

@@ -1,5 +1,5 @@
 // Incident states in the lifecycle's order, and their colours on the map and in badges.
-export const STATUSES = ['reported', 'dispatched', 'in_progress', 'resolved', 'verified', 'closed', 'rejected', 'reopened']
+export const STATUSES = ['reported', 'dispatched', 'in_progress', 'resolved', 'verified', 'closed', 'rejected', 'reopened', 'voided', 'parked']
 export const OPEN_STATUSES = ['reported', 'dispatched', 'in_progress', 'resolved', 'verified', 'reopened']
 
 export const STATUS_COLOURS = {
@@ -11,4 +11,6 @@ export const STATUS_COLOURS = {
   closed: '#8c8c8c',
   rejected: '#5c6b7a',
   reopened: '#eb2f96',
+  voided: '#bfbfbf',
+  parked: '#722ed1',
 }

@@ -1,0 +1,24 @@
+"""credit: outbox rows keep the traceparent of the transaction that wrote them (the trace goes on
+through the relay and the consumers)
+
+Revision ID: 0007
+Revises: 0006
+"""
+from alembic import op
+
+from shared.outbox import drop_traceparent_ddl, traceparent_ddl
+
+revision = "0007"
+down_revision = "0006"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    for statement in traceparent_ddl("credit"):
+        op.execute(statement)
+
+
+def downgrade() -> None:
+    for statement in drop_traceparent_ddl("credit"):
+        op.execute(statement)

@@ -1,0 +1,24 @@
+"""incidents: outbox rows keep the traceparent of the transaction that wrote them (the trace goes on
+through the relay and the consumers)
+
+Revision ID: 0009
+Revises: 0008
+"""
+from alembic import op
+
+from shared.outbox import drop_traceparent_ddl, traceparent_ddl
+
+revision = "0009"
+down_revision = "0008"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    for statement in traceparent_ddl("incidents"):
+        op.execute(statement)
+
+
+def downgrade() -> None:
+    for statement in drop_traceparent_ddl("incidents"):
+        op.execute(statement)

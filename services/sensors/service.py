@@ -1,0 +1,37 @@
+"""The sensors service's nameko side: the alarm intake, the silent-device sweep, health.
+
+Run: python -m services.nameko_run services.sensors.service"""
+from __future__ import annotations
+
+import logging
+
+from nameko.rpc import rpc
+from nameko.timer import timer
+
+from services.sensors import operations as ops
+from services.sensors.intake import AlarmIntake
+from shared.config import settings
+from shared.errors import DomainError
+from shared.nameko_support import OutboxRelay
+
+log = logging.getLogger(__name__)
+
+SWEEP_SECONDS = settings().sensors_sweep_seconds
+
+
+class SensorsService:
+    name = "sensors"
+
+    relay = OutboxRelay("sensors")
+    intake = AlarmIntake()
+
+    @rpc(expected_exceptions=DomainError)
+    def health(self) -> dict:
+        return ops.health()
+
+    @timer(interval=SWEEP_SECONDS)
+    def sweep_silent(self) -> None:
+        opened = ops.sweep_silent()
+        if opened:
+            log.info("%d silent devices raised suspected cases", opened)
+            self.relay()

@@ -30,6 +30,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "gen")]
 
+from bench.bench_pipeline import private_vhost  # noqa: E402
 from demo.city import CityPlan, build  # noqa: E402
 from demo.run import fresh_database  # noqa: E402
 from demo.supervisor import Supervisor  # noqa: E402
@@ -193,13 +194,16 @@ def main() -> None:
     port = 50000 + os.getpid() % 10000
     log_dir = ROOT / ".run" / "bench-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    sup = Supervisor({**os.environ, "GRIDBUS_GRID_GRPC_PORT": str(port)}, log_dir)
+    # A vhost of its own: on the default one, another grid worker (a `make run`) would answer too.
+    amqp_uri, drop_vhost = private_vhost(s.amqp_uri)
+    sup = Supervisor({**os.environ, "GRIDBUS_GRID_GRPC_PORT": str(port), "GRIDBUS_AMQP_URI": amqp_uri}, log_dir)
     server = sup.add("grid-grpc", sys.executable, "-m", "services.grid.grpc_server")
     sup.add("grid-nameko", sys.executable, "-m", "services.nameko_run", "services.grid.service")
     try:
-        bench(url, port, s.amqp_uri, server.popen.pid, points, args)
+        bench(url, port, amqp_uri, server.popen.pid, points, args)
     finally:
         sup.stop()
+        drop_vhost()
 
 
 @dataclass

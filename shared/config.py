@@ -235,6 +235,9 @@ class Settings:
     dispatch_grpc_target: str | None = _setting("", _optional,
                                                 documented="this host, on `GRIDBUS_DISPATCH_GRPC_PORT`")
     console_tile_url: str | None = _setting("", _tile_url, documented="none")
+    # The grid gRPC server's processes: each holds its own index of the leaf grids and serves the
+    # same port (SO_REUSEPORT), so Locate uses more than one core (one Python process uses one).
+    grid_grpc_processes: int = _setting("1", _positive_int)
     console_time_zone: str = _setting("Asia/Shanghai", _time_zone)
     # The console's attachment store (officers' photos): a directory, or an S3-compatible bucket
     # when one is named (credentials the usual AWS way); the largest photo it takes, how long a

@@ -2,11 +2,16 @@
 codes, and a server with the standard health checking protocol and a graceful stop."""
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import functools
 import logging
+import multiprocessing
+import os
 import signal
 import threading
 from concurrent import futures
+from typing import Callable
 
 from datetime import datetime, timezone
 
@@ -105,15 +110,17 @@ def server_stream(method):
 
 
 def serve(name: str, add_servicer, servicer, port: int, *, workers: int = 16, block: bool = True,
-          max_receive_bytes: int = MAX_MESSAGE_BYTES):
-    """Starts a server for one service with health checking; blocks until SIGTERM/SIGINT."""
+          max_receive_bytes: int = MAX_MESSAGE_BYTES, share_port: bool = False):
+    """Starts a server for one service with health checking; blocks until SIGTERM/SIGINT.
+    share_port: one of serve_processes()'s processes, which serve one port together."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name),
         interceptors=[ServerObserver()],  # metrics and a trace span per call (shared/observability.py)
         options=[("grpc.max_receive_message_length", max_receive_bytes),
                  ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-                 # A second server on a taken port must fail, not silently share its traffic.
-                 ("grpc.so_reuseport", 0)],
+                 # A second server on a taken port must fail, not silently share its traffic,
+                 # unless it is one of the processes started to share it.
+                 ("grpc.so_reuseport", 1 if share_port else 0)],
     )
     add_servicer(servicer, server)
     health_servicer = health.HealthServicer()
@@ -138,3 +145,48 @@ def serve(name: str, add_servicer, servicer, port: int, *, workers: int = 16, bl
     signal.signal(signal.SIGINT, stop)
     done.wait()
     return server, bound
+
+
+def _die_with_parent() -> None:
+    """Linux: this process gets SIGTERM when the process that started it dies, even by kill -9,
+    so no server is left holding the shared port."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def _serve_child(target: Callable[[], None]) -> None:
+    _die_with_parent()
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        return
+    target()
+
+
+def serve_processes(count: int, target: Callable[[], None], name: str) -> int:
+    """Runs `target` in `count` processes (spawned: nothing of this one, grpc included, is
+    inherited), each serving the same port with serve(share_port=True), and waits. SIGTERM or
+    SIGINT stops them all gracefully; one that dies stops the others, and the exit status is 1,
+    so the supervisor restarts the whole. Returns the exit status."""
+    context = multiprocessing.get_context("spawn")
+    children = [context.Process(target=_serve_child, args=(target,), name=f"{name}-{i + 1}") for i in range(count)]
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    for child in children:
+        child.start()
+    log.info("%s: %d processes serving one port", name, count)
+    while not stopping.is_set() and all(child.is_alive() for child in children):
+        stopping.wait(0.5)
+    if not stopping.is_set():
+        log.error("%s: a process exited (%s); stopping the others",
+                  name, ", ".join(f"{c.name}: {c.exitcode}" for c in children if not c.is_alive()))
+    for child in children:
+        if child.is_alive():
+            child.terminate()  # SIGTERM: serve() stops gracefully
+    for child in children:
+        child.join(15)
+        if child.is_alive():
+            child.kill()
+            child.join()
+    return 0 if stopping.is_set() else 1
+

@@ -1,7 +1,11 @@
 """The grid service's gRPC server: maps protos to operations and errors to status codes.
 
-Run: python -m services.grid.grpc_server (port from GRIDBUS_GRID_GRPC_PORT)."""
+Run: python -m services.grid.grpc_server (port from GRIDBUS_GRID_GRPC_PORT; GRIDBUS_GRID_GRPC_PROCESSES
+processes serve it together)."""
 from __future__ import annotations
+
+import functools
+import sys
 
 from gridbus.common.v1 import geo_pb2
 from gridbus.grid.v1 import grid_pb2 as pb
@@ -11,7 +15,7 @@ from services.grid import boundary_files, domain, operations as ops, tiles
 from shared import geo_proto
 from shared.errors import InvalidArgument
 from shared.geo_proto import SHIFTED as _SHIFTED, datum as _datum
-from shared.grpc_support import STATUS, serve, timestamp, unary
+from shared.grpc_support import STATUS, serve, serve_processes, timestamp, unary
 from shared.logs import setup_logging
 
 SERVICE_NAME = "gridbus.grid.v1.GridService"
@@ -142,11 +146,20 @@ class GridServicer(pb_grpc.GridServiceServicer):
         return pb.Tile(mvt=tile.mvt, levels=[_LEVEL[level] for level in tile.levels])
 
 
-def main() -> None:
-    registry.start("grid-grpc")
+def _serve(share_port: bool = False) -> None:
     setup_logging()
     ops.leaf_grids()  # built before the first call is taken
-    serve(SERVICE_NAME, pb_grpc.add_GridServiceServicer_to_server, GridServicer(), registry.port("grid"))
+    serve(SERVICE_NAME, pb_grpc.add_GridServiceServicer_to_server, GridServicer(), registry.port("grid"),
+          share_port=share_port)
+
+
+def main() -> None:
+    processes = registry.start("grid-grpc").grid_grpc_processes
+    if processes == 1:
+        _serve()
+        return
+    setup_logging()
+    sys.exit(serve_processes(processes, functools.partial(_serve, share_port=True), "grid-grpc"))
 
 
 if __name__ == "__main__":

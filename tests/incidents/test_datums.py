@@ -51,7 +51,7 @@ def _request(lon, lat, d: int, **kw):
 
 
 @pytest.mark.parametrize("d", [Datum.GCJ02, Datum.BD09])
-def test_a_shifted_point_is_pinned_where_it_is_and_kept_assent_as(stub, d):
+def test_a_shifted_point_is_pinned_where_it_is_and_kept_as_sent(stub, d):
     lon, lat = sent_as(d)
     out = stub.Report(_request(lon, lat, PB[d]), metadata=OFFICER).incident
     assert out.grid_code == GRID

@@ -218,7 +218,7 @@ def production(environment):
     from tests.conftest import ADMIN_DSN, RUN_ID, RUNTIME_ROLE, _admin, _rabbitmqctl
     db, vhost, user, role = (f"gridbus_prod_{RUN_ID}", f"gridbus-prod-{RUN_ID}", f"gridbus-prod-{RUN_ID}",
                              f"gridbus_prod_app_{RUN_ID}")
-    password = secrets.token_urlsafe(16)
+    password = "p" + secrets.token_urlsafe(16)  # never a leading "-", which rabbitmqctl would take for an option
     try:
         _admin(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
         _admin(f"CREATE DATABASE {db} OWNER {RUNTIME_ROLE.replace('_app_', '_owner_')}")

@@ -185,7 +185,8 @@ def test_kill_9_a_grid_process_during_a_stream(environment, system, victim):
 
 
 def test_restart_rabbitmq_during_a_stream(environment, system):
-    phones = Phones(system.port, 100)
+    # Enough reports to outlast `stop_app`, which takes seconds with the plugins gridbus enables.
+    phones = Phones(system.port, 400)
     phones.start()
     stream_flowing(phones)
     subprocess.run(["rabbitmqctl", "-q", "stop_app"], check=True, timeout=120)

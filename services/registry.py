@@ -27,7 +27,7 @@ class Process:
     kind: str      # nameko, grpc or http
     module: str    # what it runs: `python -m services.nameko_run <module>` or `python -m <module>`
     port: Port | None = None   # a server's: the port it listens on
-    # Settings (Settings field names) it needs in production beyond config.EVERY_PROCESS_NEEDS.
+    # Settings (Settings field names) it needs in production beyond shared/production.py EVERY_PROCESS_NEEDS.
     needs: tuple[str, ...] = ()
 
 
@@ -46,7 +46,7 @@ class Service:
     append_only: tuple[str, ...] = ()
     deletes_from: tuple[str, ...] = ()
     # The keys each kind of its processes needs in production, beyond what every process needs
-    # (config.EVERY_PROCESS_NEEDS): ((kind, (setting, ...)), ...). A process refuses to start
+    # (shared/production.py EVERY_PROCESS_NEEDS): ((kind, (setting, ...)), ...). A process refuses to start
     # without them (config.start).
     needs: tuple[tuple[str, tuple[str, ...]], ...] = ()
 

@@ -15,8 +15,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from services import registry
 from shared import config
-from shared.config import (INSECURE_DEV_CHECKPOINT_KEY, INSECURE_DEV_ID_KEY, INSECURE_DEV_TOKEN_KEY, PLACEHOLDER,
-                           production_problems)
+from shared import production as production_rules
+from shared.config import INSECURE_DEV_CHECKPOINT_KEY, INSECURE_DEV_ID_KEY, INSECURE_DEV_TOKEN_KEY, PLACEHOLDER
+from shared.production import production_problems
 from tests.support import ROOT
 
 
@@ -43,10 +44,10 @@ EVERYTHING = [f for _, p in registry.processes() for f in p.needs]
 
 
 def test_a_real_configuration_has_no_problems():
-    assert production_problems(good_env(), [*config.EVERY_PROCESS_NEEDS, *EVERYTHING]) == []
+    assert production_problems(good_env(), [*production_rules.EVERY_PROCESS_NEEDS, *EVERYTHING]) == []
 
 
-_DEV_PUBLIC = next(v for v in config._dev_values()[0] if v.startswith("dev-checkpoint:") and v != INSECURE_DEV_CHECKPOINT_KEY)
+_DEV_PUBLIC = next(v for v in production_rules._dev_values()[0] if v.startswith("dev-checkpoint:") and v != INSECURE_DEV_CHECKPOINT_KEY)
 
 
 @pytest.mark.parametrize("name, value, words", [
@@ -83,16 +84,16 @@ def test_each_problem_names_its_variable(name, value, words):
         del env[name]
     else:
         env[name] = value
-    problems = production_problems(env, [*config.EVERY_PROCESS_NEEDS, *EVERYTHING])
+    problems = production_problems(env, [*production_rules.EVERY_PROCESS_NEEDS, *EVERYTHING])
     assert len(problems) == 1 and words in problems[0], problems
 
 
 def test_a_key_a_process_does_not_need_may_be_unset_but_never_a_development_one():
     env = good_env()
     del env["GRIDBUS_CREDIT_ID_KEY"]
-    assert production_problems(env, config.EVERY_PROCESS_NEEDS) == []
+    assert production_problems(env, production_rules.EVERY_PROCESS_NEEDS) == []
     env["GRIDBUS_CREDIT_ID_KEY"] = INSECURE_DEV_ID_KEY
-    assert production_problems(env, config.EVERY_PROCESS_NEEDS) != []
+    assert production_problems(env, production_rules.EVERY_PROCESS_NEEDS) != []
 
 
 def test_development_mode_uses_the_development_keys():
@@ -102,7 +103,7 @@ def test_development_mode_uses_the_development_keys():
 def test_a_database_url_may_use_a_client_certificate_instead_of_a_password():
     env = {**good_env(), "GRIDBUS_DATABASE_URL": "postgresql+psycopg://gridbus_app@db/gridbus?sslmode=verify-full"
                                                  "&sslcert=/tls/db.crt&sslkey=/tls/db.key"}
-    assert production_problems(env, config.EVERY_PROCESS_NEEDS) == []
+    assert production_problems(env, production_rules.EVERY_PROCESS_NEEDS) == []
 
 
 # --- the deployment files' placeholders ---------------------------------------------------
@@ -125,13 +126,13 @@ def test_the_k8s_placeholders_are_refused_and_nothing_else_is():
     # Every secret the manifests carry is a placeholder, and every one of them is one.
     guarded = {config.env_name(f.name) for f in config.fields(config.Settings) if f.metadata["guards"]}
     assert placeholders == {k for k in guarded & k8s.keys() if k8s[k]}, "a secret in k8s/ is not a placeholder"
-    refused = production_problems(k8s, [*config.EVERY_PROCESS_NEEDS, *EVERYTHING])
+    refused = production_problems(k8s, [*production_rules.EVERY_PROCESS_NEEDS, *EVERYTHING])
     assert sorted(p.split()[0] for p in refused) == sorted(placeholders)
     assert all("placeholder" in p for p in refused), refused
     # With real values in their places, the same configuration passes.
     real = {**k8s, **{k: v for k, v in good_env().items() if k in placeholders},
             "GRIDBUS_MIGRATION_DATABASE_URL": f"postgresql+psycopg://gridbus_owner:{secrets.token_urlsafe(16)}@db/gridbus"}
-    assert production_problems(real, [*config.EVERY_PROCESS_NEEDS, *EVERYTHING]) == []
+    assert production_problems(real, [*production_rules.EVERY_PROCESS_NEEDS, *EVERYTHING]) == []
 
 
 def test_compose_carries_no_secret_but_requires_each():

@@ -19,8 +19,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
 DEFAULT_DATABASE_URL = "postgresql+psycopg://root@127.0.0.1:5432/gridbus"
-# Only good for a laptop: the tests and the demo mint their own tokens with it.
-INSECURE_DEV_TOKEN_KEY = "gridbus-dev-key-not-for-production-0123456789"
+# Only good for a laptop: the tests and the demo mint their own tokens with it ("key id:base64
+# Ed25519 seed"; its public half verifies them).
+INSECURE_DEV_TOKEN_KEY = "dev-token:q59qf1HiE68NyM0Q1o9mnaSLcy5mdZxRLIgdLT2SDNE="
 # Keys the credit registry's identity-number lookups; losing it makes them unfindable.
 INSECURE_DEV_ID_KEY = "gridbus-dev-id-key-not-for-production-9876543210"
 # Signs the credit chain's checkpoints ("key id:base64 Ed25519 seed"); its public half verifies them.
@@ -113,6 +114,12 @@ def _ed25519_key(raw: str) -> tuple[str, bytes]:
     return key_id, key
 
 
+def _ed25519_key_text(raw: str) -> str:
+    """An Ed25519 `key-id:base64` checked, kept as written (shared/auth.py reads it)."""
+    _ed25519_key(raw)
+    return raw
+
+
 def _ed25519_keys(raw: str) -> dict[str, bytes]:
     """`key-id:base64,key-id2:base64`: Ed25519 public keys by key id (two during a rotation)."""
     return dict(_ed25519_key(item.strip()) for item in raw.split(",") if item.strip())
@@ -191,8 +198,17 @@ class Settings:
     # services' role what it needs. None: GRIDBUS_DATABASE_URL's (one role, for development).
     migration_database_url: str | None = _setting("", _optional, documented="`GRIDBUS_DATABASE_URL`",
                                                   guards=CREDENTIALS)
-    token_key: str = _setting(INSECURE_DEV_TOKEN_KEY, _key, documented="a development key", guards=KEY)
+    # Access tokens: signed with this Ed25519 key (`key-id:base64` seed), verified with its public
+    # half and these public keys (a rotation's other key).
+    token_key: str = _setting(INSECURE_DEV_TOKEN_KEY, _ed25519_key_text, documented="a development key", guards=KEY)
+    token_verify_keys: Mapping[str, bytes] = _setting("", _ed25519_keys, documented="none", guards=KEY)
     token_ttl_seconds: int = _setting(str(12 * 3600), _positive_int)
+    # Sign-in (services/grid/signin.py): the access token's and the session's lifetimes, failures
+    # before a lock and its length.
+    signin_access_ttl_seconds: int = _setting("600", _positive_int)
+    signin_session_seconds: int = _setting(str(12 * 3600), _positive_int)
+    signin_max_failures: int = _setting("5", _positive_int)
+    signin_lock_seconds: float = _setting("900", _positive_number)
     # The bearer token `gridbus` commands send to the gRPC APIs (their --token).
     token: str | None = _setting("", _optional, documented="none")
     open311_api_keys: Mapping[str, str] = _setting("", _api_keys, documented="empty", guards=KEY)

@@ -71,14 +71,17 @@ def _metadata(context, key: str) -> str | None:
     return None
 
 
-def unary(method):
+def unary(method=None, *, anonymous: bool = False):
     """Wraps a servicer method `(self, request, context, caller)`: authenticates the caller and
-    turns domain errors into a status with their message; anything else is INTERNAL."""
+    turns domain errors into a status with their message; anything else is INTERNAL.
+    `@unary(anonymous=True)`: no token needed, caller None (sign-in)."""
+    if method is None:
+        return functools.partial(unary, anonymous=anonymous)
 
     @functools.wraps(method)
     def wrapper(self, request, context):
         try:
-            caller = principal_from_header(_metadata(context, "authorization"))
+            caller = None if anonymous else principal_from_header(_metadata(context, "authorization"))
             return method(self, request, context, caller)
         except DomainError as exc:
             context.abort(STATUS[exc.code], exc.message)

@@ -19,6 +19,11 @@ def register(sub) -> None:
     mint.add_argument("--scope", nargs="*", help="unit codes, when not a member")
     mint.add_argument("--ttl", type=int, default=None, help="seconds (default GRIDBUS_TOKEN_TTL_SECONDS)")
     mint.set_defaults(func=token_mint)
+    keygen = t.add_parser("keygen", help="a new Ed25519 key pair for GRIDBUS_TOKEN_KEY (docs/security.md: rotation)")
+    keygen.add_argument("--key-id", required=True, help="the new key's id, e.g. tokens-2026-11 (the tokens' kid)")
+    keygen.set_defaults(func=token_keygen)
+    t.add_parser("public-key", help="the public key of GRIDBUS_TOKEN_KEY, for GRIDBUS_TOKEN_VERIFY_KEYS"
+                 ).set_defaults(func=token_public_key)
 
     g = sub.add_parser("grid", help="grid units").add_subparsers(dest="action", required=True)
     imp = g.add_parser("import", help="upsert units from a boundary file (GeoJSON, Shapefile, GeoPackage), "
@@ -38,6 +43,13 @@ def register(sub) -> None:
     imp.add_argument("--show", type=int, default=50, metavar="N",
                      help="adjustments listed, the largest first (default 50; 0: all)")
     imp.set_defaults(func=grid_import)
+    pw = g.add_parser("set-password", help="set a member's password (and user name) for sign-in; ends their sessions")
+    pw.add_argument("--member", required=True, help="member id")
+    pw.add_argument("--username", help="a user name to sign in with besides the phone number")
+    how = pw.add_mutually_exclusive_group()
+    how.add_argument("--generate", action="store_true", help="make a random password and print it")
+    how.add_argument("--stdin", action="store_true", help="read the password from the first line of stdin")
+    pw.set_defaults(func=grid_set_password)
 
     m = sub.add_parser("member", help="grid members").add_subparsers(dest="action", required=True)
     add = m.add_parser("add", help="register a member and assign them (first --grid is primary)")
@@ -61,6 +73,35 @@ def token_mint(args) -> None:
             raise SystemExit("give --member ID, or --role, --subject and --scope for a non-member caller")
         role, scope, subject = args.role, args.scope or [], args.subject
     print(mint_token(subject, role, scope, ttl_seconds=args.ttl))
+
+
+def token_keygen(args) -> None:
+    from shared.auth import generate_key, public_key_text
+    private = generate_key(args.key_id)
+    print(f"GRIDBUS_TOKEN_KEY={private}")
+    print(f"# its public key, for GRIDBUS_TOKEN_VERIFY_KEYS during a rotation: {public_key_text(private)}")
+
+
+def token_public_key(args) -> None:
+    from shared.auth import public_key_text
+    from shared.config import settings
+    print(public_key_text(settings().token_key))
+
+
+def grid_set_password(args) -> None:
+    import secrets
+    import sys
+    from services.grid import signin
+    if args.generate:
+        password = secrets.token_urlsafe(12)
+    elif args.stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("new password: ")
+        if getpass.getpass("again: ") != password:
+            raise SystemExit("gridbus: the passwords differ")
+    signin.set_password(operator_principal(), args.member, password, args.username)
+    print(password if args.generate else "password set")
 
 
 def grid_import(args) -> None:

@@ -11,7 +11,7 @@ from gridbus.common.v1 import geo_pb2
 from gridbus.grid.v1 import grid_pb2 as pb
 from gridbus.grid.v1 import grid_pb2_grpc as pb_grpc
 from services import registry
-from services.grid import boundary_files, domain, operations as ops, tiles
+from services.grid import boundary_files, domain, operations as ops, signin, tiles
 from shared import geo_proto
 from shared.errors import InvalidArgument
 from shared.geo_proto import SHIFTED as _SHIFTED, datum as _datum
@@ -144,6 +144,25 @@ class GridServicer(pb_grpc.GridServiceServicer):
     def GetTile(self, request, context, caller):
         tile = tiles.get_tile(caller, request.z, request.x, request.y)
         return pb.Tile(mvt=tile.mvt, levels=[_LEVEL[level] for level in tile.levels])
+
+    @unary(anonymous=True)
+    def SignIn(self, request, context, _):
+        return tokens_pb(signin.sign_in(request.login, request.password))
+
+    @unary(anonymous=True)
+    def Refresh(self, request, context, _):
+        return tokens_pb(signin.refresh(request.refresh_token))
+
+    @unary(anonymous=True)
+    def SignOut(self, request, context, _):
+        signin.sign_out(request.refresh_token)
+        return pb.SignOutResponse()
+
+
+def tokens_pb(t: signin.Tokens) -> pb.SignInResponse:
+    return pb.SignInResponse(access_token=t.access_token, access_expires_at=timestamp(t.access_expires_at),
+                             refresh_token=t.refresh_token, refresh_expires_at=timestamp(t.refresh_expires_at),
+                             member_id=t.member_id, role=_ROLE[t.role], scope=list(t.scope))
 
 
 def _serve(share_port: bool = False) -> None:

@@ -137,3 +137,48 @@ def position_lonlat(session: Session, member: Member) -> tuple[float, float] | N
     row = session.execute(select(func.ST_X(Member.position), func.ST_Y(Member.position))
                           .where(Member.id == member.id)).one()
     return row[0], row[1]
+
+
+# --- sign-in (services/grid/signin.py) ---------------------------------------------------------
+
+class Credential(Base):
+    __tablename__ = "credentials"
+    __table_args__ = {"schema": SCHEMA}
+
+    member_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(f"{SCHEMA}.members.id"), primary_key=True)
+    username: Mapped[str | None] = mapped_column(Text, unique=True)  # lower case
+    password_hash: Mapped[str] = mapped_column(Text)  # argon2id, in its own encoded form
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class SignInFailures(Base):
+    __tablename__ = "signin_failures"
+    __table_args__ = {"schema": SCHEMA}
+
+    login_key: Mapped[str] = mapped_column(Text, primary_key=True)
+    failures: Mapped[int] = mapped_column(server_default=text("0"))
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class RefreshToken(Base):
+    __tablename__ = "refresh_tokens"
+    __table_args__ = {"schema": SCHEMA}
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=func.gen_random_uuid())
+    family_id: Mapped[uuid.UUID] = mapped_column()
+    member_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(f"{SCHEMA}.members.id"))
+    token_hash: Mapped[bytes] = mapped_column(unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SessionRevocation(Base):
+    __tablename__ = "session_revocations"
+    __table_args__ = {"schema": SCHEMA}
+
+    member_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(f"{SCHEMA}.members.id"), primary_key=True)
+    revoked_before: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -68,8 +68,8 @@ def test_malformed_coordinates_are_invalid_argument(grid_stub, lon, lat, word):
 def test_no_token_is_unauthenticated_and_a_forged_one_too(grid_stub):
     err = call_error(grid_stub.Locate, pb.LocateRequest(lon=120.1, lat=30.1), None)
     assert err.code() == grpc.StatusCode.UNAUTHENTICATED
-    from shared.auth import mint_token
-    forged = mint_token("x", "admin", ["330100"], key="not-the-key-0123456789-0123456789")
+    from shared.auth import generate_key, mint_token
+    forged = mint_token("x", "admin", ["330100"], key=generate_key("dev-token"))  # the right key id, another key
     err = call_error(grid_stub.Locate, pb.LocateRequest(lon=120.1, lat=30.1), metadata(forged))
     assert err.code() == grpc.StatusCode.UNAUTHENTICATED
     expired = mint_token("x", "admin", ["330100"], ttl_seconds=-10)

@@ -7,7 +7,9 @@ import pytest
 from shared import auth
 from shared.errors import PermissionDenied, Unauthenticated
 
-KEY = "k" * 40
+KEY = auth.generate_key("test-key")
+OTHER = auth.generate_key("test-key")  # the same key id, another key
+PRIVATE = auth.keys(KEY).private
 
 
 def test_a_minted_token_verifies_to_its_principal():
@@ -16,13 +18,20 @@ def test_a_minted_token_verifies_to_its_principal():
 
 
 @pytest.mark.parametrize("make, words", [
-    (lambda: auth.mint_token("m1", "admin", [], key="other" * 10), "invalid token"),
+    (lambda: auth.mint_token("m1", "admin", [], key=OTHER), "invalid token"),
+    (lambda: auth.mint_token("m1", "admin", [], key=auth.generate_key("unknown")), "does not accept"),
     (lambda: auth.mint_token("m1", "admin", [], key=KEY, ttl_seconds=-1), "expired"),
-    (lambda: jwt.encode({"sub": "m1", "role": "admin", "scope": []}, KEY, algorithm="HS256"), "invalid token"),
+    (lambda: jwt.encode({"sub": "m1", "role": "admin", "scope": []}, PRIVATE, algorithm="EdDSA",
+                        headers={"kid": "test-key"}), "invalid token"),
     (lambda: jwt.encode({"iss": "gridbus", "aud": "gridbus", "sub": "m1", "iat": 0, "exp": 2**40,
-                         "role": "mayor", "scope": []}, KEY, algorithm="HS256"), "role or scope"),
+                         "role": "mayor", "scope": []}, PRIVATE, algorithm="EdDSA", headers={"kid": "test-key"}),
+     "role or scope"),
+    # The old HMAC tokens, even with a known key id, and with the public key as the HMAC secret.
     (lambda: jwt.encode({"iss": "gridbus", "aud": "gridbus", "sub": "m1", "iat": 0, "exp": 2**40,
-                         "role": "admin", "scope": []}, KEY, algorithm="HS512"), "invalid token"),
+                         "role": "admin", "scope": []}, "k" * 40, algorithm="HS256", headers={"kid": "test-key"}),
+     "invalid token"),
+    (lambda: jwt.encode({"iss": "gridbus", "aud": "gridbus", "sub": "m1", "iat": 0, "exp": 2**40, "role": "admin",
+                         "scope": []}, "k" * 40, algorithm="HS256"), "does not accept"),
 ])
 def test_bad_tokens_are_unauthenticated(make, words):
     with pytest.raises(Unauthenticated, match=words):
@@ -37,12 +46,12 @@ def test_a_verified_token_is_remembered_but_still_expires_and_still_needs_the_ke
     with pytest.raises(Unauthenticated, match="expired"):
         auth.verify_token(token, key=KEY, now=issued + 3600)
     with pytest.raises(Unauthenticated, match="invalid token"):
-        auth.verify_token(token, key="another-key-" * 4, now=issued + 1)
+        auth.verify_token(token, key=OTHER, now=issued + 1)
 
 
 def test_an_unsigned_token_is_refused():
     unsigned = jwt.encode({"iss": "gridbus", "aud": "gridbus", "sub": "m1", "iat": 0, "exp": 2**40,
-                           "role": "admin", "scope": ["330100"]}, None, algorithm="none")
+                           "role": "admin", "scope": ["330100"]}, None, algorithm="none", headers={"kid": "test-key"})
     with pytest.raises(Unauthenticated):
         auth.verify_token(unsigned, key=KEY)
 
@@ -61,3 +70,23 @@ def test_scope_and_role_checks():
     with pytest.raises(PermissionDenied, match="needs admin"):
         auth.require_role(p, "admin")
     assert auth.Principal("svc", "service", ()).covers(["anything"])
+
+
+def test_a_revoked_members_earlier_tokens_are_refused_and_later_ones_taken():
+    from shared import revocation
+    t = time.time()
+    try:
+        before = auth.mint_token("m-revoked", "officer", ["330106001002003"], key=KEY, now=t - 0.0004)
+        other = auth.mint_token("m-other", "officer", ["330106001002003"], key=KEY, now=t - 1)
+        assert auth.verify_token(before, key=KEY).member_id == "m-revoked"  # cached as verified
+        revocation.note("m-revoked", revocation.stamp(t))  # as grid stamps it
+        with pytest.raises(Unauthenticated, match="revoked"):
+            auth.verify_token(before, key=KEY)
+        assert auth.verify_token(other, key=KEY).member_id == "m-other"
+        after = auth.mint_token("m-revoked", "officer", ["330106001002003"], key=KEY, now=t + 0.002)
+        assert auth.verify_token(after, key=KEY).member_id == "m-revoked"
+        revocation.note("m-revoked", 1.0)  # an older time never undoes a newer one
+        with pytest.raises(Unauthenticated, match="revoked"):
+            auth.verify_token(before, key=KEY)
+    finally:
+        revocation.clear()

@@ -33,10 +33,11 @@ def good_env(amqp: str = "amqp://gridbus:{pw}@127.0.0.1:1/", db: str = "postgres
              ) -> dict[str, str]:
     """A production configuration with real keys (servers on closed ports unless given)."""
     private, public = ed25519_pair("k2026")
+    token_key, _ = ed25519_pair("t2026")
     return {"GRIDBUS_ENV": "production",
             "GRIDBUS_AMQP_URI": amqp.format(pw=secrets.token_urlsafe(16)),
             "GRIDBUS_DATABASE_URL": db.format(pw=secrets.token_urlsafe(16)),
-            "GRIDBUS_TOKEN_KEY": secrets.token_urlsafe(32), "GRIDBUS_CREDIT_ID_KEY": secrets.token_urlsafe(32),
+            "GRIDBUS_TOKEN_KEY": token_key, "GRIDBUS_CREDIT_ID_KEY": secrets.token_urlsafe(32),
             "GRIDBUS_CREDIT_CHECKPOINT_KEY": private, "GRIDBUS_CREDIT_CHECKPOINT_VERIFY_KEYS": public}
 
 
@@ -47,6 +48,8 @@ def test_a_real_configuration_has_no_problems():
     assert production_problems(good_env(), [*production_rules.EVERY_PROCESS_NEEDS, *EVERYTHING]) == []
 
 
+_DEV_TOKEN_PUBLIC = next(v for v in production_rules._dev_values()[0]
+                         if v.startswith("dev-token:") and v != INSECURE_DEV_TOKEN_KEY)
 _DEV_PUBLIC = next(v for v in production_rules._dev_values()[0] if v.startswith("dev-checkpoint:") and v != INSECURE_DEV_CHECKPOINT_KEY)
 
 
@@ -66,7 +69,9 @@ _DEV_PUBLIC = next(v for v in production_rules._dev_values()[0] if v.startswith(
     ("GRIDBUS_CREDIT_CHECKPOINT_VERIFY_KEYS", ed25519_pair("k1")[1] + "," + _DEV_PUBLIC,
      "GRIDBUS_CREDIT_CHECKPOINT_VERIFY_KEYS is one of the"),
     ("GRIDBUS_CREDIT_CHECKPOINT_VERIFY_KEYS", "k1:" + base64.b64encode(bytes(32)).decode(), "zero bytes"),
-    ("GRIDBUS_TOKEN_KEY", f"{PLACEHOLDER}-with-32-or-more-random-bytes", "GRIDBUS_TOKEN_KEY is still the deployment"),
+    ("GRIDBUS_TOKEN_KEY", "t9:" + INSECURE_DEV_TOKEN_KEY.partition(":")[2], "GRIDBUS_TOKEN_KEY is one of the"),
+    ("GRIDBUS_TOKEN_VERIFY_KEYS", ed25519_pair("t1")[1] + "," + _DEV_TOKEN_PUBLIC, "GRIDBUS_TOKEN_VERIFY_KEYS is one of the"),
+    ("GRIDBUS_TOKEN_KEY", f"{PLACEHOLDER}:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", "GRIDBUS_TOKEN_KEY is still the deployment"),
     ("GRIDBUS_AMQP_URI", "amqp://guest:guest@rabbitmq:5672/", "GRIDBUS_AMQP_URI uses the default account (guest)"),
     ("GRIDBUS_AMQP_URI", "amqp://gridbus:guest@rabbitmq:5672/", "GRIDBUS_AMQP_URI uses the default account"),
     ("GRIDBUS_AMQP_URI", "amqp://gridbus@rabbitmq:5672/", "GRIDBUS_AMQP_URI has no password"),
@@ -159,7 +164,7 @@ def _argv(process: registry.Process) -> list[str]:
 BAD = [("GRIDBUS_TOKEN_KEY", INSECURE_DEV_TOKEN_KEY, "development key"),
        ("GRIDBUS_AMQP_URI", "amqp://guest:guest@127.0.0.1:1/", "default account (guest)"),
        ("GRIDBUS_DATABASE_URL", f"postgresql+psycopg://gridbus_app:{PLACEHOLDER}@127.0.0.1:1/x", "placeholder"),
-       ("GRIDBUS_TOKEN_KEY", "short", "must be at least 32 bytes"),
+       ("GRIDBUS_TOKEN_KEY", "short", "must be key-id:base64"),
        ("GRIDBUS_TOKEN_KEY", None, "is not set")]
 CREDIT_BAD = {"credit-nameko": ("GRIDBUS_CREDIT_CHECKPOINT_KEY", INSECURE_DEV_CHECKPOINT_KEY, "development key"),
               "credit-grpc": ("GRIDBUS_CREDIT_CHECKPOINT_VERIFY_KEYS", None, "is not set"),

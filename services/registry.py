@@ -86,8 +86,9 @@ SERVICES: tuple[Service, ...] = (
             # checkpoints; gRPC looks people up and verifies checkpoints with the public keys alone.
             needs=((NAMEKO, ("credit_id_key", "credit_checkpoint_key")),
                    (GRPC, ("credit_id_key", "credit_checkpoint_verify_keys")))),
+    # Subscriptions' nameko side delivers every event, filtered, into subscribers' queues.
     Service("subscriptions", schema="subscriptions", port=Port("GRIDBUS_SUBSCRIPTIONS_GRPC_PORT", 50055),
-            grpc="services.subscriptions.grpc_server", cli="services.subscriptions.cli",
+            nameko="services.subscriptions.service", grpc="services.subscriptions.grpc_server", cli="services.subscriptions.cli",
             deletes_from=("subscriptions",)),
     # Sensors read grid.locate (a device's grid) and publish what incidents takes in once confirmed.
     Service("sensors", schema="sensors", port=Port("GRIDBUS_SENSORS_GRPC_PORT", 50056),

@@ -35,7 +35,10 @@ SERVICE = "service"  # another gridbus service, acting for the system
 # A handling department (city management, environment, ...): member id is the department
 # code, scope the grid subtrees it serves.
 DEPARTMENT = "department"
-ROLES = (OFFICER, DISPATCHER, ADMIN, SERVICE, DEPARTMENT)
+# An organisation outside gridbus that subscribes to events: member id is the organisation's id,
+# scope the subtrees it may subscribe to (services/subscriptions).
+SUBSCRIBER = "subscriber"
+ROLES = (OFFICER, DISPATCHER, ADMIN, SERVICE, DEPARTMENT, SUBSCRIBER)
 # Anyone, unauthenticated, through a public HTTP endpoint: sees only what is published. Never in
 # a token (not among ROLES); the public endpoints act as PUBLIC_READER.
 PUBLIC = "public"

@@ -1,4 +1,4 @@
-"""Subscription rules: names, routing patterns, and which events a pattern matches.
+"""Subscription rules: names, organisations' ids, routing patterns, and which events a pattern matches.
 
 Plain Python, no I/O."""
 from __future__ import annotations
@@ -10,10 +10,19 @@ from shared.errors import InvalidArgument
 MAX_PATTERNS = 32
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]{2,62}")
 _WORD = re.compile(r"[a-z0-9_]+|\*|#")
+# No dots: an organisation's queues are `gridbus.sub.<organisation>.<name>`, so a broker permission
+# on that prefix is the organisation's alone.
+_ORGANISATION = re.compile(r"[a-z0-9][a-z0-9_-]{2,62}")
 
 
-def queue_name(name: str) -> str:
-    return f"gridbus.sub.{name}"
+def queue_name(organisation: str, name: str) -> str:
+    return f"gridbus.sub.{organisation}.{name}"
+
+
+def check_organisation(org_id: str) -> str:
+    if not _ORGANISATION.fullmatch(org_id or ""):
+        raise InvalidArgument(f"organisation id {org_id!r}: 3-63 of a-z, 0-9, '_', '-', starting with a letter or digit")
+    return org_id
 
 
 def check_name(name: str) -> str:

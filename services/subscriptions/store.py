@@ -11,35 +11,75 @@ from sqlalchemy.orm import Session
 SCHEMA = "subscriptions"
 
 
-def upsert(session: Session, name: str, patterns: list[str], by: str) -> bool:
-    """True when the subscription is new."""
-    row = session.execute(text(
-        "INSERT INTO subscriptions.subscriptions (name, patterns, created_by) VALUES (:n, :p, :b) "
-        "ON CONFLICT (name) DO UPDATE SET patterns = EXCLUDED.patterns, updated_at = now() "
-        "RETURNING (xmax = 0) AS created"), {"n": name, "p": patterns, "b": by}).first()
-    return bool(row.created)
+_COLUMNS = "organisation, name, queue, patterns, scope, grants, created_by, created_at"
 
 
-def get(session: Session, name: str):
-    return session.execute(text("SELECT name, patterns, created_by, created_at FROM subscriptions.subscriptions "
-                                "WHERE name = :n"), {"n": name}).first()
+def upsert(session: Session, organisation: str, name: str, queue: str, patterns: list[str], scope: list[str],
+           grants: list[str], by: str) -> None:
+    session.execute(text(
+        "INSERT INTO subscriptions.subscriptions (organisation, name, queue, patterns, scope, grants, created_by) "
+        "VALUES (:o, :n, :q, :p, :s, :g, :b) ON CONFLICT (organisation, name) DO UPDATE SET "
+        "patterns = EXCLUDED.patterns, scope = EXCLUDED.scope, grants = EXCLUDED.grants, updated_at = now()"),
+        {"o": organisation, "n": name, "q": queue, "p": patterns, "s": scope, "g": grants, "b": by})
 
 
-def all_(session: Session):
-    return session.execute(text("SELECT name, patterns, created_by, created_at FROM subscriptions.subscriptions "
-                                "ORDER BY name")).all()
+def get(session: Session, organisation: str, name: str):
+    return session.execute(text(f"SELECT {_COLUMNS} FROM subscriptions.subscriptions "
+                                "WHERE organisation = :o AND name = :n"), {"o": organisation, "n": name}).first()
 
 
-def delete(session: Session, name: str) -> bool:
-    return session.execute(text("DELETE FROM subscriptions.subscriptions WHERE name = :n"), {"n": name}).rowcount > 0
+def all_(session: Session, organisation: str | None = None):
+    """An organisation's subscriptions; None: everyone's."""
+    return session.execute(text(f"SELECT {_COLUMNS} FROM subscriptions.subscriptions "
+                                "WHERE CAST(:o AS text) IS NULL OR organisation = :o ORDER BY organisation, name"),
+                           {"o": organisation}).all()
 
 
-def record_replay(session: Session, name: str, source: str | None, from_sequence: int | None,
+def delete(session: Session, organisation: str, name: str):
+    """The deleted row (its queue), or None."""
+    return session.execute(text("DELETE FROM subscriptions.subscriptions WHERE organisation = :o AND name = :n "
+                                "RETURNING queue"), {"o": organisation, "n": name}).first()
+
+
+def deliveries(session: Session):
+    """Every subscription of an active organisation, with the organisation's own scope and grants:
+    what the live delivery filters each event by."""
+    return session.execute(text(
+        "SELECT s.organisation, s.name, s.queue, s.patterns, s.scope, s.grants, "
+        "o.scope AS organisation_scope, o.grants AS organisation_grants "
+        "FROM subscriptions.subscriptions s JOIN subscriptions.organisations o ON o.id = s.organisation "
+        "WHERE o.active ORDER BY s.queue")).all()
+
+
+def record_replay(session: Session, organisation: str, name: str, source: str | None, from_sequence: int | None,
                   since: datetime | None, by: str, published: int) -> None:
     session.execute(text(
-        "INSERT INTO subscriptions.replays (subscription, source, from_sequence, since, requested_by, published) "
-        "VALUES (:n, :s, :f, :t, :b, :p)"),
-        {"n": name, "s": source, "f": from_sequence, "t": since, "b": by, "p": published})
+        "INSERT INTO subscriptions.replays (organisation, subscription, source, from_sequence, since, requested_by, "
+        "published) VALUES (:o, :n, :s, :f, :t, :b, :p)"),
+        {"o": organisation, "n": name, "s": source, "f": from_sequence, "t": since, "b": by, "p": published})
+
+
+# --- organisations ----------------------------------------------------------------------------
+
+_ORG_COLUMNS = "id, name, scope, grants, active, registered_by, registered_at"
+
+
+def organisation(session: Session, org_id: str):
+    return session.execute(text(f"SELECT {_ORG_COLUMNS} FROM subscriptions.organisations WHERE id = :i"),
+                           {"i": org_id}).first()
+
+
+def organisations(session: Session):
+    return session.execute(text(f"SELECT {_ORG_COLUMNS} FROM subscriptions.organisations ORDER BY id")).all()
+
+
+def upsert_organisation(session: Session, org_id: str, name: str, scope: list[str], grants: list[str],
+                        active: bool, by: str) -> None:
+    session.execute(text(
+        "INSERT INTO subscriptions.organisations (id, name, scope, grants, active, registered_by) "
+        "VALUES (:i, :n, :s, :g, :a, :b) ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, "
+        "scope = EXCLUDED.scope, grants = EXCLUDED.grants, active = EXCLUDED.active, updated_at = now()"),
+        {"i": org_id, "n": name, "s": scope, "g": grants, "a": active, "b": by})
 
 
 def event_sources(session: Session, schemas: tuple[str, ...]) -> list[str]:

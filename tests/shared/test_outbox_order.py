@@ -10,12 +10,13 @@ import pytest
 from sqlalchemy import text
 
 from services.subscriptions import operations as subs
-from shared.auth import ADMIN, Principal
+from services.subscriptions import organisations as orgs
 from shared.db import session_scope
 from shared.outbox import record_event
-from tests.support import Process, QueueReader, python, wait_for
+from tests.conftest import CITY
+from tests.support import Process, QueueReader, python, service_process, wait_for
 
-ADMIN_CALLER = Principal("order-test-admin", ADMIN, ("330100",))
+ORG = "order-test"
 WRITERS = 4
 TRANSACTIONS = 25  # per writer, two events each
 
@@ -42,6 +43,15 @@ def relay(environment):
     proc.stop()
 
 
+@pytest.fixture
+def subscription(environment):
+    """A citywide organisation's subscription to grid's events, and the delivery that fills it."""
+    orgs.operator_register("test", ORG, "", [CITY.city_code], [])
+    with service_process(environment, "subscriptions", "nameko"):
+        yield subs.operator_subscribe("test", ORG, "order-check", ["grid.#"])
+        subs.operator_unsubscribe(ORG, "order-check")
+
+
 def published(subject: str) -> bool:
     with session_scope() as s:
         return s.execute(text("SELECT published_at IS NOT NULL FROM grid.outbox WHERE subject = :s"),
@@ -63,9 +73,10 @@ def check_in_order(events: list[dict]) -> None:
         last[e["source"]] = seq
 
 
-def test_concurrent_writers_commit_out_of_order_and_subscribers_see_sequence_in_order(environment, relay):
+def test_concurrent_writers_commit_out_of_order_and_subscribers_see_sequence_in_order(environment, subscription,
+                                                                                      relay):
     uri = environment["GRIDBUS_AMQP_URI"]
-    sub = subs.subscribe(ADMIN_CALLER, "order-check", ["grid.#"])
+    sub = subscription
     # Inserted first, committed last: its row's id is lower, its sequence must be higher.
     with session_scope() as early:
         record_event(early, "grid", "grid.member.updated", "order-test/early", {"n": 0})
@@ -96,10 +107,9 @@ def test_concurrent_writers_commit_out_of_order_and_subscribers_see_sequence_in_
     # A subscriber that kept the sequence of an event halfway and replays from there gets that
     # event and every one after it, in the order it saw them live.
     halfway = live[len(live) // 2]
-    n = subs.replay(ADMIN_CALLER, "order-check", source="grid", from_sequence=int(halfway["sequence"]))
+    n = subs.operator_replay("test", ORG, "order-check", source="grid", from_sequence=int(halfway["sequence"]))
     with QueueReader(uri, sub.queue) as reader:
         replayed = reader.drain(lambda got: len(got) >= n, timeout=60)
     check_in_order(replayed)
     seen_after = [e["id"] for e in live[len(live) // 2:]]
     assert [e["id"] for e in replayed][:len(seen_after)] == seen_after
-    subs.unsubscribe(ADMIN_CALLER, "order-check")

@@ -135,3 +135,40 @@ def test_a_client_setting_that_cannot_work_is_named(env, words):
 def test_without_tls_settings_grpc_is_plaintext_and_the_system_roots_are_a_choice():
     assert tls.server_credentials(settings({})) is None and tls.channel_credentials(settings({})) is None
     assert isinstance(tls.channel_credentials(settings({"GRIDBUS_GRPC_TLS_CA": "system"})), grpc.ChannelCredentials)
+
+
+# --- a service's own process, and the `gridbus` command, over mutual TLS ------------------
+
+@pytest.fixture(scope="module")
+def module_certs(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("tls")
+    ca = CA.create("test CA")
+    (directory / "ca.crt").write_bytes(ca.cert_pem)
+    ca.issue("incidents-grpc", ["127.0.0.1"]).write(directory, "server")
+    ca.issue("operator", server=False, client=True).write(directory, "client")
+    return directory
+
+
+def test_a_service_and_the_command_line_speak_mutual_tls(environment, city, categories, module_certs):
+    import subprocess
+    import sys
+
+    from tests.support import ROOT, service_process, token
+    d = module_certs
+    client = {"GRIDBUS_GRPC_TLS_CA": str(d / "ca.crt"), "GRIDBUS_GRPC_CLIENT_CERT": str(d / "client.crt"),
+              "GRIDBUS_GRPC_CLIENT_KEY": str(d / "client.key")}
+    server = {"GRIDBUS_GRPC_TLS_CERT": str(d / "server.crt"), "GRIDBUS_GRPC_TLS_KEY": str(d / "server.key"),
+              "GRIDBUS_GRPC_TLS_CLIENT_CA": str(d / "ca.crt")}
+    # Its health check (tests/support.py) dials with the client settings it is given: serving is TLS.
+    with service_process(environment, "incidents", "grpc", name="incidents-grpc-mtls", env={**server, **client}) as proc:
+        def gridbus(env: dict[str, str]) -> subprocess.CompletedProcess:
+            base = {k: v for k, v in environment.items() if not k.startswith("GRIDBUS_GRPC")}
+            return subprocess.run([sys.executable, "-m", "services.cli", "incidents", "--server", f"127.0.0.1:{proc.port}",
+                                   "--token", token("admin", city.city_code), "list", "--limit", "1"],
+                                  cwd=ROOT, env={**base, **env}, capture_output=True, text=True, timeout=60)
+        with_cert = gridbus(client)
+        assert with_cert.returncode == 0, with_cert.stderr
+        without_cert = gridbus({"GRIDBUS_GRPC_TLS_CA": client["GRIDBUS_GRPC_TLS_CA"]})
+        assert without_cert.returncode != 0 and "UNAVAILABLE" in without_cert.stderr
+        plaintext = gridbus({})
+        assert plaintext.returncode != 0 and "UNAVAILABLE" in plaintext.stderr

@@ -19,7 +19,6 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-import grpc
 import kombu
 import psycopg
 
@@ -32,6 +31,7 @@ from demo.run import fresh_database  # noqa: E402
 from demo.supervisor import Supervisor  # noqa: E402
 from gridbus.credit.v1 import credit_pb2 as pb, credit_pb2_grpc  # noqa: E402
 from services.credit.domain import USCC_CHARS, uscc_check_char  # noqa: E402
+from shared import tls  # noqa: E402
 from shared.auth import SERVICE, Principal, mint_token  # noqa: E402
 from shared.health import check_grpc, check_nameko, wait_until  # noqa: E402
 
@@ -131,7 +131,7 @@ def main() -> None:
         picks = [rng.choice(subjects).id for _ in range(args.queries)]
         t0 = time.perf_counter()
         run_concurrently(args.clients, picks,
-                         lambda: credit_pb2_grpc.CreditServiceStub(grpc.insecure_channel(f"127.0.0.1:{port}")),
+                         lambda: credit_pb2_grpc.CreditServiceStub(tls.channel(f"127.0.0.1:{port}")),
                          lambda stub, sid: stub.GetStanding(pb.GetStandingRequest(subject_id=sid), metadata=md))
         score_rate = len(picks) / (time.perf_counter() - t0)
         t0 = time.perf_counter()

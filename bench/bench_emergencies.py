@@ -16,7 +16,6 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-import grpc
 import kombu
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -30,6 +29,7 @@ from demo.run import fresh_database  # noqa: E402
 from demo.supervisor import Supervisor  # noqa: E402
 from gridbus.emergencies.v1 import emergencies_pb2 as pb, emergencies_pb2_grpc  # noqa: E402
 from gridbus.incidents.v1 import incidents_pb2 as ipb, incidents_pb2_grpc  # noqa: E402
+from shared import tls  # noqa: E402
 from shared.auth import SERVICE, Principal, mint_token  # noqa: E402
 from shared.health import check_grpc, check_nameko, wait_until  # noqa: E402
 
@@ -99,8 +99,8 @@ def main() -> None:
         phone = Principal(member.id, "officer", (grid.code,))
         grid_ops.update_member(phone, member.id, {"on_duty": True})
         md = [("authorization", f"Bearer {mint_token(member.id, 'officer', [grid.code])}")]
-        alerts = emergencies_pb2_grpc.EmergencyServiceStub(grpc.insecure_channel(f"127.0.0.1:{base + 2}"))
-        incidents = incidents_pb2_grpc.IncidentServiceStub(grpc.insecure_channel(f"127.0.0.1:{base + 1}"))
+        alerts = emergencies_pb2_grpc.EmergencyServiceStub(tls.channel(f"127.0.0.1:{base + 2}"))
+        incidents = incidents_pb2_grpc.IncidentServiceStub(tls.channel(f"127.0.0.1:{base + 1}"))
         stream = alerts.WatchAlerts(pb.WatchAlertsRequest(), metadata=md)
         stream.initial_metadata()
         notices: queue.Queue = queue.Queue()

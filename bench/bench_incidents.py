@@ -15,7 +15,6 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import grpc
 import kombu
 import yaml
 
@@ -26,6 +25,7 @@ from demo.city import CityPlan, build  # noqa: E402
 from demo.run import fresh_database  # noqa: E402
 from demo.supervisor import Supervisor  # noqa: E402
 from gridbus.incidents.v1 import incidents_pb2 as pb, incidents_pb2_grpc  # noqa: E402
+from shared import tls  # noqa: E402
 from shared.auth import SERVICE, Principal, mint_token  # noqa: E402
 from shared.health import check_grpc, check_nameko, wait_until  # noqa: E402
 
@@ -136,7 +136,7 @@ def reports(port: int, amqp_uri: str, clients: int, n: int, token: str, rng: ran
         jobs.append(req)
 
     def make_client():
-        return incidents_pb2_grpc.IncidentServiceStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
+        return incidents_pb2_grpc.IncidentServiceStub(tls.channel(f"127.0.0.1:{port}"))
 
     def report(stub, req):
         t0 = time.perf_counter()

@@ -36,6 +36,7 @@ from demo.run import fresh_database  # noqa: E402
 from demo.supervisor import Supervisor  # noqa: E402
 from gridbus.common.v1 import geo_pb2  # noqa: E402
 from gridbus.grid.v1 import grid_pb2 as pb, grid_pb2_grpc  # noqa: E402
+from shared import tls  # noqa: E402
 from shared import datum  # noqa: E402
 from shared.auth import SERVICE, Principal, mint_token  # noqa: E402
 from shared.config import settings  # noqa: E402
@@ -251,7 +252,7 @@ def bench(url: str, port: int, amqp_uri: str, server_pid: int, points, args) -> 
         return psycopg.connect(dsn, autocommit=True, prepare_threshold=0)
 
     def connected_channel():
-        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        channel = tls.channel(f"127.0.0.1:{port}")
         grpc.channel_ready_future(channel).result(timeout=30)  # connected before the clock starts
         return channel
 

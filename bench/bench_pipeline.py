@@ -29,7 +29,6 @@ import uuid
 from pathlib import Path
 from typing import Callable
 
-import grpc
 import psycopg
 import yaml
 
@@ -42,6 +41,7 @@ from demo.city import build  # noqa: E402
 from demo.run import fresh_database  # noqa: E402
 from demo.supervisor import Supervisor  # noqa: E402
 from gridbus.incidents.v1 import incidents_pb2 as pb, incidents_pb2_grpc  # noqa: E402
+from shared import tls  # noqa: E402
 from shared.auth import SERVICE, Principal, mint_token  # noqa: E402
 from shared.health import check_grpc, check_nameko, wait_until  # noqa: E402
 
@@ -213,7 +213,7 @@ def pipeline(port: int, amqp_uri: str, officers: int, n: int, rng) -> dict:
                                location=pb.Location(lon=lon, lat=lat, accuracy_m=10))
         req.occurred_at.GetCurrentTime()
         jobs.append(req)
-    channels = [grpc.insecure_channel(f"127.0.0.1:{port}") for _ in range(min(officers, 50))]
+    channels = [tls.channel(f"127.0.0.1:{port}") for _ in range(min(officers, 50))]
     counter = iter(range(officers))
 
     def make_client():  # officers share a few HTTP/2 connections, as phones behind one gateway would

@@ -27,6 +27,7 @@ from demo.city import build  # noqa: E402
 from demo.run import fresh_database  # noqa: E402
 from demo.supervisor import Supervisor  # noqa: E402
 from gridbus.incidents.v1 import incidents_pb2 as pb, incidents_pb2_grpc  # noqa: E402
+from shared import tls  # noqa: E402
 from shared.auth import SERVICE, Principal, mint_token  # noqa: E402
 from shared.health import check_grpc, check_nameko, wait_until  # noqa: E402
 
@@ -89,7 +90,7 @@ def main() -> None:
         sub.ready.wait(10)
         print(f"soak: {', '.join(started)}; {args.rate:g} reports/s for {args.minutes:g} min; "
               f"sample every {args.interval:g} s")
-        stub = incidents_pb2_grpc.IncidentServiceStub(grpc.insecure_channel(f"127.0.0.1:{incidents_port}"))
+        stub = incidents_pb2_grpc.IncidentServiceStub(tls.channel(f"127.0.0.1:{incidents_port}"))
         md = [("authorization", f"Bearer {mint_token('soak-officer', 'officer', [PLAN.city_code])}")]
         rng = random.Random(3)
         sent: dict[str, float] = {}

@@ -24,6 +24,7 @@ from gridbus.incidents.v1 import incidents_pb2_grpc
 from services import registry
 from services.credit.domain import USCC_CHARS, uscc_check_char
 from services.incidents.domain import STATUSES
+from shared import tls
 from shared.auth import mint_token
 from shared.db import session_scope
 from shared.health import check_grpc, wait_until
@@ -95,9 +96,9 @@ def run_cases(officers, districts, city_code: str, reports_each: int = 3) -> Non
     ports = {name: registry.port(name) for name in ("incidents", "dispatch", "credit")}
     for port in ports.values():
         wait_until(lambda port=port: check_grpc(f"127.0.0.1:{port}", timeout=1))
-    incidents = incidents_pb2_grpc.IncidentServiceStub(grpc.insecure_channel(f"127.0.0.1:{ports['incidents']}"))
-    dispatch = dispatch_pb2_grpc.DispatchServiceStub(grpc.insecure_channel(f"127.0.0.1:{ports['dispatch']}"))
-    credit = credit_pb2_grpc.CreditServiceStub(grpc.insecure_channel(f"127.0.0.1:{ports['credit']}"))
+    incidents = incidents_pb2_grpc.IncidentServiceStub(tls.channel(f"127.0.0.1:{ports['incidents']}"))
+    dispatch = dispatch_pb2_grpc.DispatchServiceStub(tls.channel(f"127.0.0.1:{ports['dispatch']}"))
+    credit = credit_pb2_grpc.CreditServiceStub(tls.channel(f"127.0.0.1:{ports['credit']}"))
     rng = random.Random(11)
     admin = md("demo-admin", "admin", city_code)
     dispatchers = {d: md(f"dispatcher-{d}", "dispatcher", d) for d in districts}

@@ -17,6 +17,7 @@ from gridbus.grid.v1 import grid_pb2, grid_pb2_grpc
 from gridbus.incidents.v1 import incidents_pb2 as ipb
 from gridbus.incidents.v1 import incidents_pb2_grpc
 from services import registry
+from shared import tls
 from shared.health import check_grpc, wait_until
 
 
@@ -32,9 +33,9 @@ def read_stream(stream, put) -> None:
 def run(officers) -> None:
     port = registry.port("emergencies")
     wait_until(lambda: check_grpc(f"127.0.0.1:{port}", timeout=1))
-    alerts = emergencies_pb2_grpc.EmergencyServiceStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
-    grid = grid_pb2_grpc.GridServiceStub(grpc.insecure_channel(f"127.0.0.1:{registry.port('grid')}"))
-    incidents = incidents_pb2_grpc.IncidentServiceStub(grpc.insecure_channel(f"127.0.0.1:{registry.port('incidents')}"))
+    alerts = emergencies_pb2_grpc.EmergencyServiceStub(tls.channel(f"127.0.0.1:{port}"))
+    grid = grid_pb2_grpc.GridServiceStub(tls.channel(f"127.0.0.1:{registry.port('grid')}"))
+    incidents = incidents_pb2_grpc.IncidentServiceStub(tls.channel(f"127.0.0.1:{registry.port('incidents')}"))
     o, code, (w, s, e, n), me = officers[0]
     lon, lat = (w + e) / 2, (s + n) / 2
     grid.ReportPosition(grid_pb2.ReportPositionRequest(member_id=o.id, lon=lon + 0.001, lat=lat), metadata=me)

@@ -33,6 +33,7 @@ from demo.supervisor import ROOT, Supervisor
 from gridbus.grid.v1 import grid_pb2 as pb
 from gridbus.grid.v1 import grid_pb2_grpc
 from services import registry
+from shared import tls
 from shared.auth import mint_token
 from shared.config import settings
 from shared.health import check_grpc, wait_until
@@ -209,9 +210,9 @@ def keep_patrolling(officers) -> None:
     """Until Ctrl-C: officers move and now and then report, so the console has something live."""
     from demo.cases import CATEGORIES, _report
     from gridbus.incidents.v1 import incidents_pb2_grpc
-    grid_stub = grid_pb2_grpc.GridServiceStub(grpc.insecure_channel(f"127.0.0.1:{registry.port('grid')}"))
+    grid_stub = grid_pb2_grpc.GridServiceStub(tls.channel(f"127.0.0.1:{registry.port('grid')}"))
     incidents = incidents_pb2_grpc.IncidentServiceStub(
-        grpc.insecure_channel(f"127.0.0.1:{registry.port('incidents')}"))
+        tls.channel(f"127.0.0.1:{registry.port('incidents')}"))
     rng = random.Random(23)
     for beat in itertools.count():
         for o, code, (w, so, e, n), me in officers:
@@ -228,7 +229,7 @@ def keep_patrolling(officers) -> None:
 def run_demo(port: int, args) -> None:
     admin_token = mint_token("demo-admin", "admin", [PLAN.city_code])
     admin = [("authorization", f"Bearer {admin_token}")]
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    channel = tls.channel(f"127.0.0.1:{port}")
     stub = grid_pb2_grpc.GridServiceStub(channel)
     wait_until(lambda: check_grpc(f"127.0.0.1:{port}", timeout=1))
 

@@ -8,7 +8,6 @@ import time
 import uuid
 from urllib.parse import urlsplit
 
-import grpc
 import paho.mqtt.client as mqtt
 
 from gridbus.incidents.v1 import incidents_pb2 as ipb
@@ -16,6 +15,7 @@ from gridbus.incidents.v1 import incidents_pb2_grpc
 from gridbus.sensors.v1 import sensors_pb2 as pb
 from gridbus.sensors.v1 import sensors_pb2_grpc
 from services import registry
+from shared import tls
 from shared.auth import mint_token
 from shared.health import check_grpc, wait_until
 
@@ -50,8 +50,8 @@ def _storm(reg: pb.RegisterDeviceResponse, n: int) -> None:
 def run(city_code: str, district: str, cell: tuple[str, float, float, float, float]) -> None:
     port = registry.port("sensors")
     wait_until(lambda: check_grpc(f"127.0.0.1:{port}", timeout=1))
-    sensors = sensors_pb2_grpc.SensorServiceStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
-    incidents = incidents_pb2_grpc.IncidentServiceStub(grpc.insecure_channel(f"127.0.0.1:{registry.port('incidents')}"))
+    sensors = sensors_pb2_grpc.SensorServiceStub(tls.channel(f"127.0.0.1:{port}"))
+    incidents = incidents_pb2_grpc.IncidentServiceStub(tls.channel(f"127.0.0.1:{registry.port('incidents')}"))
     admin = [("authorization", f"Bearer {mint_token('demo-admin', 'admin', [city_code])}")]
     officer = [("authorization", f"Bearer {mint_token('demo-sensor-officer', 'officer', [district])}")]
     dispatcher = [("authorization", f"Bearer {mint_token('demo-sensor-dispatcher', 'dispatcher', [district])}")]

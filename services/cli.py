@@ -92,6 +92,16 @@ def cmd_levels(args) -> None:
                       f"{levels.redact_uri(upstream['value']['uri'])} {link.get('error', '')}")
 
 
+def cmd_tls_dev_certs(args) -> None:
+    """A development CA and certificates (shared/pki.py); never for production."""
+    from pathlib import Path
+
+    from shared.pki import dev_certs
+    written = dev_certs(Path(args.directory), args.host, args.client or ["gridbus-client"], args.days)
+    for name, path in written.items():
+        print(f"{name:<24} {path}")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gridbus", description="Operate gridbus.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -125,6 +135,16 @@ def parser() -> argparse.ArgumentParser:
     unlink.add_argument("child")
     unlink.set_defaults(func=cmd_levels)
     lv_sub.add_parser("status", help="each child's link and its state").set_defaults(func=cmd_levels)
+
+    t = sub.add_parser("tls", help="certificates").add_subparsers(dest="action", required=True)
+    dc = t.add_parser("dev-certs", help="a development CA (kept if the directory has one), a server certificate "
+                                        "for localhost and --host, and client certificates; not for production")
+    dc.add_argument("directory")
+    dc.add_argument("--host", action="append", default=[], help="another name or address the server is dialled by")
+    dc.add_argument("--client", action="append", default=None,
+                    help="a client certificate's name (mutual TLS); default gridbus-client")
+    dc.add_argument("--days", type=int, default=825)
+    dc.set_defaults(func=cmd_tls_dev_certs)
 
     r = sub.add_parser("relay", help="run a service's outbox relay alone (nameko runs one already)")
     r.add_argument("schema")

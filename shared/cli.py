@@ -20,11 +20,11 @@ def operator_principal() -> Principal:
 def operator_stub(stub_class, server: str | None, default_port: int, token: str | None):
     """A gRPC stub for a command that acts as a person, and the metadata carrying their token
     (--token, else GRIDBUS_TOKEN)."""
-    import grpc
+    from shared import tls
     token = token or settings().token
     if not token:
         raise SystemExit("gridbus: give --token or set GRIDBUS_TOKEN (gridbus token mint ...)")
-    channel = grpc.insecure_channel(server or f"localhost:{default_port}")
+    channel = tls.channel(server or f"localhost:{default_port}")  # TLS when GRIDBUS_GRPC_TLS_CA is set
     return stub_class(channel), [("authorization", f"Bearer {token}")]
 
 

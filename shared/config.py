@@ -167,6 +167,17 @@ def _http_url(raw: str) -> str:
     return raw.rstrip("/")
 
 
+TRANSPORTS = ("grpc", "amqp", "database")
+
+
+def _transports(raw: str) -> frozenset[str]:
+    """Comma-separated links from TRANSPORTS."""
+    names = frozenset(n.strip() for n in raw.split(",") if n.strip())
+    if names - set(TRANSPORTS):
+        raise ValueError(f"must name links from {', '.join(TRANSPORTS)}, not {', '.join(sorted(names - set(TRANSPORTS)))}")
+    return names
+
+
 KEY, CREDENTIALS = "key", "credentials"
 
 
@@ -276,6 +287,23 @@ class Settings:
     emergencies_position_max_age_seconds: float = _setting("600", _positive_number)
     emergencies_answer_seconds: float = _setting("60", _positive_number)
     emergencies_sweep_seconds: float = _setting("2", _positive_number)
+    # TLS (shared/tls.py), PEM files. gRPC servers serve TLS with a certificate and key, and require
+    # clients' certificates from GRIDBUS_GRPC_TLS_CLIENT_CA when it is set (mutual TLS); gRPC
+    # clients dial TLS when GRIDBUS_GRPC_TLS_CA names the CA they trust (`system`: the system's
+    # roots), with a certificate of their own for mutual TLS. AMQP is TLS when the URI is amqps://;
+    # PostgreSQL's is the database URL's sslmode.
+    grpc_tls_cert: str | None = _setting("", _optional, documented="none")
+    grpc_tls_key: str | None = _setting("", _optional, documented="none")
+    grpc_tls_client_ca: str | None = _setting("", _optional, documented="none")
+    grpc_tls_ca: str | None = _setting("", _optional, documented="none")
+    grpc_client_cert: str | None = _setting("", _optional, documented="none")
+    grpc_client_key: str | None = _setting("", _optional, documented="none")
+    amqp_ssl_ca: str | None = _setting("", _optional, documented="the system's roots")
+    amqp_ssl_cert: str | None = _setting("", _optional, documented="none")
+    amqp_ssl_key: str | None = _setting("", _optional, documented="none")
+    # Production requires TLS on every link unless this names the links that go without it on
+    # purpose (a service mesh that encrypts them, a broker on the same host): grpc, amqp, database.
+    insecure_transport: frozenset[str] = _setting("", _transports, documented="none")
     # Observability (shared/observability.py): the port each process serves Prometheus metrics on
     # (none: its own default, services/registry.py; 0: a free one, logged), the OTLP/HTTP
     # collector traces go to (none: not exported), and a file spans are appended to as JSON lines

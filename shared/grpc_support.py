@@ -21,6 +21,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from sqlalchemy.exc import DBAPIError
 
+from shared import tls
 from shared.auth import principal_from_header
 from shared.errors import DomainError
 from shared.observability import ServerObserver
@@ -128,11 +129,13 @@ def serve(name: str, add_servicer, servicer, port: int, *, workers: int = 16, bl
     add_servicer(servicer, server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    bound = server.add_insecure_port(f"[::]:{port}")
+    credentials = tls.server_credentials()  # TLS (and client certificates) when configured
+    address = f"[::]:{port}"
+    bound = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
     server.start()
     for service in ("", name):
         health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
-    log.info("%s serving gRPC on port %d", name, bound)
+    log.info("%s serving gRPC%s on port %d", name, " over TLS" if credentials else "", bound)
     if not block:
         return server, bound
 

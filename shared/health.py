@@ -4,23 +4,26 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 
-def check_grpc(target: str, timeout: float = 5.0) -> None:
-    """Raises unless the gRPC server at host:port answers SERVING (grpc.health.v1)."""
-    with grpc.insecure_channel(target) as channel:
+def check_grpc(target: str, timeout: float = 5.0, s=None) -> None:
+    """Raises unless the gRPC server at host:port answers SERVING (grpc.health.v1); over TLS
+    when the settings (`s`, else the environment's) say so."""
+    from shared import tls
+    with tls.channel(target, s) as channel:
         reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""),
                                                           timeout=timeout)
     if reply.status != health_pb2.HealthCheckResponse.SERVING:
         raise RuntimeError(f"{target}: {health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)}")
 
 
-def check_nameko(amqp_uri: str, service: str, timeout: float = 5.0) -> None:
+def check_nameko(amqp_uri: str, service: str, timeout: float = 5.0, s=None) -> None:
     """Raises unless the nameko service answers its `health` RPC."""
     from nameko.standalone.rpc import ClusterRpcProxy
-    with ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=timeout) as cluster:
+
+    from shared import tls
+    with ClusterRpcProxy({"AMQP_URI": amqp_uri, "AMQP_SSL": tls.amqp_ssl(s, amqp_uri)}, timeout=timeout) as cluster:
         getattr(cluster, service).health()
 
 

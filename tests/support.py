@@ -21,6 +21,7 @@ import kombu
 from sqlalchemy import text
 
 from shared.auth import mint_token
+from shared.config import settings
 from shared.health import check_grpc, check_nameko, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -177,15 +178,16 @@ def service_process(environment: dict, service: str, kind: str, *, name: str | N
     argv = dict(processes()[service])[process.name]
     env = {**environment, **(env or {})}
     port = None
+    spoken = settings(env)  # the health check speaks TLS when the process does
     if kind == registry.NAMEKO:
         def serving():
-            check_nameko(amqp_uri, service, timeout=2)
+            check_nameko(amqp_uri, service, timeout=2, s=spoken)
     else:
         port = free_port()
         env[process.port.setting] = str(port)
         if kind == registry.GRPC:
             def serving():
-                check_grpc(f"127.0.0.1:{port}", timeout=1)
+                check_grpc(f"127.0.0.1:{port}", timeout=1, s=spoken)
         else:
             def serving():
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).read()

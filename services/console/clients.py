@@ -16,6 +16,7 @@ from gridbus.grid.v1 import grid_pb2_grpc
 from gridbus.incidents.v1 import incidents_pb2 as ipb
 from gridbus.incidents.v1 import incidents_pb2_grpc
 from services import registry
+from shared import tls
 from shared.config import Settings
 from shared.grpc_support import timestamp
 from shared.timefmt import iso_utc
@@ -128,7 +129,7 @@ class Services:
     """One channel per service for the console's life; every call names whose token it carries."""
 
     def __init__(self, s: Settings):
-        self._channels = [grpc.aio.insecure_channel(target(name, setting)) for name, setting in
+        self._channels = [tls.aio_channel(target(name, setting), s) for name, setting in
                           (("grid", s.grid_grpc_target), ("incidents", s.incidents_grpc_target),
                            ("dispatch", s.dispatch_grpc_target))]
         grid, incidents, dispatch = self._channels

@@ -27,6 +27,7 @@ PERSONAL_FIELDS: dict[str, dict[str, str]] = {
     "gridbus.grid.v1.events.UnitsImported": {"by": IDENTITY},
     "gridbus.grid.v1.events.MemberEventData": {"name": IDENTITY, "phone": PHONES},
     "gridbus.grid.v1.events.PositionReported": {"lon": POSITIONS, "lat": POSITIONS, "as_sent": POSITIONS},
+    "gridbus.grid.v1.events.SessionsRevoked": {"member_id": IDENTITY},
     "gridbus.incidents.v1.events.IncidentEventData": {
         "reporter_id": REPORTERS, "subject": IDENTITY, "actor.id": IDENTITY, "note": NOTES},
     "gridbus.dispatch.v1.events.TaskEventData": {

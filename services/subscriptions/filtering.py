@@ -20,6 +20,8 @@ PAYLOADS: dict[str, tuple[str, tuple[str, ...]]] = {
     "grid.units": (_GRID + "UnitsImported", ()),
     "grid.member": (_GRID + "MemberEventData", ("grid_code", "assignments.grid_code")),
     "grid.member.position_reported": (_GRID + "PositionReported", ("grid_code",)),
+    # Names no unit: only citywide subscribers receive it.
+    "grid.member.sessions_revoked": (_GRID + "SessionsRevoked", ()),
     "incidents.incident": (_INC + "IncidentEventData", ("lineage",)),
     "dispatch.task": (_DSP + "TaskEventData", ("lineage",)),
     "emergencies.alert": (_EMG + "AlertData", ("lineage",)),

@@ -50,6 +50,7 @@ NOT_PERSONAL: dict[str, str] = {
     "gridbus.incidents.v1.events.IncidentEventData.location": "where the case is, not where a person is",
     "gridbus.emergencies.v1.events.AlertData.location": "where the case is",
     "gridbus.sensors.v1.events.CaseData.location": "where a device is",
+    "gridbus.grid.v1.events.SessionsRevoked.reason": "one of a fixed set of words (deactivated, released, password set), never free text",
     "gridbus.sensors.v1.events.CaseData.message": "a device's alarm text",
     "gridbus.grid.v1.events.MemberEventData.member_id": "a pseudonymous id: the name and phone are what identify",
     "gridbus.grid.v1.events.PositionReported.member_id": "a pseudonymous id; the point itself is a position",

@@ -127,6 +127,8 @@ def start(name: str) -> config.Settings:
     from shared.logs import setup_logging
     setup_logging()
     observability.start(name, s, metrics_port(name))
+    from shared import revocation_feed
+    revocation_feed.start(s.amqp_uri, s.revocation_poll_seconds)  # revoked members' tokens refused here too
     return s
 
 

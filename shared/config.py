@@ -220,6 +220,9 @@ class Settings:
     signin_session_seconds: int = _setting(str(12 * 3600), _positive_int)
     signin_max_failures: int = _setting("5", _positive_int)
     signin_lock_seconds: float = _setting("900", _positive_number)
+    # Every process reads grid's revoked sessions this often, besides hearing grid's event
+    # (shared/revocation_feed.py): the longest a revoked token may still work if the event is lost.
+    revocation_poll_seconds: float = _setting("10", _positive_number)
     # The bearer token `gridbus` commands send to the gRPC APIs (their --token).
     token: str | None = _setting("", _optional, documented="none")
     open311_api_keys: Mapping[str, str] = _setting("", _api_keys, documented="empty", guards=KEY)

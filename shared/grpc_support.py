@@ -21,9 +21,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from sqlalchemy.exc import DBAPIError
 
-from shared import tls
-from shared.auth import principal_from_header
-from shared.errors import DomainError
+from shared import revocation, tls
+from shared.auth import bearer, principal_from_header, verify
+from shared.errors import DomainError, Unauthenticated
 from shared.observability import ServerObserver
 
 log = logging.getLogger(__name__)
@@ -96,14 +96,37 @@ def unary(method=None, *, anonymous: bool = False):
     return wrapper
 
 
+class _SignedInStream:
+    """A stream's context whose `is_active()` (which streams poll while they wait, each second)
+    raises UNAUTHENTICATED once the caller's sessions are revoked: the stream ends with it."""
+
+    def __init__(self, context, verified):
+        self._context, self._verified = context, verified
+
+    def __getattr__(self, name):
+        return getattr(self._context, name)
+
+    def check(self) -> None:
+        if revocation.revoked(self._verified.principal.member_id, self._verified.issued_at):
+            raise Unauthenticated("this member's sessions were revoked: the stream ends")
+
+    def is_active(self) -> bool:
+        self.check()
+        return self._context.is_active()
+
+
 def server_stream(method):
-    """Like `unary`, for a servicer method that yields responses."""
+    """Like `unary`, for a servicer method that yields responses; the stream ends UNAUTHENTICATED
+    when its caller's sessions are revoked (checked before each message and while it waits)."""
 
     @functools.wraps(method)
     def wrapper(self, request, context):
         try:
-            caller = principal_from_header(_metadata(context, "authorization"))
-            yield from method(self, request, context, caller)
+            verified = verify(bearer(_metadata(context, "authorization")))
+            signed_in = _SignedInStream(context, verified)
+            for message in method(self, request, signed_in, verified.principal):
+                signed_in.check()
+                yield message
         except DomainError as exc:
             context.abort(STATUS[exc.code], exc.message)
         except Exception:

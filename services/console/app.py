@@ -34,6 +34,7 @@ from shared.public_http import HTTP_STATUS, BodyLimit, json_error
 
 WEB_DIST = Path(__file__).resolve().parent / "web" / "dist"
 PING_SECONDS = 15
+ALIVE_CHECK_SECONDS = 2.5  # a quiet stream looks this often whether its session was revoked
 # A sign-in token, an action's reasons or a saved filter: small JSON bodies, sent at once.
 MAX_BODY_BYTES = 16 * 1024
 BODY_TIMEOUT_S = 10.0
@@ -188,11 +189,15 @@ def create_app(s: Settings | None = None) -> Starlette:
         async def stream():
             try:
                 yield f"retry: 3000\nevent: hello\ndata: {json.dumps({'member_id': session.principal.member_id})}\n\n"
-                while not listener.closed and session.alive:
+                quiet = 0.0
+                while not listener.closed and session.alive:  # alive: not expired, not revoked
                     try:
-                        text = await asyncio.wait_for(listener.queue.get(), PING_SECONDS)
+                        text = await asyncio.wait_for(listener.queue.get(), ALIVE_CHECK_SECONDS)
                     except asyncio.TimeoutError:
-                        yield ": ping\n\n"
+                        quiet += ALIVE_CHECK_SECONDS
+                        if quiet >= PING_SECONDS:
+                            quiet = 0.0
+                            yield ": ping\n\n"
                         continue
                     if text is None:
                         break

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from services.console.signin import SignedIn
+from shared import revocation
 from shared.auth import Principal
 from shared.errors import InvalidArgument, PermissionDenied, Unauthenticated
 
@@ -38,9 +39,11 @@ class Session:
     app: str = "console"
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(32))
 
+    issued_at: float = 0.0  # the token's: refused once its member's sessions are revoked
+
     @property
     def alive(self) -> bool:
-        return time.time() < self.expires_at
+        return time.time() < self.expires_at and not revocation.revoked(self.principal.member_id, self.issued_at)
 
 
 class Sessions:
@@ -57,7 +60,8 @@ class Sessions:
 
     def start(self, signed_in: SignedIn, app: str = "console") -> tuple[Session, str]:
         """A new session of that app and the cookie value naming it."""
-        session = Session(secrets.token_urlsafe(32), signed_in.token, signed_in.principal, signed_in.expires_at, app)
+        session = Session(secrets.token_urlsafe(32), signed_in.token, signed_in.principal, signed_in.expires_at, app,
+                          issued_at=signed_in.issued_at)
         with self._lock:
             self._purge()
             self._by_id[session.id] = session

@@ -13,7 +13,7 @@ from typing import Mapping
 import jwt
 
 from shared import auth
-from shared.auth import Principal, verify_token
+from shared.auth import Principal
 from shared.errors import InvalidArgument, PermissionDenied
 
 # Who works at the console: dispatchers (a district or street; a shift leader the city) and admins.
@@ -28,6 +28,7 @@ class SignedIn:
     token: str
     principal: Principal
     expires_at: float  # epoch seconds: the session ends with the token
+    issued_at: float = 0.0
 
 
 def sign_in_officer(form: Mapping[str, str]) -> SignedIn:
@@ -42,11 +43,12 @@ def sign_in(form: Mapping[str, str], roles: tuple[str, ...] = CONSOLE_ROLES,
         token = token[len("bearer "):].strip()
     if not token:
         raise InvalidArgument("paste the member's token (gridbus token mint --member ID)")
-    principal = verify_token(token)
+    verified = auth.verify(token)
+    principal = verified.principal
     if principal.role not in roles:
         raise PermissionDenied(f"{refusal}, not a {principal.role}")
     if not principal.scope:
         raise PermissionDenied("this member is assigned to no unit yet")
     # Already verified above; read its expiry.
     expires_at = float(jwt.decode(token, options={"verify_signature": False})["exp"])
-    return SignedIn(token, principal, expires_at)
+    return SignedIn(token, principal, expires_at, verified.issued_at)

@@ -16,6 +16,7 @@ from shared import geo_proto
 from shared.errors import InvalidArgument
 from shared.geo_proto import SHIFTED as _SHIFTED, datum as _datum
 from shared.grpc_support import STATUS, serve, serve_processes, timestamp, unary
+from shared.config import settings
 from shared.logs import setup_logging
 
 SERVICE_NAME = "gridbus.grid.v1.GridService"
@@ -167,6 +168,10 @@ def tokens_pb(t: signin.Tokens) -> pb.SignInResponse:
 
 def _serve(share_port: bool = False) -> None:
     setup_logging()
+    if share_port:  # a spawned child: its own revocation list
+        from shared import revocation_feed
+        s = settings()
+        revocation_feed.start(s.amqp_uri, s.revocation_poll_seconds)
     ops.leaf_grids()  # built before the first call is taken
     serve(SERVICE_NAME, pb_grpc.add_GridServiceServicer_to_server, GridServicer(), registry.port("grid"),
           share_port=share_port)

@@ -14,7 +14,7 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from services.grid import domain, import_store, store
+from services.grid import domain, import_store, signin, store
 from shared import auth, units
 from shared.auth import Principal
 from shared.datum import Datum
@@ -265,6 +265,8 @@ def update_member(caller: Principal, member_id: str, changes: dict, expected_ver
             session.flush()
             data = _member_event(member) | {"changed": sorted(diff)}
             record_event(session, SCHEMA, "grid.member.updated", f"members/{mid}", data)
+            if diff.get("active") is False:
+                signin.revoke_sessions(session, mid, "deactivated")
         return _member_view(session, member, caller)
 
 
@@ -320,6 +322,8 @@ def release_member(caller: Principal, member_id: str, grid_code: str) -> MemberV
         session.flush()
         record_event(session, SCHEMA, "grid.member.released", f"members/{mid}",
                      _member_event(member) | {"grid_code": grid_code})
+        if not member.assignments:
+            signin.revoke_sessions(session, mid, "released from their last unit")
         return _member_view(session, member, caller)
 
 

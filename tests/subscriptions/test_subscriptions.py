@@ -259,3 +259,37 @@ def _ts(when):
     t = Timestamp()
     t.FromDatetime(when)
     return t
+
+
+def test_subscriptions_from_before_owners_get_nothing_unfiltered(environment, subs, delivery):
+    """What migration 0002 leaves of an old subscription: owned by `legacy` (empty scope), its
+    queue still bound to the exchange directly, until the delivery unbinds it."""
+    import kombu
+    from sqlalchemy import text
+
+    from services.subscriptions import operations as ops
+    from shared.db import session_scope
+    from shared.events import declare_subscription
+    from tests.support import publish_event
+
+    uri = environment["GRIDBUS_AMQP_URI"]
+    with session_scope() as s:
+        s.execute(text("INSERT INTO subscriptions.organisations (id, name, scope, registered_by) "
+                       "VALUES ('legacy', 'before owners', '{}', 'migration 0002') ON CONFLICT DO NOTHING"))
+        s.execute(text("INSERT INTO subscriptions.subscriptions (organisation, name, queue, patterns, created_by) "
+                       "VALUES ('legacy', 'old-system', 'gridbus.sub.old-system', '{incidents.incident.reported}', "
+                       "'ops')"))
+        s.execute(text("INSERT INTO subscriptions.subscriptions (organisation, name, queue, patterns, created_by) "
+                       "VALUES ('legacy', 'queue-gone', 'gridbus.sub.queue-gone', '{#}', 'ops')"))
+    with kombu.Connection(uri) as conn:
+        declare_subscription(conn, "gridbus.sub.old-system", ["incidents.incident.reported"])
+    event = {"incident_id": "x", "lineage": [CITY, DISTRICT_A, GRID_A]}
+    publish_event(uri, "incidents.incident.reported", event)  # confirmed: routed by now
+    assert queue_depth(uri, "gridbus.sub.old-system") == 1  # the old binding, unfiltered
+    assert ops.detach_direct_bindings() == 2
+    publish_event(uri, "incidents.incident.reported", event)
+    assert queue_depth(uri, "gridbus.sub.old-system") == 1
+    assert ops.detach_direct_bindings() == 2  # idempotent, and a queue that is gone is no error
+    ops.operator_unsubscribe("legacy", "old-system")
+    ops.operator_unsubscribe("legacy", "queue-gone")
+    assert queue_depth(uri, "gridbus.sub.old-system") == 0

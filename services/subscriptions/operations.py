@@ -83,7 +83,10 @@ def list_subscriptions(caller: Principal) -> list[SubscriptionView]:
 
 
 def unsubscribe(caller: Principal, name: str) -> None:
-    _unsubscribe(_owner(caller), name)
+    org_id = _owner(caller)
+    with session_scope() as session:
+        active_organisation(session, org_id)
+    _unsubscribe(org_id, name)
 
 
 def replay(caller: Principal, name: str, *, source: str | None = None, from_sequence: int | None = None,

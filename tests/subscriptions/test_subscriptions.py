@@ -205,8 +205,11 @@ def test_no_subscription_wider_than_the_organisation_is_allowed(subs, organisati
     err = call_error(subs.ListSubscriptions, pb.ListSubscriptionsRequest(), metadata=subscriber("nobody", CITY))
     assert err.code() == grpc.StatusCode.PERMISSION_DENIED
     orgs.operator_register("test", "gone-org", "", [DISTRICT_A], [], active=False)
-    err = call_error(subs.ListSubscriptions, pb.ListSubscriptionsRequest(), metadata=subscriber("gone-org", DISTRICT_A))
-    assert err.code() == grpc.StatusCode.PERMISSION_DENIED
+    gone = subscriber("gone-org", DISTRICT_A)
+    for call, request in ((subs.ListSubscriptions, pb.ListSubscriptionsRequest()),
+                          (subs.Subscribe, pb.SubscribeRequest(name="again", patterns=["#"])),
+                          (subs.Unsubscribe, pb.UnsubscribeRequest(name="again"))):
+        assert call_error(call, request, metadata=gone).code() == grpc.StatusCode.PERMISSION_DENIED
 
 
 def test_an_admin_registers_organisations_only_within_their_district(subs, organisations):

@@ -296,3 +296,41 @@ def test_subscriptions_from_before_owners_get_nothing_unfiltered(environment, su
     ops.operator_unsubscribe("legacy", "old-system")
     ops.operator_unsubscribe("legacy", "queue-gone")
     assert queue_depth(uri, "gridbus.sub.old-system") == 0
+
+
+def test_officers_positions_phones_and_names_only_when_granted(environment, subs, delivery, grid_stub,
+                                                                 organisations):
+    from gridbus.grid.v1 import grid_pb2 as gpb
+    from tests.incidents.conftest import inside
+
+    uri = environment["GRIDBUS_AMQP_URI"]
+    me = organisations["district-a"]
+    plain = subs.Subscribe(pb.SubscribeRequest(name="patrols", patterns=["grid.member.#"]), metadata=me)
+    full = subs.Subscribe(pb.SubscribeRequest(name="patrols-full", patterns=["grid.member.#"],
+                                              grants=["positions", "phones", "identity"]), metadata=me)
+    admin = metadata(token("admin", CITY))
+    officers = {}
+    for grid in (GRID_A, GRID_B):
+        m = grid_stub.CreateMember(gpb.CreateMemberRequest(name=f"Officer {grid[-3:]}", phone="13812345678",
+                                                           role=gpb.ROLE_OFFICER), metadata=admin)
+        grid_stub.AssignMember(gpb.AssignMemberRequest(member_id=m.id, grid_code=grid), metadata=admin)
+        officers[grid] = m.id
+    for grid, fx in ((GRID_B, 0.3), (GRID_A, 0.3), (GRID_B, 0.6), (GRID_A, 0.6)):  # district A's last
+        lon, lat = inside(grid, fx, fx)
+        grid_stub.ReportPosition(gpb.ReportPositionRequest(member_id=officers[grid], lon=lon, lat=lat),
+                                 metadata=metadata(token("officer", grid, member_id=officers[grid])))
+
+    def both_positions(out):
+        return sum(e["type"] == "grid.member.position_reported" and e["data"]["member_id"] == officers[GRID_A]
+                   for e, _ in out) == 2
+    got, got_full = read_queue(uri, plain.queue, both_positions), read_queue(uri, full.queue, both_positions)
+    for events in (got, got_full):
+        about = {e["data"]["member_id"] for e, _ in events}
+        assert officers[GRID_A] in about and officers[GRID_B] not in about
+        assert {e["type"] for e, _ in events} == {"grid.member.assigned", "grid.member.position_reported"}
+    for envelope, _ in got:
+        assert not {"lon", "lat", "as_sent", "name", "phone"} & set(envelope["data"]), envelope["data"]
+    positions = [e["data"] for e, _ in got_full if e["type"] == "grid.member.position_reported"]
+    assert [p["lon"] for p in positions] == pytest.approx([inside(GRID_A, f, f)[0] for f in (0.3, 0.6)])
+    assigned = [e["data"] for e, _ in got_full if e["type"] == "grid.member.assigned"]
+    assert assigned and all(a["name"] == f"Officer {GRID_A[-3:]}" and a["phone"] == "138****5678" for a in assigned)

@@ -222,9 +222,12 @@ def detach_direct_bindings() -> int:
 
 
 def publish_envelope(producer: kombu.Producer, event: dict, queue: str, headers: dict | None = None) -> None:
-    """One (filtered) envelope into one subscriber's queue: persistent, its id as message_id."""
+    """One (filtered) envelope into one subscriber's queue: persistent, its id as message_id, and as
+    user_id the connection's user, which the broker checks: the subscriber sees that gridbus's
+    subscriptions service put it there."""
     producer.publish(
         json.dumps(event, ensure_ascii=False).encode(), exchange="", routing_key=queue,
         content_type=CONTENT_TYPE, content_encoding="utf-8", delivery_mode=2, message_id=str(event["id"]),
+        user_id=producer.connection.userid,
         headers={"ce_type": event["type"], "ce_source": event["source"], "ce_sequence": event.get("sequence"),
                  **(headers or {})})

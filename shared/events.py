@@ -87,8 +87,10 @@ def queue_arguments(queue_name: str) -> dict:
     }
 
 
-def declare_subscription(conn: kombu.Connection, queue_name: str, patterns: list[str]) -> Queue:
-    """A durable quorum queue bound to the events exchange with its own dead-letter queue."""
+def declare_subscription(conn: kombu.Connection, queue_name: str, patterns: list[str],
+                         arguments: dict | None = None) -> Queue:
+    """A durable quorum queue bound to the events exchange with its own dead-letter queue
+    (`arguments`: more queue arguments, e.g. a single active consumer)."""
     channel = conn.default_channel
     events_exchange()(channel).declare()
     dlx = Exchange(DLX, type="direct", durable=True)
@@ -96,7 +98,7 @@ def declare_subscription(conn: kombu.Connection, queue_name: str, patterns: list
     Queue(f"{queue_name}.dlq", exchange=dlx, routing_key=queue_name, durable=True,
           queue_arguments={"x-queue-type": "quorum"})(channel).declare()
     queue = Queue(queue_name, bindings=[binding(events_exchange(), routing_key=p) for p in patterns],
-                  durable=True, queue_arguments=queue_arguments(queue_name))
+                  durable=True, queue_arguments={**queue_arguments(queue_name), **(arguments or {})})
     queue(channel).declare()
     return queue
 

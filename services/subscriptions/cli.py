@@ -14,8 +14,10 @@ def register(sub) -> None:
     org = sbs.add_parser("org", help="register or update an organisation: the scope and grants it may have")
     org.add_argument("id", help="3-63 of a-z 0-9 _ -: its subscriber token's member id")
     org.add_argument("--name", default="")
-    org.add_argument("--scope", nargs="+", required=True, help="unit codes, e.g. 330106 (a city's code: all)")
-    org.add_argument("--grant", nargs="*", default=[], choices=GRANTS, help="kinds of personal fields")
+    org.add_argument("--scope", nargs="+", help="unit codes, e.g. 330106 (a city's code: all); "
+                     "needed for a new one, else kept")
+    org.add_argument("--grant", nargs="*", choices=GRANTS,
+                     help="kinds of personal fields (kept when left out; --grant alone: none)")
     org.add_argument("--deactivate", action="store_true", help="refuse its tokens and deliver it nothing")
     sbs.add_parser("orgs", help="list organisations")
     tok = sbs.add_parser("token", help="mint an organisation's subscriber token, with its registered scope")
@@ -53,7 +55,7 @@ def subscriptions(args) -> None:
     elif args.action == "orgs":
         for o in orgs.operator_list():
             print(f"{o.id:<24} {'active' if o.active else 'off':<7} {' '.join(o.scope) or '-':<24} "
-                  f"{' '.join(o.grants) or '-'}")
+                  f"{' '.join(o.grants) or '-':<40} {o.name}")
     elif args.action == "token":
         print(orgs.operator_token(args.id, args.ttl))
     elif args.action == "add":

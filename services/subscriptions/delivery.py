@@ -17,11 +17,10 @@ import kombu
 from kombu.mixins import ConsumerMixin
 
 from services.subscriptions import domain, filtering, store
-from services.subscriptions.operations import publish_envelope
+from services.subscriptions.operations import detach_direct_bindings, publish_envelope
 from shared import observability
 from shared.db import session_scope
-from shared.events import DLX, MalformedEvent, check_envelope, queue_arguments, retry_transient
-from shared.outbox import events_exchange
+from shared.events import MalformedEvent, check_envelope, declare_subscription, retry_transient
 from shared.publisher import ConfirmedPublisher
 
 log = logging.getLogger(__name__)
@@ -29,18 +28,10 @@ log = logging.getLogger(__name__)
 QUEUE = "gridbus.subscriptions.deliver"
 
 
-def delivery_queue() -> kombu.Queue:
-    return kombu.Queue(QUEUE, exchange=events_exchange(), routing_key="#", durable=True,
-                       queue_arguments={**queue_arguments(QUEUE), "x-single-active-consumer": True})
-
-
-def declare(conn: kombu.Connection) -> None:
-    channel = conn.default_channel
-    dlx = kombu.Exchange(DLX, type="direct", durable=True)
-    dlx(channel).declare()
-    kombu.Queue(f"{QUEUE}.dlq", exchange=dlx, routing_key=QUEUE, durable=True,
-                queue_arguments={"x-queue-type": "quorum"})(channel).declare()
-    delivery_queue()(channel).declare()
+def declare(conn: kombu.Connection) -> kombu.Queue:
+    """Its queue, bound to every event, with a dead-letter queue; one consumer at a time, so the
+    replicas keep the order (the others stand by)."""
+    return declare_subscription(conn, QUEUE, ["#"], arguments={"x-single-active-consumer": True})
 
 
 def copies(event: dict, subscriptions) -> list[tuple[str, dict]]:
@@ -63,10 +54,20 @@ class Delivery(ConsumerMixin):
         self.publisher = ConfirmedPublisher(amqp_uri)
         self.started = threading.Event()
 
+    def run(self, *args, **kwargs):
+        try:
+            detached = retry_transient(detach_direct_bindings)
+            if detached:
+                log.warning("%d subscriptions from before owners (organisation legacy) are unbound from the "
+                            "events exchange and receive nothing: remove them", detached)
+        except Exception:  # noqa: BLE001 - the delivery itself must run; the next start tries again
+            log.exception("could not unbind legacy subscriptions from the events exchange")
+        super().run(*args, **kwargs)
+
     def get_consumers(self, Consumer, channel):
         with kombu.Connection(self.amqp_uri) as conn:
-            declare(conn)
-        return [Consumer(queues=[delivery_queue()], on_message=self.on_message, prefetch_count=50)]
+            queue = declare(conn)
+        return [Consumer(queues=[queue], on_message=self.on_message, prefetch_count=50)]
 
     def on_consume_ready(self, connection, channel, consumers, **kwargs):
         self.started.set()

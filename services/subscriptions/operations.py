@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import kombu
+from amqp.exceptions import NotFound as QueueGone
 
 from services import registry
 from services.subscriptions import domain, filtering, store
@@ -24,10 +25,12 @@ from shared.config import settings
 from shared.db import session_scope
 from shared.errors import InvalidArgument, NotFound, PermissionDenied
 from shared.events import declare_subscription
+from shared.config import EVENTS_EXCHANGE
 from shared.outbox import CONTENT_TYPE, envelope, events_exchange
 from shared.publisher import ConfirmedPublisher
 
 REPLAY_HEADER = "x-gridbus-replay"
+LEGACY = "legacy"  # the owner of subscriptions made before they had owners (migration 0002)
 
 
 @dataclass
@@ -80,7 +83,10 @@ def list_subscriptions(caller: Principal) -> list[SubscriptionView]:
 
 
 def unsubscribe(caller: Principal, name: str) -> None:
-    _unsubscribe(_owner(caller), name)
+    org_id = _owner(caller)
+    with session_scope() as session:
+        active_organisation(session, org_id)
+    _unsubscribe(org_id, name)
 
 
 def replay(caller: Principal, name: str, *, source: str | None = None, from_sequence: int | None = None,
@@ -195,10 +201,33 @@ def _replay(org_id: str, name: str, by: str, *, source: str | None = None, from_
         return published
 
 
+def detach_direct_bindings() -> int:
+    """Unbinds the queues of subscriptions made before the filtered delivery from the events
+    exchange, which routed every matching event to them unfiltered; returns how many such
+    subscriptions there are. Idempotent: the delivery runs it whenever it starts."""
+    with session_scope() as session:
+        rows = store.all_(session, LEGACY)
+    with kombu.Connection(settings().amqp_uri) as conn:
+        for row in rows:
+            for pattern in row.patterns:
+                channel = conn.channel()  # on a broker that refuses a queue that is gone, the channel closes
+                try:
+                    channel.queue_unbind(row.queue, EVENTS_EXCHANGE, pattern)
+                except QueueGone:
+                    pass
+                finally:
+                    if channel.is_open:
+                        channel.close()
+    return len(rows)
+
+
 def publish_envelope(producer: kombu.Producer, event: dict, queue: str, headers: dict | None = None) -> None:
-    """One (filtered) envelope into one subscriber's queue: persistent, its id as message_id."""
+    """One (filtered) envelope into one subscriber's queue: persistent, its id as message_id, and as
+    user_id the connection's user, which the broker checks: the subscriber sees that gridbus's
+    subscriptions service put it there."""
     producer.publish(
         json.dumps(event, ensure_ascii=False).encode(), exchange="", routing_key=queue,
         content_type=CONTENT_TYPE, content_encoding="utf-8", delivery_mode=2, message_id=str(event["id"]),
+        user_id=producer.connection.userid,
         headers={"ce_type": event["type"], "ce_source": event["source"], "ce_sequence": event.get("sequence"),
                  **(headers or {})})

@@ -12,7 +12,7 @@ from services.subscriptions import domain, filtering, store
 from shared import auth
 from shared.auth import Principal
 from shared.db import session_scope
-from shared.errors import NotFound, PermissionDenied
+from shared.errors import InvalidArgument, NotFound, PermissionDenied
 
 
 @dataclass
@@ -57,7 +57,7 @@ def register(caller: Principal, org_id: str, name: str, scope: list[str], grants
         before = store.organisation(session, org_id)
         if before is not None:
             _in_admins_district(caller, list(before.scope), f"organisation {org_id}'s scope")
-        store.upsert_organisation(session, org_id, name.strip() or org_id, scope, grants, active, caller.member_id)
+        store.upsert_organisation(session, org_id, name.strip(), scope, grants, active, caller.member_id)
         return _view(store.organisation(session, org_id))
 
 
@@ -69,12 +69,17 @@ def list_(caller: Principal) -> list[OrganisationView]:
                 if r.scope and not filtering.within(list(r.scope), caller.scope)]
 
 
-def operator_register(by: str, org_id: str, name: str, scope: list[str], grants: list[str],
-                      active: bool = True) -> OrganisationView:
-    org_id, scope, grants = domain.check_organisation(org_id), filtering.check_scope(scope), \
-        filtering.check_grants(grants)
+def operator_register(by: str, org_id: str, name: str = "", scope: list[str] | None = None,
+                      grants: list[str] | None = None, active: bool = True) -> OrganisationView:
+    """Registers or updates any organisation; on an update, scope and grants left out (None) stay."""
+    org_id = domain.check_organisation(org_id)
     with session_scope() as session:
-        store.upsert_organisation(session, org_id, name.strip() or org_id, scope, grants, active, by)
+        before = store.organisation(session, org_id)
+        if scope is None and before is None:
+            raise InvalidArgument(f"organisation {org_id} is new: give its scope")
+        scope = list(before.scope) if scope is None else filtering.check_scope(scope)
+        grants = list(before.grants) if grants is None and before else filtering.check_grants(grants or [])
+        store.upsert_organisation(session, org_id, name.strip(), scope, grants, active, by)
         return _view(store.organisation(session, org_id))
 
 

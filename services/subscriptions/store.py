@@ -75,10 +75,12 @@ def organisations(session: Session):
 
 def upsert_organisation(session: Session, org_id: str, name: str, scope: list[str], grants: list[str],
                         active: bool, by: str) -> None:
+    """Creates or updates; a blank name keeps the one it had (or is the id)."""
     session.execute(text(
         "INSERT INTO subscriptions.organisations (id, name, scope, grants, active, registered_by) "
-        "VALUES (:i, :n, :s, :g, :a, :b) ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, "
-        "scope = EXCLUDED.scope, grants = EXCLUDED.grants, active = EXCLUDED.active, updated_at = now()"),
+        "VALUES (:i, coalesce(nullif(:n, ''), :i), :s, :g, :a, :b) ON CONFLICT (id) DO UPDATE SET "
+        "name = coalesce(nullif(:n, ''), organisations.name), scope = EXCLUDED.scope, grants = EXCLUDED.grants, "
+        "active = EXCLUDED.active, updated_at = now()"),
         {"i": org_id, "n": name, "s": scope, "g": grants, "a": active, "b": by})
 
 

@@ -19,3 +19,21 @@ def delivery(environment):
     """The live delivery (the service's nameko side): puts events, filtered, into subscribers' queues."""
     with service_process(environment, "subscriptions", "nameko") as proc:
         yield proc
+
+
+@pytest.fixture(scope="module")
+def grid_stub(environment, city):
+    """Grid's gRPC server and its outbox relay, for officers' events."""
+    from pathlib import Path
+
+    from gridbus.grid.v1 import grid_pb2_grpc
+    from tests.support import Process, python
+    relay = Process(python("-m", "shared.outbox", "grid"), environment, "subscriptions-grid-relay",
+                    Path(environment["LOG_DIR"]))
+    relay.start()
+    try:
+        with service_process(environment, "grid", "grpc", name="subscriptions-grid-grpc") as proc:
+            with grpc.insecure_channel(f"127.0.0.1:{proc.port}") as channel:
+                yield grid_pb2_grpc.GridServiceStub(channel)
+    finally:
+        relay.stop()

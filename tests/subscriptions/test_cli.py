@@ -40,7 +40,10 @@ def test_an_operator_registers_an_organisation_and_mints_its_token(environment, 
     assert "replayed" in replayed
     gridbus(environment, "remove", "police-b", "archive")
     # Deactivated: its token is refused at once.
-    gridbus(environment, "org", "police-b", "--scope", DISTRICT, "--deactivate")
+    off = gridbus(environment, "org", "police-b", "--deactivate").stdout
+    assert "deactivated" in off and DISTRICT in off and "notes positions" in off  # the rest kept
+    listed = [line for line in gridbus(environment, "orgs").stdout.splitlines() if line.startswith("police-b ")]
+    assert len(listed) == 1 and "off" in listed[0] and "District B police" in listed[0]
     with pytest.raises(grpc.RpcError) as refused:
         subs.ListSubscriptions(pb.ListSubscriptionsRequest(), metadata=metadata(tok))
     assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED

@@ -205,8 +205,11 @@ def test_no_subscription_wider_than_the_organisation_is_allowed(subs, organisati
     err = call_error(subs.ListSubscriptions, pb.ListSubscriptionsRequest(), metadata=subscriber("nobody", CITY))
     assert err.code() == grpc.StatusCode.PERMISSION_DENIED
     orgs.operator_register("test", "gone-org", "", [DISTRICT_A], [], active=False)
-    err = call_error(subs.ListSubscriptions, pb.ListSubscriptionsRequest(), metadata=subscriber("gone-org", DISTRICT_A))
-    assert err.code() == grpc.StatusCode.PERMISSION_DENIED
+    gone = subscriber("gone-org", DISTRICT_A)
+    for call, request in ((subs.ListSubscriptions, pb.ListSubscriptionsRequest()),
+                          (subs.Subscribe, pb.SubscribeRequest(name="again", patterns=["#"])),
+                          (subs.Unsubscribe, pb.UnsubscribeRequest(name="again"))):
+        assert call_error(call, request, metadata=gone).code() == grpc.StatusCode.PERMISSION_DENIED
 
 
 def test_an_admin_registers_organisations_only_within_their_district(subs, organisations):
@@ -259,3 +262,75 @@ def _ts(when):
     t = Timestamp()
     t.FromDatetime(when)
     return t
+
+
+def test_subscriptions_from_before_owners_get_nothing_unfiltered(environment, subs, delivery):
+    """What migration 0002 leaves of an old subscription: owned by `legacy` (empty scope), its
+    queue still bound to the exchange directly, until the delivery unbinds it."""
+    import kombu
+    from sqlalchemy import text
+
+    from services.subscriptions import operations as ops
+    from shared.db import session_scope
+    from shared.events import declare_subscription
+    from tests.support import publish_event
+
+    uri = environment["GRIDBUS_AMQP_URI"]
+    with session_scope() as s:
+        s.execute(text("INSERT INTO subscriptions.organisations (id, name, scope, registered_by) "
+                       "VALUES ('legacy', 'before owners', '{}', 'migration 0002') ON CONFLICT DO NOTHING"))
+        s.execute(text("INSERT INTO subscriptions.subscriptions (organisation, name, queue, patterns, created_by) "
+                       "VALUES ('legacy', 'old-system', 'gridbus.sub.old-system', '{incidents.incident.reported}', "
+                       "'ops')"))
+        s.execute(text("INSERT INTO subscriptions.subscriptions (organisation, name, queue, patterns, created_by) "
+                       "VALUES ('legacy', 'queue-gone', 'gridbus.sub.queue-gone', '{#}', 'ops')"))
+    with kombu.Connection(uri) as conn:
+        declare_subscription(conn, "gridbus.sub.old-system", ["incidents.incident.reported"])
+    event = {"incident_id": "x", "lineage": [CITY, DISTRICT_A, GRID_A]}
+    publish_event(uri, "incidents.incident.reported", event)  # confirmed: routed by now
+    assert queue_depth(uri, "gridbus.sub.old-system") == 1  # the old binding, unfiltered
+    assert ops.detach_direct_bindings() == 2
+    publish_event(uri, "incidents.incident.reported", event)
+    assert queue_depth(uri, "gridbus.sub.old-system") == 1
+    assert ops.detach_direct_bindings() == 2  # idempotent, and a queue that is gone is no error
+    ops.operator_unsubscribe("legacy", "old-system")
+    ops.operator_unsubscribe("legacy", "queue-gone")
+    assert queue_depth(uri, "gridbus.sub.old-system") == 0
+
+
+def test_officers_positions_phones_and_names_only_when_granted(environment, subs, delivery, grid_stub,
+                                                                 organisations):
+    from gridbus.grid.v1 import grid_pb2 as gpb
+    from tests.incidents.conftest import inside
+
+    uri = environment["GRIDBUS_AMQP_URI"]
+    me = organisations["district-a"]
+    plain = subs.Subscribe(pb.SubscribeRequest(name="patrols", patterns=["grid.member.#"]), metadata=me)
+    full = subs.Subscribe(pb.SubscribeRequest(name="patrols-full", patterns=["grid.member.#"],
+                                              grants=["positions", "phones", "identity"]), metadata=me)
+    admin = metadata(token("admin", CITY))
+    officers = {}
+    for grid in (GRID_A, GRID_B):
+        m = grid_stub.CreateMember(gpb.CreateMemberRequest(name=f"Officer {grid[-3:]}", phone="13812345678",
+                                                           role=gpb.ROLE_OFFICER), metadata=admin)
+        grid_stub.AssignMember(gpb.AssignMemberRequest(member_id=m.id, grid_code=grid), metadata=admin)
+        officers[grid] = m.id
+    for grid, fx in ((GRID_B, 0.3), (GRID_A, 0.3), (GRID_B, 0.6), (GRID_A, 0.6)):  # district A's last
+        lon, lat = inside(grid, fx, fx)
+        grid_stub.ReportPosition(gpb.ReportPositionRequest(member_id=officers[grid], lon=lon, lat=lat),
+                                 metadata=metadata(token("officer", grid, member_id=officers[grid])))
+
+    def both_positions(out):
+        return sum(e["type"] == "grid.member.position_reported" and e["data"]["member_id"] == officers[GRID_A]
+                   for e, _ in out) == 2
+    got, got_full = read_queue(uri, plain.queue, both_positions), read_queue(uri, full.queue, both_positions)
+    for events in (got, got_full):
+        about = {e["data"]["member_id"] for e, _ in events}
+        assert officers[GRID_A] in about and officers[GRID_B] not in about
+        assert {e["type"] for e, _ in events} == {"grid.member.assigned", "grid.member.position_reported"}
+    for envelope, _ in got:
+        assert not {"lon", "lat", "as_sent", "name", "phone"} & set(envelope["data"]), envelope["data"]
+    positions = [e["data"] for e, _ in got_full if e["type"] == "grid.member.position_reported"]
+    assert [p["lon"] for p in positions] == pytest.approx([inside(GRID_A, f, f)[0] for f in (0.3, 0.6)])
+    assigned = [e["data"] for e, _ in got_full if e["type"] == "grid.member.assigned"]
+    assert assigned and all(a["name"] == f"Officer {GRID_A[-3:]}" and a["phone"] == "138****5678" for a in assigned)

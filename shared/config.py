@@ -233,6 +233,8 @@ class Settings:
                                                  documented="this host, on `GRIDBUS_INCIDENTS_GRPC_PORT`")
     dispatch_grpc_target: str | None = _setting("", _optional,
                                                 documented="this host, on `GRIDBUS_DISPATCH_GRPC_PORT`")
+    emergencies_grpc_target: str | None = _setting("", _optional,
+                                                   documented="this host, on `GRIDBUS_EMERGENCIES_GRPC_PORT`")
     console_tile_url: str | None = _setting("", _tile_url, documented="none")
     # The grid gRPC server's processes: each holds its own index of the leaf grids and serves the
     # same port (SO_REUSEPORT), so Locate uses more than one core (one Python process uses one).

@@ -49,7 +49,6 @@ async function start() {
   const reference = loadReference().catch(() => {})
   if (!remembered) await checked
   createApp(App).use(i18n).use(router).mount('#app')
-  watchAlerts()  // held while an officer is signed in, from whichever sign-in
   await checked
   if (state.me) {
     await reference
@@ -60,6 +59,9 @@ async function start() {
   // The report form can be filled: what `make bench` times on a throttled link.
   performance.mark('gridbus-officer-interactive')
   window.__officerReady = true
+  // Alerts after the form is ready (not in the way of the first load); the stream is then held
+  // while an officer is signed in, from whichever sign-in.
+  watchAlerts()
 }
 
 start()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import queue
 import threading
+import uuid
 
 import httpx
 import pytest
@@ -129,6 +130,23 @@ def test_declining_is_recorded_with_its_reason(crew, incidents_stub):
     declined = phones["zhao"].post(f"/api/officer/alerts/{alert_id}/decline", json={"reason": "正在处理另一起"})
     assert declined.status_code == 200 and declined.json()["alert"]["answer"] == "declined"
     assert answer_of(alert_id, ids["zhao"]) == "declined"
+    zhao.close()
+
+
+def test_an_alert_whose_case_ends_first_is_withdrawn_on_the_phone(crew, incidents_stub):
+    from services.emergencies import operations as emergency_ops
+    ids, phones = crew
+    zhao = AlertStream(phones["zhao"])
+    incident = report(incidents_stub, GRID, category=URGENT_CATEGORY, title="井盖缺失")
+    alert_id = zhao.next("alert", lambda a: a["incident_id"] == incident.id)["id"]
+    # the case ends before anyone accepts (as incidents' event would tell emergencies)
+    emergency_ops.on_incident_event({"id": str(uuid.uuid4()), "type": "incidents.incident.voided",
+                                     "data": {"incident_id": incident.id}})
+    gone = zhao.next("alert", lambda a: a["id"] == alert_id and a["status"] == "withdrawn")
+    assert gone["reason"] == "the incident was voided"
+    late = phones["zhao"].post(f"/api/officer/alerts/{alert_id}/accept", json={})
+    assert (late.status_code, late.json()["error"]["code"]) == (409, "FAILED_PRECONDITION")
+    assert "withdrawn" in late.json()["error"]["message"]
     zhao.close()
 
 

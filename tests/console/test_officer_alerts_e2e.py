@@ -1,11 +1,13 @@
 """Emergency alerts in the officer's app, in a real browser (Debian's Chromium as two Pixel 7
 phones, each with its own location) on the real services: an urgent report near both officers
 raises an alert on both phones; one accepts and is shown the case and its place on the map, the
-other is told who took it and the alert goes; a second urgent report, declined on the phone.
+other is told who took it and the alert goes; a second urgent report, declined on the phone; a
+third, withdrawn when its case ends first.
 Screenshots go to test-artifacts/officer/."""
 from __future__ import annotations
 
 import contextlib
+import uuid
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
@@ -111,4 +113,18 @@ def test_a_second_officer_declines_on_the_phone(phones, incidents_stub):
     shot(p["wu"], "12-alert-declined")
     declined = recipient(alert_id, ids["wu"])
     assert (declined.answer, declined.reason) == ("declined", "正在处理另一起")
+    expect(card).to_have_count(0)
+
+
+def test_an_alert_whose_case_ends_first_is_withdrawn_from_the_phone(phones, incidents_stub):
+    from services.emergencies import operations as emergency_ops
+    _, p = phones
+    incident = report(incidents_stub, GRID, category=URGENT_CATEGORY, title="树木倒伏")
+    card = alert_card(p["wu"])
+    expect(card).to_have_attribute("data-state", "open")
+    emergency_ops.on_incident_event({"id": str(uuid.uuid4()), "type": "incidents.incident.voided",
+                                     "data": {"incident_id": incident.id}})  # as incidents' event tells it
+    expect(card).to_have_attribute("data-state", "withdrawn")
+    expect(card.locator("[data-test=alert-outcome]")).to_have_text("案件已结束，预警已撤销")
+    shot(p["wu"], "13-alert-withdrawn")
     expect(card).to_have_count(0)

@@ -262,6 +262,9 @@ class Settings:
     emergencies_position_max_age_seconds: float = _setting("600", _positive_number)
     emergencies_answer_seconds: float = _setting("60", _positive_number)
     emergencies_sweep_seconds: float = _setting("2", _positive_number)
+    # Each open WatchAlerts stream (one per signed-in officer's app, held by the console) keeps one
+    # of the emergencies gRPC server's threads; the rest answer Accept, Decline and GetAlert.
+    emergencies_grpc_workers: int = _setting("512", _positive_int)
     # Observability (shared/observability.py): the port each process serves Prometheus metrics on
     # (none: its own default, services/registry.py; 0: a free one, logged), the OTLP/HTTP
     # collector traces go to (none: not exported), and a file spans are appended to as JSON lines

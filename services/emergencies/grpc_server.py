@@ -92,7 +92,7 @@ def main() -> None:
     setup_logging()
     feed = ChangeFeed(s.amqp_uri, ["emergencies.alert.*"])
     serve(SERVICE_NAME, pb_grpc.add_EmergencyServiceServicer_to_server, EmergencyServicer(feed),
-          registry.port("emergencies"))
+          registry.port("emergencies"), workers=s.emergencies_grpc_workers)  # a thread per open WatchAlerts
 
 
 if __name__ == "__main__":

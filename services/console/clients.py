@@ -214,6 +214,9 @@ class Services:
         except asyncio.TimeoutError:
             call.cancel()
             raise ServiceError("UNAVAILABLE", "the emergencies service did not answer in time; try again") from None
+        except BaseException:  # the page went away meanwhile
+            call.cancel()
+            raise
         if call.done() and await call.code() != grpc.StatusCode.OK:
             raise ServiceError((await call.code()).name, await call.details() or "")
         return call

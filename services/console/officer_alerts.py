@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
 from services.console import officer_domain as rules
-from services.console.clients import notice_json
+from services.console.clients import ServiceError, notice_json
 from services.console.session import read_json
 
 PING_SECONDS = 15
@@ -59,42 +59,51 @@ def routes(officer, sessions, svc) -> list[Route]:
 
     async def stream(request, session):
         """The officer's alerts as they happen: `ready` once bound (every alert from then on
-        comes), then an `alert` event for each one sent, taken or withdrawn."""
-        me = session.principal.member_id
-        call = await svc().watch_alerts(session.token)
-        ending = streams.open(session.id)
-
-        async def events():
-            reading = asyncio.ensure_future(call.read())
-            ended = asyncio.ensure_future(ending.wait())
-            try:
-                yield "retry: 3000\n" + _event("ready", {"member_id": me})
-                while session.alive:
-                    done, _ = await asyncio.wait({reading, ended}, timeout=PING_SECONDS,
-                                                 return_when=asyncio.FIRST_COMPLETED)
-                    if ended in done:
-                        break
-                    if not done:
-                        yield ": ping\n\n"
-                        continue
-                    notice = reading.result()
-                    if notice is grpc.aio.EOF:
-                        break
-                    alert = rules.alert_from_notice(me, notice_json(notice))
-                    if alert is not None:
-                        yield _event("alert", alert)
-                    reading = asyncio.ensure_future(call.read())
-            except grpc.aio.AioRpcError as exc:  # the service went away: the phone reconnects
-                yield _event("failed", {"code": exc.code().name})
-            finally:
-                streams.close(session.id, ending)
-                call.cancel()
-                for task in (reading, ended):
-                    task.cancel()
-                    with contextlib.suppress(BaseException):
-                        await task
-        return StreamingResponse(events(), media_type="text/event-stream",
+        comes), then an `alert` event for each one sent, taken or withdrawn; `failed` when the
+        emergencies service refuses or goes away (the phone connects again)."""
+        return StreamingResponse(events(session), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+    async def events(session):
+        # The gRPC stream opens inside the generator, so whatever ends the response (the phone
+        # gone, sign-out, the service) also ends the stream it holds on the emergencies server.
+        me = session.principal.member_id
+        try:
+            call = await svc().watch_alerts(session.token)
+        except ServiceError as exc:
+            if exc.code == "UNAUTHENTICATED":
+                sessions.end(session)  # the services no longer take its token
+            yield _event("failed", {"code": exc.code})
+            return
+        ending = streams.open(session.id)
+        reading = asyncio.ensure_future(call.read())
+        ended = asyncio.ensure_future(ending.wait())
+        try:
+            yield "retry: 3000\n" + _event("ready", {"member_id": me})
+            while session.alive:
+                done, _ = await asyncio.wait({reading, ended}, timeout=PING_SECONDS,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if ended in done:
+                    break
+                if not done:
+                    yield ": ping\n\n"
+                    continue
+                notice = reading.result()
+                if notice is grpc.aio.EOF:
+                    break
+                alert = rules.alert_from_notice(me, notice_json(notice))
+                if alert is not None:
+                    yield _event("alert", alert)
+                reading = asyncio.ensure_future(call.read())
+        except grpc.aio.AioRpcError as exc:  # the service went away: the phone connects again
+            yield _event("failed", {"code": exc.code().name})
+        finally:
+            streams.close(session.id, ending)
+            call.cancel()
+            for task in (reading, ended):
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
 
     async def alert(request, session):
         found = await svc().alert(session.token, request.path_params["alert_id"])

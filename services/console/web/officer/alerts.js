@@ -5,7 +5,7 @@
 // (re)connection, so a reload or a dropped stream never leaves a stale one on the screen.
 import { reactive, watch } from 'vue'
 import { api } from './api.js'
-import { state } from './state.js'
+import { refreshSession, state } from './state.js'
 
 const KEPT = 'gridbus.officer.alerts'
 const GONE_AFTER_MS = 6000          // how long "taken by …" or "withdrawn" stays before the card goes
@@ -90,8 +90,8 @@ function connect() {
   source.onerror = () => {
     alerts.live = false
     // The browser retries by itself after a dropped connection, but not after a refusal (a
-    // signed-out session, the service down): then try again ourselves while signed in.
-    if (source.readyState === EventSource.CLOSED) reconnectLater()
+    // session that ended, the service down): then, if the session still stands, try again.
+    if (source.readyState === EventSource.CLOSED) refreshSession().then(reconnectLater)
   }
 }
 

@@ -256,15 +256,15 @@ class Settings:
     sensors_collapse_minutes: float = _setting("10", _positive_number)
     sensors_sweep_seconds: float = _setting("30", _positive_number)
     sensors_mqtt_url: str = _setting("mqtt://127.0.0.1:1884")
+    # Each open WatchAlerts stream (one per signed-in officer's app, held by the console) keeps one
+    # of the emergencies gRPC server's threads; the rest answer Accept, Decline and GetAlert.
+    emergencies_grpc_workers: int = _setting("512", _positive_int)
     # Emergencies: officers alerted first within this radius, if their position is this fresh;
     # how long each stage waits for one to accept before it widens; how often that is looked at.
     emergencies_radius_m: float = _setting("1000", _positive_number)
     emergencies_position_max_age_seconds: float = _setting("600", _positive_number)
     emergencies_answer_seconds: float = _setting("60", _positive_number)
     emergencies_sweep_seconds: float = _setting("2", _positive_number)
-    # Each open WatchAlerts stream (one per signed-in officer's app, held by the console) keeps one
-    # of the emergencies gRPC server's threads; the rest answer Accept, Decline and GetAlert.
-    emergencies_grpc_workers: int = _setting("512", _positive_int)
     # Observability (shared/observability.py): the port each process serves Prometheus metrics on
     # (none: its own default, services/registry.py; 0: a free one, logged), the OTLP/HTTP
     # collector traces go to (none: not exported), and a file spans are appended to as JSON lines

@@ -7,7 +7,6 @@ loading every grid at once would weigh. Asserts nothing about speed."""
 from __future__ import annotations
 
 import argparse
-import http.server
 import json
 import math
 import os
@@ -26,13 +25,11 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "gen")]
 
+from bench.browser import blank_page, blank_paints, start_console  # noqa: E402
 from demo.city import CityPlan, build  # noqa: E402
 from demo.run import fresh_database  # noqa: E402
-from demo.supervisor import Supervisor  # noqa: E402
 from shared.auth import SERVICE, Principal, mint_token  # noqa: E402
-from shared.health import check_grpc, wait_until  # noqa: E402
 from tests.browser import VIEWPORT, launch  # noqa: E402
-from tests.support import free_port  # noqa: E402
 
 # 10 districts x 10 streets x 10 communities x 4 x 5 grids = 20,000 grids of about 200 m x 900 m.
 PLAN = CityPlan(city_code="320500", name="Bench City", west=120.2, south=31.0, east=121.0, north=31.4,
@@ -89,55 +86,7 @@ def setup(url: str, incidents: int) -> None:
     print(f"reported {incidents:,} open cases")
 
 
-def start_services(log_dir: Path) -> tuple[Supervisor, str]:
-    """The gRPC servers the console calls, and the console, on free ports."""
-    ports = {name: free_port() for name in ("grid", "incidents", "dispatch")}
-    http_port = free_port()
-    env = {**os.environ, **{f"GRIDBUS_{n.upper()}_GRPC_PORT": str(p) for n, p in ports.items()},
-           "GRIDBUS_CONSOLE_HTTP_PORT": str(http_port)}
-    sup = Supervisor(env, log_dir)
-    for name in ports:
-        sup.add(f"{name}-grpc", sys.executable, "-m", f"services.{name}.grpc_server")
-    sup.add("console-http", sys.executable, "-m", "services.console.server")
-    base = f"http://127.0.0.1:{http_port}"
-    try:
-        for port in ports.values():
-            wait_until(lambda port=port: check_grpc(f"127.0.0.1:{port}", timeout=1))
-        wait_until(lambda: httpx.get(base + "/healthz", timeout=1).raise_for_status())
-    except BaseException:
-        sup.stop()
-        raise
-    return sup, base
-
-
-# --- measuring ----------------------------------------------------------------------------------
-
-class BlankPage(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = b"<!doctype html><meta charset=utf-8><title>blank</title><p>gridbus</p>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
-def blank_page_paint(browser, reps: int) -> list[float]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), BlankPage)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    out = []
-    for _ in range(reps):
-        context = browser.new_context(viewport=VIEWPORT)
-        page = context.new_page()
-        page.goto(f"http://127.0.0.1:{server.server_port}/")
-        page.wait_for_function("() => performance.getEntriesByName('first-contentful-paint').length > 0")
-        out.append(page.evaluate("() => performance.getEntriesByName('first-contentful-paint')[0].startTime"))
-        context.close()
-    server.shutdown()
-    return out
+CONSOLE_CALLS = ("grid", "incidents", "dispatch")  # the gRPC servers the console's pages need
 
 
 def signed_in_context(browser, base: str, scope: str):
@@ -321,7 +270,7 @@ def main() -> None:
     setup(url, args.incidents)
     log_dir = ROOT / ".run" / "bench-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    sup, base = start_services(log_dir)
+    sup, base = start_console(log_dir, CONSOLE_CALLS)
     try:
         from playwright.sync_api import sync_playwright
         with sync_playwright() as p:
@@ -333,7 +282,8 @@ def main() -> None:
 
 
 def report(browser, base: str, dsn: str, amqp_uri: str, args) -> None:
-    blank = blank_page_paint(browser, args.reps)
+    with blank_page() as blank_url:
+        blank = blank_paints(browser, blank_url, args.reps, viewport=VIEWPORT)
     city = map_paints(browser, base, PLAN.city_code, args.reps)
     district = map_paints(browser, base, f"{PLAN.city_code[:4]}02", args.reps)
     steps = moves(browser, base)

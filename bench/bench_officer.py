@@ -10,28 +10,23 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import http.server
 import os
 import re
 import statistics
 import sys
-import threading
 from pathlib import Path
 
-import httpx
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "gen")]
 
+from bench.browser import blank_page, blank_paints, first_paint_ms, start_console  # noqa: E402
 from demo.city import build  # noqa: E402
 from demo.run import PLAN, fresh_database  # noqa: E402
-from demo.supervisor import Supervisor  # noqa: E402
 from shared import auth  # noqa: E402
 from shared.auth import SERVICE, Principal, mint_token  # noqa: E402
-from shared.health import check_grpc, wait_until  # noqa: E402
 from tests.browser import launch  # noqa: E402
-from tests.support import free_port  # noqa: E402
 
 SYSTEM = Principal("bench", SERVICE, ())
 DIST = ROOT / "services" / "console" / "web" / "dist"
@@ -61,42 +56,8 @@ def setup(url: str) -> tuple[str, str]:
     return member.id, grid
 
 
-def start_services(log_dir: Path) -> tuple[Supervisor, str]:
-    ports = {name: free_port() for name in ("grid", "incidents")}
-    http_port = free_port()
-    env = {**os.environ, **{f"GRIDBUS_{n.upper()}_GRPC_PORT": str(p) for n, p in ports.items()},
-           "GRIDBUS_CONSOLE_HTTP_PORT": str(http_port), "GRIDBUS_ATTACHMENT_DIR": str(log_dir / "attachments")}
-    sup = Supervisor(env, log_dir)
-    for name in ports:
-        sup.add(f"officer-bench-{name}-grpc", sys.executable, "-m", f"services.{name}.grpc_server")
-    sup.add("officer-bench-console", sys.executable, "-m", "services.console.server")
-    base = f"http://127.0.0.1:{http_port}"
-    try:
-        for port in ports.values():
-            wait_until(lambda port=port: check_grpc(f"127.0.0.1:{port}", timeout=1))
-        wait_until(lambda: httpx.get(base + "/healthz", timeout=1).raise_for_status())
-    except BaseException:
-        sup.stop()
-        raise
-    return sup, base
-
-
-class BlankPage(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = b"<!doctype html><meta charset=utf-8><title>blank</title><p>gridbus</p>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 SCRIPT_BYTES = """() => performance.getEntriesByType('resource').filter((e) => /\\.m?js(\\?|$)/.test(e.name))
     .reduce((n, e) => n + e.encodedBodySize, 0)"""
-FCP = "() => performance.getEntriesByName('first-contentful-paint')[0].startTime"
 
 
 def throttle(page, conditions: dict | None) -> None:
@@ -104,19 +65,6 @@ def throttle(page, conditions: dict | None) -> None:
         cdp = page.context.new_cdp_session(page)
         cdp.send("Network.enable")
         cdp.send("Network.emulateNetworkConditions", conditions)
-
-
-def blank_loads(p, browser, url: str, conditions: dict | None, reps: int) -> list[float]:
-    out = []
-    for _ in range(reps):
-        context = browser.new_context(**p.devices[DEVICE])
-        page = context.new_page()
-        throttle(page, conditions)
-        page.goto(url)
-        page.wait_for_function("() => performance.getEntriesByName('first-contentful-paint').length > 0")
-        out.append(page.evaluate(FCP))
-        context.close()
-    return out
 
 
 def app_loads(p, browser, base: str, bearer: str, conditions: dict | None, reps: int) -> dict:
@@ -132,7 +80,7 @@ def app_loads(p, browser, base: str, bearer: str, conditions: dict | None, reps:
         page.goto("/officer/report")
         page.wait_for_function("""() => performance.getEntriesByName('gridbus-officer-interactive').length > 0
             && performance.getEntriesByName('first-contentful-paint').length > 0""", timeout=60_000)
-        fcp.append(page.evaluate(FCP))
+        fcp.append(first_paint_ms(page))
         interactive.append(page.evaluate("() => performance.getEntriesByName('gridbus-officer-interactive')[0].startTime"))
         scripts.append(page.evaluate(SCRIPT_BYTES))
         page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=60_000)
@@ -165,22 +113,21 @@ def main() -> None:
     bearer = mint_token(member_id, auth.OFFICER, [grid])
     log_dir = ROOT / ".run" / "bench-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    sup, base = start_services(log_dir)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), BlankPage)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    blank_url = f"http://127.0.0.1:{server.server_port}/"
+    # the app's calls: grid and incidents, and emergencies (it holds the officer's alert stream)
+    sup, base = start_console(log_dir, ("grid", "incidents", "emergencies"), prefix="officer-bench-",
+                              env={"GRIDBUS_ATTACHMENT_DIR": str(log_dir / "attachments")})
     try:
         from playwright.sync_api import sync_playwright
-        with sync_playwright() as p:
+        with sync_playwright() as p, blank_page() as blank_url:
             browser = launch(p)
             rows = {}
             for link, conditions in (("fast 3G", FAST_3G), ("unthrottled", None)):
-                rows[link] = (blank_loads(p, browser, blank_url, conditions, args.reps),
+                rows[link] = (blank_paints(browser, blank_url, args.reps, lambda page: throttle(page, conditions),
+                                           **p.devices[DEVICE]),
                               app_loads(p, browser, base, bearer, conditions, args.reps))
             version = browser.version
             browser.close()
     finally:
-        server.shutdown()
         sup.stop()
     first_gz, every_gz, every_raw = built_sizes()
 

@@ -263,6 +263,8 @@ class Settings:
                                                  documented="this host, on `GRIDBUS_INCIDENTS_GRPC_PORT`")
     dispatch_grpc_target: str | None = _setting("", _optional,
                                                 documented="this host, on `GRIDBUS_DISPATCH_GRPC_PORT`")
+    emergencies_grpc_target: str | None = _setting("", _optional,
+                                                   documented="this host, on `GRIDBUS_EMERGENCIES_GRPC_PORT`")
     console_tile_url: str | None = _setting("", _tile_url, documented="none")
     # The grid gRPC server's processes: each holds its own index of the leaf grids and serves the
     # same port (SO_REUSEPORT), so Locate uses more than one core (one Python process uses one).
@@ -284,6 +286,9 @@ class Settings:
     sensors_collapse_minutes: float = _setting("10", _positive_number)
     sensors_sweep_seconds: float = _setting("30", _positive_number)
     sensors_mqtt_url: str = _setting("mqtt://127.0.0.1:1884")
+    # Each open WatchAlerts stream (one per signed-in officer's app, held by the console) keeps one
+    # of the emergencies gRPC server's threads; the rest answer Accept, Decline and GetAlert.
+    emergencies_grpc_workers: int = _setting("512", _positive_int)
     # Emergencies: officers alerted first within this radius, if their position is this fresh;
     # how long each stage waits for one to accept before it widens; how often that is looked at.
     emergencies_radius_m: float = _setting("1000", _positive_number)

@@ -11,6 +11,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from gridbus.dispatch.v1 import dispatch_pb2 as dpb
 from gridbus.dispatch.v1 import dispatch_pb2_grpc
+from gridbus.emergencies.v1 import emergencies_pb2 as epb
+from gridbus.emergencies.v1 import emergencies_pb2_grpc
 from gridbus.grid.v1 import grid_pb2 as gpb
 from gridbus.grid.v1 import grid_pb2_grpc
 from gridbus.incidents.v1 import incidents_pb2 as ipb
@@ -105,6 +107,22 @@ def task_json(t: dpb.Task) -> dict:
                         for h in t.history]}
 
 
+def alert_json(a: epb.Alert) -> dict:
+    return {"id": a.id, "incident_id": a.incident_id, "category": a.category, "title": a.title, "lon": a.lon,
+            "lat": a.lat, "stage": a.stage, "status": a.status, "deadline": _time(a.deadline, a.HasField("deadline")),
+            "opened_at": _time(a.opened_at), "accepted_by": a.accepted_by or None,
+            "accepted_by_name": a.accepted_by_name or None,
+            "recipients": [{"member_id": r.member_id, "stage": r.stage, "distance_m": r.distance_m,
+                            "answer": r.answer or None, "reason": r.reason or None} for r in a.recipients]}
+
+
+def notice_json(n: epb.AlertNotice) -> dict:
+    return {"type": n.type, "alert_id": n.alert_id, "incident_id": n.incident_id, "category": n.category,
+            "title": n.title, "lon": n.lon, "lat": n.lat, "stage": n.stage, "distance_m": n.distance_m,
+            "accepted_by": n.accepted_by or None, "accepted_by_name": n.accepted_by_name or None,
+            "reason": n.reason or None}
+
+
 def department_json(d: dpb.Department) -> dict:
     return {"code": d.code, "name": d.name, "serves": list(d.serves), "contact": d.contact, "active": d.active}
 
@@ -131,11 +149,12 @@ class Services:
     def __init__(self, s: Settings):
         self._channels = [tls.aio_channel(target(name, setting), s) for name, setting in
                           (("grid", s.grid_grpc_target), ("incidents", s.incidents_grpc_target),
-                           ("dispatch", s.dispatch_grpc_target))]
-        grid, incidents, dispatch = self._channels
+                           ("dispatch", s.dispatch_grpc_target), ("emergencies", s.emergencies_grpc_target))]
+        grid, incidents, dispatch, emergencies = self._channels
         self.grid = grid_pb2_grpc.GridServiceStub(grid)
         self.incidents = incidents_pb2_grpc.IncidentServiceStub(incidents)
         self.dispatch = dispatch_pb2_grpc.DispatchServiceStub(dispatch)
+        self.emergencies = emergencies_pb2_grpc.EmergencyServiceStub(emergencies)
 
     async def close(self) -> None:
         await asyncio.gather(*(c.close() for c in self._channels))
@@ -177,6 +196,31 @@ class Services:
             page = reply.next_page_token
             if not page:
                 return out
+
+    # --- emergencies (the officer's alerts)
+
+    async def alert(self, token: str, alert_id: str) -> dict:
+        return alert_json(await self._call(self.emergencies.GetAlert, epb.GetAlertRequest(alert_id=alert_id), token))
+
+    async def answer_alert(self, token: str, alert_id: str, accept: bool, reason: str = "") -> dict:
+        method = self.emergencies.Accept if accept else self.emergencies.Decline
+        return alert_json(await self._call(method, epb.AnswerRequest(alert_id=alert_id, reason=reason), token))
+
+    async def watch_alerts(self, token: str):
+        """The officer's alert stream, once the service has bound it (every alert from then on
+        reaches it); read it with `await call.read()` until grpc.aio.EOF."""
+        call = self.emergencies.WatchAlerts(epb.WatchAlertsRequest(), metadata=(("authorization", f"Bearer {token}"),))
+        try:
+            await asyncio.wait_for(call.initial_metadata(), TIMEOUT_S)
+        except asyncio.TimeoutError:
+            call.cancel()
+            raise ServiceError("UNAVAILABLE", "the emergencies service did not answer in time; try again") from None
+        except BaseException:  # the page went away meanwhile
+            call.cancel()
+            raise
+        if call.done() and await call.code() != grpc.StatusCode.OK:
+            raise ServiceError((await call.code()).name, await call.details() or "")
+        return call
 
     # --- incidents
 

@@ -1,7 +1,7 @@
 """The officer's app's API (under /api/officer): its own session (cookie `gridbus_officer`,
-grid officers only), photo uploads to the attachment store, and (officer_views.py) reports
-through the incidents service's idempotent intake, the officer's cases and actions, duty and
-position. Every call to the services carries the officer's own token."""
+grid officers only), photo uploads to the attachment store, reports through the incidents
+service's idempotent intake, the officer's cases and actions, duty and position, and
+(officer_alerts.py) emergency alerts. Every call to the services carries the officer's own token."""
 from __future__ import annotations
 
 import asyncio
@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from services.console import domain, officer_domain as rules, signin, views
+from services.console import domain, officer_alerts, officer_domain as rules, signin, views
 from services.console.attachments import http as attachment_http
 from services.console.clients import ServiceError
 from services.console.session import check_request_origin, clear_cookie, read_json, set_cookie
@@ -121,6 +121,7 @@ def routes(api, sessions, svc, photos) -> list[Route]:
         Route("/api/officer/position", officer(position), methods=["POST"]),
         Route(UPLOAD_PATH, officer(attachment_http.upload_handler(photos), body_types=attachment_http.UPLOAD_TYPES),
               methods=["POST"]),
+        *officer_alerts.routes(officer, sessions, svc),
     ]
 
 

@@ -1,7 +1,8 @@
 """The officer's app's rules, pure: the shape of what the phone sends (a report, a position, an
-action on a case), and which of the officer's cases go in which list of their day. The incidents
-and grid services check the content again (and decide); this only turns JSON into their fields,
-with a typed error naming the field that is wrong."""
+action on a case, a declined alert's reason), which of the officer's cases go in which list of
+their day, and what of an emergency alert the phone is shown. The incidents, grid and emergencies
+services check the content again (and decide); this only turns JSON into their fields, with a
+typed error naming the field that is wrong."""
 from __future__ import annotations
 
 import math
@@ -106,3 +107,40 @@ def list_of(incident: dict, member_id: str) -> str | None:
     if incident["status"] == REJECTED:
         return "rework"
     return "open" if incident["status"] in OPEN_STATUSES else None
+
+
+# --- emergency alerts --------------------------------------------------------------------------
+
+MAX_DECLINE_REASON = 200
+# A notice's type, as the alert's state the phone shows.
+NOTICE_STATUS = {"emergencies.alert.sent": "open", "emergencies.alert.accepted": "accepted",
+                 "emergencies.alert.withdrawn": "withdrawn"}
+ALERT_FIELDS = ("id", "incident_id", "category", "title", "lon", "lat", "stage", "status", "accepted_by_name")
+
+
+def alert_for(member_id: str, alert: dict) -> dict:
+    """An alert as its officer sees it: the case, the place, whether it is still open, who took
+    it, and their own distance and answer; never the other officers it reached."""
+    mine = next((r for r in alert["recipients"] if r["member_id"] == member_id), None)
+    return {**{k: alert[k] for k in ALERT_FIELDS}, "taken_by_me": alert["accepted_by"] == member_id,
+            "distance_m": mine["distance_m"] if mine else None, "answer": mine["answer"] if mine else None,
+            "reason": None}
+
+
+def alert_from_notice(member_id: str, notice: dict) -> dict | None:
+    """The same shape from the stream's notice (sent, accepted or withdrawn), or None for a kind
+    the phone has no use for."""
+    status = NOTICE_STATUS.get(notice["type"])
+    if status is None:
+        return None
+    return {"id": notice["alert_id"], **{k: notice[k] for k in ALERT_FIELDS[1:7]}, "status": status,
+            "accepted_by_name": notice["accepted_by_name"], "taken_by_me": notice["accepted_by"] == member_id,
+            "distance_m": notice["distance_m"] if status == "open" else None, "answer": None,
+            "reason": notice["reason"]}
+
+
+def parse_decline(body: dict) -> str:
+    reason = _text(body, "reason", required=False)
+    if len(reason) > MAX_DECLINE_REASON:
+        raise InvalidArgument(f"reason: at most {MAX_DECLINE_REASON} characters")
+    return reason

@@ -25,7 +25,8 @@ FREES_OFFICER = ("incidents.incident.resolved", "incidents.incident.closed", "in
 # An alert's stages: whom it reaches, and what follows when nobody accepts in time.
 NEAR, DISTRICT, ESCALATED = "near", "district", "escalated"
 STAGES = {NEAR: DISTRICT, DISTRICT: ESCALATED}
-OPEN, ACCEPTED = "open", "accepted"
+# An alert is open until someone accepts it, or withdrawn when its case ends first.
+OPEN, ACCEPTED, WITHDRAWN = "open", "accepted", "withdrawn"
 MAX_SUGGESTIONS = 20
 
 
@@ -67,6 +68,8 @@ def may_answer(p: Principal, recipients: set[str], status: str, accepted_by: str
         raise PermissionDenied("this alert was not sent to you")
     if status == ACCEPTED:
         raise FailedPrecondition(f"{accepted_by} accepted this alert already")
+    if status == WITHDRAWN:
+        raise FailedPrecondition("this alert was withdrawn: its case ended")
 
 
 def may_suggest(p: Principal, lineage: list[str]) -> None:

@@ -16,31 +16,35 @@ from shared.grpc_support import serve, server_stream, timestamp, unary
 from shared.logs import setup_logging
 
 SERVICE_NAME = "gridbus.emergencies.v1.EmergencyService"
+NOTICES = ("emergencies.alert.sent", "emergencies.alert.accepted", "emergencies.alert.withdrawn")
 
 
 def alert_pb(alert, people) -> pb.Alert:
     return pb.Alert(id=str(alert.id), incident_id=str(alert.incident_id), category=alert.category, title=alert.title,
                     lon=alert.lon, lat=alert.lat, stage=alert.stage, status=alert.status,
                     deadline=timestamp(alert.deadline), opened_at=timestamp(alert.opened_at),
-                    accepted_by=alert.accepted_by or "",
+                    accepted_by=alert.accepted_by or "", accepted_by_name=alert.accepted_by_name or "",
                     recipients=[pb.Recipient(member_id=r.member_id, stage=r.stage, distance_m=r.distance_m or 0,
                                              answer=r.answer or "", reason=r.reason or "") for r in people])
 
 
 def notice_for(member_id: str, event: dict) -> pb.AlertNotice | None:
     """What an officer's phone is told of an event: an alert that reached them, and that one they
-    were sent was taken; nothing about alerts sent to others."""
+    were sent was taken or withdrawn; nothing about alerts sent to others."""
     data = event.get("data") or {}
     mine = next((r for r in data.get("recipients") or [] if r["member_id"] == member_id), None)
     kind = event.get("type", "")
-    if mine is None or kind not in ("emergencies.alert.sent", "emergencies.alert.accepted"):
+    if mine is None or kind not in NOTICES:
         return None
+    accepted = kind == "emergencies.alert.accepted"
     location = data.get("location") or {}
     return pb.AlertNotice(event_id=event.get("id", ""), type=kind, alert_id=data.get("alert_id", ""),
                           incident_id=data.get("incident_id", ""), category=data.get("category", ""),
                           title=data.get("title", ""), lon=location.get("lon", 0), lat=location.get("lat", 0),
                           stage=data.get("stage", ""), distance_m=(mine or {}).get("distance_m", 0),
-                          accepted_by=data.get("member_id", "") if kind.endswith("accepted") else "")
+                          accepted_by=data.get("member_id", "") if accepted else "",
+                          accepted_by_name=data.get("member_name", "") if accepted else "",
+                          reason=data.get("reason", "") if kind == "emergencies.alert.withdrawn" else "")
 
 
 class EmergencyServicer(pb_grpc.EmergencyServiceServicer):
@@ -88,7 +92,7 @@ def main() -> None:
     setup_logging()
     feed = ChangeFeed(s.amqp_uri, ["emergencies.alert.*"])
     serve(SERVICE_NAME, pb_grpc.add_EmergencyServiceServicer_to_server, EmergencyServicer(feed),
-          registry.port("emergencies"))
+          registry.port("emergencies"), workers=s.emergencies_grpc_workers)  # a thread per open WatchAlerts
 
 
 if __name__ == "__main__":

@@ -54,7 +54,10 @@ def on_incident_event(event: dict) -> str:
             return "duplicate"
         incident_id = uuid.UUID(data["incident_id"])
         if event["type"] in domain.FREES_OFFICER:
+            withdrawn = _withdraw(session, incident_id, event["type"])
             freed = store.free_officers_of(session, incident_id)
+            if withdrawn:
+                return withdrawn
             return f"freed {', '.join(freed)}" if freed else "nobody busy on it"
         if event["type"] != "incidents.incident.reported" or not domain.is_urgent(data):
             return "not urgent"
@@ -100,6 +103,18 @@ def _send(session, alert, stage: str, now: datetime, s) -> str:
     return "escalated to the dispatchers"
 
 
+def _withdraw(session, incident_id: uuid.UUID, event_type: str) -> str | None:
+    """An alert nobody took is withdrawn when its case ends, so phones stop offering it."""
+    alert = store.withdraw(session, incident_id)
+    if alert is None:
+        return None
+    ended = event_type.rsplit(".", 1)[-1]
+    record_event(session, SCHEMA, "emergencies.alert.withdrawn", f"alerts/{alert.id}", {
+        **_alert_data(alert), "recipients": _reached(store.recipients(session, alert.id)),
+        "reason": f"the incident was {ended}"})
+    return f"alert withdrawn: the incident was {ended}"
+
+
 def _reached(people) -> list[dict]:
     return [{"member_id": r.member_id, "distance_m": round(r.distance_m or 0, 1)} for r in people]
 
@@ -132,8 +147,10 @@ def answer(caller: Principal, alert_id: str, accept: bool, reason: str = ""):
         store.answer(session, aid, caller.member_id, "accepted" if accept else "declined", reason.strip())
         if accept:
             store.accept(session, aid, caller.member_id, alert.incident_id)
+            me = store.officer(session, caller.member_id)
             record_event(session, SCHEMA, "emergencies.alert.accepted", f"alerts/{aid}", {
-                **_alert_data(alert), "member_id": caller.member_id, "recipients": _reached(people),
+                **_alert_data(alert), "member_id": caller.member_id, "member_name": me.name if me else "",
+                "recipients": _reached(people),
                 "after_seconds": round((utcnow() - alert.opened_at).total_seconds(), 3)})
         else:
             record_event(session, SCHEMA, "emergencies.alert.declined", f"alerts/{aid}", {

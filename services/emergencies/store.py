@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session
 
 SCHEMA = "emergencies"
 ALERT_COLUMNS = ("id, incident_id, category, title, lineage, ST_X(location::geometry) AS lon, "
-                 "ST_Y(location::geometry) AS lat, stage, status, deadline, opened_at, accepted_by, accepted_at")
+                 "ST_Y(location::geometry) AS lat, stage, status, deadline, opened_at, accepted_by, accepted_at, "
+                 "(SELECT name FROM emergencies.officers o WHERE o.member_id = accepted_by) AS accepted_by_name")
 
 
 # --- officers, from grid's events ---------------------------------------------------------------
@@ -112,6 +113,13 @@ def accept(session: Session, alert_id: uuid.UUID, member_id: str, incident_id: u
                          "deadline = NULL WHERE id = :a"), {"a": alert_id, "m": member_id})
     session.execute(text("UPDATE emergencies.officers SET busy_incident = :i, updated_at = now() WHERE member_id = :m"),
                     {"i": incident_id, "m": member_id})
+
+
+def withdraw(session: Session, incident_id: uuid.UUID):
+    """The incident's alert, if still open, withdrawn (its case ended before anyone took it)."""
+    row = session.execute(text("UPDATE emergencies.alerts SET status = 'withdrawn', deadline = NULL "
+                               "WHERE incident_id = :i AND status = 'open' RETURNING id"), {"i": incident_id}).first()
+    return None if row is None else alert(session, row.id)
 
 
 def move_stage(session: Session, alert_id: uuid.UUID, stage: str, deadline: datetime | None) -> None:

@@ -1,6 +1,6 @@
-"""The console on the real services: grid, incidents and dispatch (gRPC servers and nameko
-workers) and the console's own process, all on this run's database and vhost. The incidents
-server and worker are the run's own (tests/conftest.py)."""
+"""The console on the real services: grid, incidents, dispatch and emergencies (gRPC servers and
+nameko workers) and the console's own process, all on this run's database and vhost. The
+incidents server and worker are the run's own (tests/conftest.py)."""
 from __future__ import annotations
 
 import contextlib
@@ -50,8 +50,12 @@ def console_stack(environment, routing, incidents_server, incidents_nameko, phot
     dispatch_nameko = service_process(environment, "dispatch", "nameko", name="console-dispatch-nameko")
     # grid's worker relays its events (officers' positions) to the bus
     grid_nameko = service_process(environment, "grid", "nameko", name="console-grid-nameko")
-    with running(grid_grpc, dispatch_grpc, dispatch_nameko, grid_nameko):
-        ports = {"incidents": incidents_server, "grid": grid_grpc.port, "dispatch": dispatch_grpc.port}
+    # the officer's app's alerts: emergencies' worker (officers from grid's events, alerts) and API
+    emergencies_nameko = service_process(environment, "emergencies", "nameko", name="console-emergencies-nameko")
+    emergencies_grpc = service_process(environment, "emergencies", "grpc", name="console-emergencies-grpc")
+    with running(grid_grpc, dispatch_grpc, dispatch_nameko, grid_nameko, emergencies_nameko, emergencies_grpc):
+        ports = {"incidents": incidents_server, "grid": grid_grpc.port, "dispatch": dispatch_grpc.port,
+                 "emergencies": emergencies_grpc.port}
         targets = {f"GRIDBUS_{s.upper()}_GRPC_TARGET": f"127.0.0.1:{p}" for s, p in ports.items()}
         env = {**targets, "GRIDBUS_ATTACHMENT_DIR": str(photo_dir)}
         with service_process(environment, "console", "http", env=env) as console:

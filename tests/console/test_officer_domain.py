@@ -1,5 +1,5 @@
-"""The officer's app's pure rules: what the phone's JSON must be, the day's lists, and on-site
-photos carried in a history note."""
+"""The officer's app's pure rules: what the phone's JSON must be, the day's lists, on-site
+photos carried in a history note, and what of an emergency alert the phone is shown."""
 from __future__ import annotations
 
 import uuid
@@ -66,3 +66,42 @@ def test_on_site_photos_travel_in_the_note_and_come_back_out():
 ])
 def test_each_case_goes_in_one_list_of_the_day(status, reporter, expected):
     assert rules.list_of({"status": status, "reporter_id": reporter}, "me") == expected
+
+
+ALERT = {"id": "a1", "incident_id": "i1", "category": "0401", "title": "0401 in 330102001002003", "lon": 120.17,
+         "lat": 30.03, "stage": "near", "status": "accepted", "deadline": None, "opened_at": "2026-11-25T08:00:00Z",
+         "accepted_by": "o-2", "accepted_by_name": "钱网格",
+         "recipients": [{"member_id": "o-1", "stage": "near", "distance_m": 410.0, "answer": None, "reason": None},
+                        {"member_id": "o-2", "stage": "near", "distance_m": 420.0, "answer": "accepted",
+                         "reason": None}]}
+
+
+def test_an_officer_sees_their_own_part_of_an_alert_and_who_took_it():
+    seen = rules.alert_for("o-1", ALERT)
+    assert "recipients" not in seen and "accepted_by" not in seen  # nothing of the other officers but the name
+    assert (seen["distance_m"], seen["answer"], seen["taken_by_me"], seen["accepted_by_name"]) == \
+        (410.0, None, False, "钱网格")
+    assert rules.alert_for("o-2", ALERT)["taken_by_me"] is True
+
+
+def test_the_streams_notices_become_the_same_alert():
+    notice = {"type": "emergencies.alert.sent", "alert_id": "a1", "incident_id": "i1", "category": "0401",
+              "title": "t", "lon": 120.17, "lat": 30.03, "stage": "near", "distance_m": 410.0, "accepted_by": None,
+              "accepted_by_name": None, "reason": None}
+    sent = rules.alert_from_notice("o-1", notice)
+    assert (sent["id"], sent["status"], sent["distance_m"], sent["taken_by_me"]) == ("a1", "open", 410.0, False)
+    taken = rules.alert_from_notice("o-1", {**notice, "type": "emergencies.alert.accepted", "accepted_by": "o-2",
+                                            "accepted_by_name": "钱网格"})
+    assert (taken["status"], taken["accepted_by_name"], taken["taken_by_me"]) == ("accepted", "钱网格", False)
+    gone = rules.alert_from_notice("o-1", {**notice, "type": "emergencies.alert.withdrawn",
+                                           "reason": "the incident was voided"})
+    assert (gone["status"], gone["reason"]) == ("withdrawn", "the incident was voided")
+    assert rules.alert_from_notice("o-1", {**notice, "type": "emergencies.alert.escalated"}) is None
+
+
+def test_a_decline_reason_is_optional_and_short():
+    assert rules.parse_decline({}) == "" and rules.parse_decline({"reason": " 太远 "}) == "太远"
+    with pytest.raises(InvalidArgument):
+        rules.parse_decline({"reason": "x" * 201})
+    with pytest.raises(InvalidArgument):
+        rules.parse_decline({"reason": 3})

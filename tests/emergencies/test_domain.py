@@ -39,6 +39,8 @@ def test_only_a_recipient_officer_answers_and_only_while_open():
         domain.may_answer(Principal("o-1", "dispatcher", ("330102",)), {"o-1"}, domain.OPEN, None)
     with pytest.raises(FailedPrecondition, match="o-2 accepted"):
         domain.may_answer(me, {"o-1"}, domain.ACCEPTED, "o-2")
+    with pytest.raises(FailedPrecondition, match="withdrawn"):
+        domain.may_answer(me, {"o-1"}, domain.WITHDRAWN, None)
     with pytest.raises(InvalidArgument):
         domain.check_limit(-1)
     assert domain.check_limit(0) == 5 and domain.check_limit(500) == domain.MAX_SUGGESTIONS
@@ -52,6 +54,11 @@ def test_a_phone_is_told_only_of_alerts_that_reached_its_officer():
     notice = notice_for("o-1", sent)
     assert notice.alert_id == "a1" and notice.distance_m == 210.5
     assert notice_for("o-2", sent) is None
-    taken = {**sent, "type": "emergencies.alert.accepted", "data": {**sent["data"], "member_id": "o-1"}}
-    assert notice_for("o-1", taken).accepted_by == "o-1" and notice_for("o-9", taken) is None
+    taken = {**sent, "type": "emergencies.alert.accepted", "data": {**sent["data"], "member_id": "o-1",
+                                                                    "member_name": "王网格"}}
+    assert (notice_for("o-1", taken).accepted_by, notice_for("o-1", taken).accepted_by_name) == ("o-1", "王网格")
+    assert notice_for("o-9", taken) is None
+    withdrawn = {**sent, "type": "emergencies.alert.withdrawn",
+                 "data": {**sent["data"], "reason": "the incident was voided"}}
+    assert notice_for("o-1", withdrawn).reason == "the incident was voided" and notice_for("o-9", withdrawn) is None
     assert notice_for("o-1", {**sent, "type": "emergencies.alert.declined"}) is None

@@ -109,11 +109,12 @@ def test_the_nearest_available_officers_are_alerted_in_order_and_the_first_to_ac
     assert [r.member_id for r in alert.recipients] == [crew["near"], crew["mid"]]
 
     taken = alerts.Accept(pb.AnswerRequest(alert_id=sent.alert_id), metadata=as_officer(crew["mid"]))
-    assert taken.status == "accepted" and taken.accepted_by == crew["mid"]
+    assert taken.status == "accepted" and taken.accepted_by == crew["mid"] and taken.accepted_by_name == "Mid"
     with pytest.raises(grpc.RpcError) as late:
         alerts.Accept(pb.AnswerRequest(alert_id=sent.alert_id), metadata=as_officer(crew["near"]))
     assert late.value.code() == grpc.StatusCode.FAILED_PRECONDITION and crew["mid"] in late.value.details()
-    assert near.next("emergencies.alert.accepted", sent.alert_id).accepted_by == crew["mid"]
+    told = near.next("emergencies.alert.accepted", sent.alert_id)
+    assert (told.accepted_by, told.accepted_by_name) == (crew["mid"], "Mid")
     for phone in (near, mid):
         phone.close()
 
@@ -165,6 +166,24 @@ def _accepted_alerts():
     with session_scope() as session:
         return session.execute(text("SELECT incident_id, accepted_by FROM emergencies.alerts "
                                     "WHERE status = 'accepted'")).all()
+
+
+def test_an_alert_whose_case_ends_before_anyone_accepts_is_withdrawn(emergency_stack, crew, stub):
+    alerts, _ = emergency_stack
+    near = Phone(alerts, crew["near"])
+    incident = report_urgent(stub, crew["near"])
+    sent = wait_for(lambda: (n := near.notices.get(timeout=0.2)) and n.incident_id == incident.id and n, 20)
+    assert sent.type == "emergencies.alert.sent"
+    ops.on_incident_event({"id": str(uuid.uuid4()), "type": "incidents.incident.voided",
+                           "data": {"incident_id": incident.id}})
+    withdrawn = near.next("emergencies.alert.withdrawn", sent.alert_id)
+    assert withdrawn.reason == "the incident was voided"
+    with pytest.raises(grpc.RpcError) as late:
+        alerts.Accept(pb.AnswerRequest(alert_id=sent.alert_id), metadata=as_officer(crew["near"]))
+    assert late.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "withdrawn" in late.value.details()
+    assert alerts.GetAlert(pb.GetAlertRequest(alert_id=sent.alert_id),
+                           metadata=as_officer(crew["near"])).status == "withdrawn"
+    near.close()
 
 
 def test_bad_answers_get_typed_errors(emergency_stack, crew):

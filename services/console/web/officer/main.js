@@ -1,10 +1,12 @@
 // The officer's app: an installable web app (manifest, service worker) at /officer/ of the
-// console's server. Report (works offline: the outbox), the outbox, and the officer's day.
+// console's server. Report (works offline: the outbox), the outbox, the officer's day, and
+// emergency alerts (above every page).
 import { createApp } from 'vue'
 import { createRouter, createWebHistory } from 'vue-router'
 import './style.css'
 import App from './App.vue'
 import { onUnauthorized } from './api.js'
+import { watchAlerts } from './alerts.js'
 import { i18n } from './i18n/index.js'
 import { resumeDuty } from './duty.js'
 import { startOutbox } from './outbox.js'
@@ -23,6 +25,7 @@ const router = createRouter({
     // The day's map and cases load when opened: the report form paints first.
     { path: '/day', component: () => import('./views/DayView.vue') },
     { path: '/case/:id', component: () => import('./views/CaseView.vue'), props: true },
+    { path: '/alert/:id', component: () => import('./views/AlertView.vue'), props: true },
   ],
 })
 
@@ -56,6 +59,9 @@ async function start() {
   // The report form can be filled: what `make bench` times on a throttled link.
   performance.mark('gridbus-officer-interactive')
   window.__officerReady = true
+  // Alerts after the form is ready (not in the way of the first load); the stream is then held
+  // while an officer is signed in, from whichever sign-in.
+  watchAlerts()
 }
 
 start()

@@ -10,7 +10,7 @@ from urllib.parse import quote, urlsplit
 
 import kombu
 
-from shared import levels
+from shared import levels, tls
 
 LEVELS = ("city", "province")
 
@@ -32,7 +32,7 @@ class Province:
             api.apply(levels.link_plan(self.vhosts["city"], "county-demo", self._uri("county")))
             api.apply(levels.link_plan(self.vhosts["province"], "city-demo", self._uri("city")))
         self.queue = "gridbus-demo-province-watch"
-        with kombu.Connection(self._uri("province")) as conn:
+        with tls.amqp_connection(self._uri("province")) as conn:
             ch = conn.channel()
             ch.queue_delete(self.queue)
             ch.queue_declare(self.queue, durable=True, auto_delete=False)
@@ -45,7 +45,7 @@ class Province:
 
     def report(self) -> None:
         seen: Counter = Counter()
-        with kombu.Connection(self._uri("province")) as conn:
+        with tls.amqp_connection(self._uri("province")) as conn:
             ch = conn.channel()
             while (m := ch.basic_get(self.queue)) is not None:
                 seen[json.loads(m.body)["source"]] += 1

@@ -79,7 +79,7 @@ class EventPrinter(threading.Thread):
         self.ready = threading.Event()
 
     def run(self) -> None:
-        with kombu.Connection(self.amqp_uri) as conn:
+        with tls.amqp_connection(self.amqp_uri) as conn:
             queue = kombu.Queue("", self.exchange, routing_key="#", exclusive=True, auto_delete=True)
 
             def on_message(body, message):

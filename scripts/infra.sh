@@ -44,6 +44,13 @@ if ! (exec 3<>/dev/tcp/127.0.0.1/1884) 2>/dev/null; then
   as_root rabbitmqctl -q eval 'application:stop(rabbitmq_mqtt), application:load(rabbitmq_mqtt), application:set_env(rabbitmq_mqtt, tcp_listeners, [{"127.0.0.1", 1884}]), application:set_env(rabbitmq_mqtt, allow_anonymous, false), application:ensure_all_started(rabbitmq_mqtt).' >/dev/null
   for _ in $(seq 30); do (exec 3<>/dev/tcp/127.0.0.1/1884) 2>/dev/null && break; sleep 1; done
 fi
+# PostgreSQL over TLS (sslmode=verify-full with sslrootcert=<data dir>/gridbus-ca.crt): a development CA and
+# server certificate in its data directory, switched on by a reload; nothing if it serves them already.
+py="$(dirname "$0")/../.venv/bin/python"
+if [ -x "$py" ] && [ "$(psql -h 127.0.0.1 -U "${PGUSER:-root}" -d postgres -tAc 'SHOW ssl')" != on ]; then
+  echo "turning on PostgreSQL's TLS (a reload)"
+  "$py" -m scripts.postgres_tls "postgresql://${PGUSER:-root}@127.0.0.1:5432/postgres" >/dev/null
+fi
 # The database the demo and `gridbus` use by default (tests make their own).
 db=${GRIDBUS_DB_NAME:-gridbus}
 if ! psql -h 127.0.0.1 -U "${PGUSER:-root}" -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then

@@ -26,7 +26,7 @@ def cmd_health(args) -> None:
     from shared.config import settings
     try:
         if args.kind == "grpc":
-            health.check_grpc(args.target, args.timeout)
+            health.check_grpc(args.target, args.timeout, server_name=args.server_name)
         else:
             health.check_nameko(settings().amqp_uri, args.target, args.timeout)
     except Exception as exc:
@@ -43,7 +43,7 @@ def cmd_events_tail(args) -> None:
     """Prints events as they pass, from a temporary queue (nothing is taken from anyone)."""
     import kombu
 
-    from shared.config import settings
+    from shared import tls
     from shared.outbox import events_exchange
 
     def show(message):
@@ -53,7 +53,7 @@ def cmd_events_tail(args) -> None:
             print("   ", json.dumps(e["data"], ensure_ascii=False), flush=True)
         message.ack()
 
-    with kombu.Connection(settings().amqp_uri) as conn:
+    with tls.amqp_connection() as conn:
         queue = kombu.Queue(exclusive=True, auto_delete=True, durable=False,
                             bindings=[kombu.binding(events_exchange(), routing_key=p) for p in args.patterns])
         with kombu.Consumer(conn, queues=[queue], on_message=show):
@@ -122,6 +122,8 @@ def parser() -> argparse.ArgumentParser:
     h.add_argument("kind", choices=["grpc", "nameko"])
     h.add_argument("target", help="host:port for grpc, the service name for nameko")
     h.add_argument("--timeout", type=float, default=5.0)
+    h.add_argument("--server-name", help="grpc over TLS: the name the server's certificate must have, when it is "
+                                        "not the target's host (a probe dialling 127.0.0.1)")
     h.set_defaults(func=cmd_health)
 
     lv = sub.add_parser("levels", help="county, city and province deployments: federate events upward")

@@ -13,6 +13,8 @@ from shared import config
 
 SERVICES_DIR = Path(__file__).resolve().parent
 NAMEKO, GRPC, HTTP = "nameko", "grpc", "http"
+# Every gRPC server serves TLS in production (shared/production.py TLS_NEEDS; docs/security.md#tls).
+GRPC_SERVER_NEEDS = ("grpc_tls_cert", "grpc_tls_key")
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,8 @@ class Service:
     def processes(self) -> list[Process]:
         ports = {NAMEKO: None, GRPC: self.port, HTTP: self.http_port or self.port}
         needs = dict(self.needs)
-        return [Process(f"{self.name}-{kind}", kind, module, ports[kind], needs.get(kind, ()))
+        return [Process(f"{self.name}-{kind}", kind, module, ports[kind],
+                        needs.get(kind, ()) + (GRPC_SERVER_NEEDS if kind == GRPC else ()))
                 for kind, module in ((NAMEKO, self.nameko), (GRPC, self.grpc), (HTTP, self.http)) if module]
 
     @property
@@ -99,7 +102,8 @@ SERVICES: tuple[Service, ...] = (
     Service("open311", port=Port("GRIDBUS_OPEN311_HTTP_PORT", 8311), http="services.open311.http_server"),
     # The dispatch console calls grid, incidents and dispatch over gRPC; its schema holds saved filters.
     Service("console", schema="console", port=Port("GRIDBUS_CONSOLE_HTTP_PORT", 8080),
-            http="services.console.server", deletes_from=("saved_filters",)),
+            http="services.console.server", deletes_from=("saved_filters",),
+            needs=((HTTP, ("grpc_tls_ca",)),)),  # it dials the gRPC servers, over TLS in production
 )
 BY_NAME = {s.name: s for s in SERVICES}
 

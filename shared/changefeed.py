@@ -12,6 +12,7 @@ import threading
 
 import kombu
 
+from shared import tls
 from shared.outbox import events_exchange
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ class ChangeFeed:
         backoff = 0.5
         while not self._stop.is_set():
             try:
-                with kombu.Connection(self.amqp_uri, heartbeat=30) as conn:
+                with tls.amqp_connection(self.amqp_uri, heartbeat=30) as conn:
                     channel = conn.channel()
                     q = kombu.Queue(exclusive=True, auto_delete=True, durable=False,
                                     bindings=[kombu.binding(events_exchange(), routing_key=p) for p in self.patterns])

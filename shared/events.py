@@ -26,7 +26,7 @@ import kombu.serialization
 from kombu import Exchange, Queue, binding
 from nameko.messaging import Consumer
 
-from shared import observability
+from shared import observability, tls
 from shared.outbox import CONTENT_TYPE, events_exchange
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ class EventConsumer(Consumer):
 
     def setup(self):
         name = f"gridbus.{self.container.service_name}.{self.method_name}"
-        with kombu.Connection(self.container.config["AMQP_URI"]) as conn:
+        with tls.amqp_connection(self.container.config["AMQP_URI"]) as conn:
             self.queue = declare_subscription(conn, name, self.patterns)
         # The container accepts only its configured serializers; our envelopes have their own type.
         if SERIALIZER not in self.container.accept:

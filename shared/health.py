@@ -7,11 +7,13 @@ from typing import Callable
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 
-def check_grpc(target: str, timeout: float = 5.0, s=None) -> None:
+def check_grpc(target: str, timeout: float = 5.0, s=None, server_name: str | None = None) -> None:
     """Raises unless the gRPC server at host:port answers SERVING (grpc.health.v1); over TLS
-    when the settings (`s`, else the environment's) say so."""
+    when the settings (`s`, else the environment's) say so, expecting a certificate for
+    `server_name` when given (a probe dials 127.0.0.1; the certificate names the service)."""
     from shared import tls
-    with tls.channel(target, s) as channel:
+    options = [("grpc.ssl_target_name_override", server_name)] if server_name else None
+    with tls.channel(target, s, options) as channel:
         reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""),
                                                           timeout=timeout)
     if reply.status != health_pb2.HealthCheckResponse.SERVING:

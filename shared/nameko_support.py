@@ -64,4 +64,5 @@ class OutboxRelay(DependencyProvider):
 
 def nameko_config(s) -> dict:
     """The nameko container's configuration from gridbus's settings (services/nameko_run.py)."""
-    return {"AMQP_URI": s.amqp_uri}
+    from shared import tls
+    return {"AMQP_URI": s.amqp_uri, "AMQP_SSL": tls.amqp_ssl(s)}  # None: plaintext amqp://

@@ -5,15 +5,19 @@ from __future__ import annotations
 import base64
 from dataclasses import fields
 from typing import Iterable, Mapping
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from shared import config
 from shared.config import (CREDENTIALS, DEFAULT_BROKER_USER, KEY, MIN_API_KEY_CHARACTERS, PLACEHOLDER, Settings,
-                           _ed25519_key, env_name)
+                           _ed25519_key, _transports, env_name)
 
 # What every gridbus process needs set in production, whatever it does; services/registry.py adds
 # each process's own keys.
 EVERY_PROCESS_NEEDS = ("amqp_uri", "database_url", "token_key")
+# Needs that are TLS, by the link they secure: GRIDBUS_INSECURE_TRANSPORT naming the link waives them.
+TLS_NEEDS = {"grpc_tls_cert": "grpc", "grpc_tls_key": "grpc", "grpc_tls_ca": "grpc"}
+# libpq's modes that check the server's certificate: `require` encrypts but takes anyone's.
+VERIFYING_SSLMODES = ("verify-full", "verify-ca")
 
 
 def _dev_values() -> tuple[set[str], set[str]]:
@@ -65,19 +69,42 @@ def _credentials_problem(name: str, raw: str) -> str | None:
     return None
 
 
+def _transport_problems(env: Mapping[str, str], insecure: frozenset[str]) -> list[str]:
+    """The broker's and the database's URLs without TLS, unless their link is waived."""
+    waive = f"or name it in {env_name('insecure_transport')} when something else encrypts it"
+    problems = []
+    amqp = env.get(env_name("amqp_uri"), "")
+    if amqp and "amqp" not in insecure and urlsplit(amqp).scheme != "amqps":
+        problems.append(f"{env_name('amqp_uri')} is not amqps://: production reaches the broker over TLS ({waive}: amqp)")
+    for field in ("database_url", "migration_database_url"):
+        url = env.get(env_name(field), "")
+        mode = parse_qs(urlsplit(url).query).get("sslmode", [""])[-1]
+        if url and "database" not in insecure and mode not in VERIFYING_SSLMODES:
+            problems.append(f"{env_name(field)} has sslmode={mode or '(none)'}: production needs "
+                            f"sslmode=verify-full (or verify-ca) and sslrootcert, so the server is checked ({waive}: database)")
+    return problems
+
+
 def production_problems(env: Mapping[str, str], needs: Iterable[str]) -> list[str]:
     """What keeps a process with these settings from starting in production, one line each, each
     naming its variable: a setting the process needs that is not set (its default is development's),
     a key that is a development or placeholder value, a server URL with the default account, a
     placeholder or no password. Every guarded setting that is set is checked, needed or not."""
     dev, material = _dev_values()
-    needs = set(needs)
-    problems = []
+    try:
+        insecure = _transports(env.get(env_name("insecure_transport"), ""))
+    except ValueError as exc:
+        return [f"{env_name('insecure_transport')} {exc}"]
+    needs = {n for n in needs if TLS_NEEDS.get(n) not in insecure}
+    problems = _transport_problems(env, insecure)
     for f in fields(Settings):
         name, guards = env_name(f.name), f.metadata["guards"]
         raw = env.get(name, "")
         if not raw:
-            if f.name in needs:
+            if f.name in TLS_NEEDS and f.name in needs:
+                problems.append(f"{name} is not set: production serves and dials gRPC over TLS only "
+                                f"(or name grpc in {env_name('insecure_transport')} when something else encrypts it)")
+            elif f.name in needs:
                 problems.append(f"{name} is not set: production needs its own value, not the development default")
             continue
         if guards == KEY:

@@ -14,6 +14,8 @@ from typing import Callable
 import kombu
 from amqp.exceptions import MessageNacked
 
+from shared import tls
+
 DEFAULT_WINDOW = 1000  # messages in flight at most, before waiting for some confirms
 
 
@@ -38,7 +40,7 @@ class ConfirmedPublisher:
 
     def connect(self) -> kombu.Producer:
         if self._producer is None:
-            self._connection = kombu.Connection(self.amqp_uri, heartbeat=0)
+            self._connection = tls.amqp_connection(self.amqp_uri, heartbeat=0)
             self._connection.ensure_connection(max_retries=3)
             self._channel = self._connection.channel()
             self._channel.confirm_select()

@@ -12,11 +12,13 @@ import ssl
 import threading
 from pathlib import Path
 from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import grpc
-
 from shared.config import Settings, env_name, settings
+
+if TYPE_CHECKING:
+    import grpc  # imported where used: the nameko processes (eventlet) never load grpc
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +69,7 @@ class _ServerFiles:
         return tuple(out)
 
     def _configuration(self):
+        import grpc
         data = {f: _read(f, p) for f, p in self._fields.items()}
         return grpc.ssl_server_certificate_configuration([(data["grpc_tls_key"], data["grpc_tls_cert"])],
                                                          root_certificates=data.get("grpc_tls_client_ca"))
@@ -96,6 +99,7 @@ def server_credentials(s: Settings | None = None) -> grpc.ServerCredentials | No
             raise TLSConfigError(f"{env_name('grpc_tls_client_ca')} needs {env_name('grpc_tls_cert')} "
                                  f"and {env_name('grpc_tls_key')}: mutual TLS is TLS first")
         return None
+    import grpc
     files = _ServerFiles(s, pair)
     return grpc.dynamic_ssl_server_credentials(files.initial, files.fetch,
                                                require_client_authentication=bool(s.grpc_tls_client_ca))
@@ -112,6 +116,7 @@ def channel_credentials(s: Settings | None = None) -> grpc.ChannelCredentials | 
             raise TLSConfigError(f"{env_name('grpc_client_cert')} needs {env_name('grpc_tls_ca')}: "
                                  "a client certificate is only sent over TLS")
         return None
+    import grpc
     roots = None if s.grpc_tls_ca == SYSTEM_ROOTS else _read("grpc_tls_ca", s.grpc_tls_ca)
     key, chain = (_read("grpc_client_key", pair[1]), _read("grpc_client_cert", pair[0])) if pair else (None, None)
     return grpc.ssl_channel_credentials(root_certificates=roots, private_key=key, certificate_chain=chain)
@@ -119,6 +124,7 @@ def channel_credentials(s: Settings | None = None) -> grpc.ChannelCredentials | 
 
 def channel(target: str, s: Settings | None = None, options=None) -> grpc.Channel:
     """A channel to a gridbus gRPC server: TLS when the settings say so, else plaintext."""
+    import grpc
     credentials = channel_credentials(s)
     if credentials is None:
         return grpc.insecure_channel(target, options=options)
@@ -127,6 +133,7 @@ def channel(target: str, s: Settings | None = None, options=None) -> grpc.Channe
 
 def aio_channel(target: str, s: Settings | None = None, options=None) -> grpc.aio.Channel:
     """The same for grpc.aio (the console)."""
+    import grpc.aio
     credentials = channel_credentials(s)
     if credentials is None:
         return grpc.aio.insecure_channel(target, options=options)

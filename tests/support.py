@@ -173,10 +173,10 @@ def service_process(environment: dict, service: str, kind: str, *, name: str | N
     from demo.services import processes
     from services import registry
 
-    amqp_uri = environment["GRIDBUS_AMQP_URI"]
     process = next(p for p in registry.BY_NAME[service].processes if p.kind == kind)
     argv = dict(processes()[service])[process.name]
     env = {**environment, **(env or {})}
+    amqp_uri = env["GRIDBUS_AMQP_URI"]
     port = None
     spoken = settings(env)  # the health check speaks TLS when the process does
     if kind == registry.NAMEKO:

@@ -12,6 +12,7 @@ import kombu
 from nameko.extensions import DependencyProvider
 
 from services.sensors import operations as ops
+from shared import tls
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ class Consumer:
     def run(self) -> None:
         while not self._stop.is_set():
             try:
-                with kombu.Connection(self.amqp_uri, heartbeat=30) as conn:
+                with tls.amqp_connection(self.amqp_uri, heartbeat=30) as conn:
                     self._consume(conn)
             except (OSError, kombu.exceptions.OperationalError, ConnectionError) as exc:
                 log.warning("alarm intake: broker connection lost (%s); reconnecting", exc)

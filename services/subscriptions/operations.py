@@ -19,7 +19,7 @@ from amqp.exceptions import NotFound as QueueGone
 from services import registry
 from services.subscriptions import domain, filtering, store
 from services.subscriptions.organisations import active_organisation
-from shared import auth
+from shared import auth, tls
 from shared.auth import Principal
 from shared.config import settings
 from shared.db import session_scope
@@ -139,7 +139,7 @@ def _subscribe(org_id: str, name: str, patterns: list[str], scope: list[str], gr
         queue = before.queue if before else domain.queue_name(org_id, name)
         # The broker first: declaring is idempotent, so a failure here leaves nothing half-made. The
         # queue is bound to nothing: the delivery puts each event in, filtered (delivery.py).
-        with kombu.Connection(settings().amqp_uri) as conn:
+        with tls.amqp_connection() as conn:
             declared = declare_subscription(conn, queue, [])
             for old in before.patterns if before else ():
                 # A queue from before subscriptions were filtered was bound to the exchange directly.
@@ -155,7 +155,7 @@ def _unsubscribe(org_id: str, name: str) -> None:
         row = store.delete(session, org_id, domain.check_name(name))
         if row is None:
             raise NotFound(f"no subscription {name}")
-        with kombu.Connection(settings().amqp_uri) as conn:
+        with tls.amqp_connection() as conn:
             channel = conn.default_channel
             channel.queue_delete(row.queue)
             channel.queue_delete(row.queue + ".dlq")
@@ -207,7 +207,7 @@ def detach_direct_bindings() -> int:
     subscriptions there are. Idempotent: the delivery runs it whenever it starts."""
     with session_scope() as session:
         rows = store.all_(session, LEGACY)
-    with kombu.Connection(settings().amqp_uri) as conn:
+    with tls.amqp_connection() as conn:
         for row in rows:
             for pattern in row.patterns:
                 channel = conn.channel()  # on a broker that refuses a queue that is gone, the channel closes

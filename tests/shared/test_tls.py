@@ -4,6 +4,7 @@ settings that cannot work, named."""
 from __future__ import annotations
 
 import os
+import ssl
 
 import grpc
 import pytest
@@ -172,3 +173,133 @@ def test_a_service_and_the_command_line_speak_mutual_tls(environment, city, cate
         assert without_cert.returncode != 0 and "UNAVAILABLE" in without_cert.stderr
         plaintext = gridbus({})
         assert plaintext.returncode != 0 and "UNAVAILABLE" in plaintext.stderr
+
+
+# --- AMQPS to the real broker -------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def broker_tls(environment, tmp_path_factory):
+    """A listener of the running RabbitMQ on its own port that speaks only TLS and takes only
+    clients with a certificate from this test's CA; the settings a gridbus process reaches it with."""
+    from tests.tls_support import amqps_listener
+    d = tmp_path_factory.mktemp("amqps")
+    ca = CA.create("broker test CA")
+    (d / "ca.crt").write_bytes(ca.cert_pem)
+    ca.issue("grid-nameko", server=False, client=True).write(d, "client")
+    CA.create("another CA").issue("grid-nameko", server=False, client=True).write(d, "stranger")
+    with amqps_listener(ca, ca.issue("rabbitmq", ["127.0.0.1"])) as port:
+        vhost = environment["GRIDBUS_AMQP_URI"].rsplit("/", 1)[1]
+        yield {"GRIDBUS_AMQP_URI": f"amqps://guest:guest@127.0.0.1:{port}/{vhost}",
+               "GRIDBUS_AMQP_SSL_CA": str(d / "ca.crt"), "GRIDBUS_AMQP_SSL_CERT": str(d / "client.crt"),
+               "GRIDBUS_AMQP_SSL_KEY": str(d / "client.key"), "dir": d, "port": port}
+
+
+def _amqp_settings(broker_tls, **changes):
+    """The broker's settings with some changed (None: unset)."""
+    env = {**{k: v for k, v in broker_tls.items() if k.startswith("GRIDBUS_")}, **changes}
+    return settings({k: v for k, v in env.items() if v is not None})
+
+
+def test_amqps_to_the_real_broker_carries_messages_encrypted(environment, broker_tls):
+    import kombu
+    s = _amqp_settings(broker_tls)
+    queue = f"tls-test-{os.getpid()}"
+    with tls.amqp_connection(s=s) as conn:
+        conn.connect()
+        sock = conn.connection.transport.sock
+        assert sock.version() in ("TLSv1.2", "TLSv1.3") and sock.getpeercert()["subject"]
+        conn.default_channel.queue_declare(queue, auto_delete=False)
+        conn.Producer().publish(b"over TLS", routing_key=queue, exchange="")
+    # The same broker, read over its plaintext listener: what went in encrypted is there.
+    with kombu.Connection(environment["GRIDBUS_AMQP_URI"]) as plain:
+        message = wait_for_message(plain, queue)
+        assert message.body == b"over TLS"
+        plain.default_channel.queue_delete(queue)
+
+
+def wait_for_message(conn, queue: str):
+    from tests.support import wait_for
+    return wait_for(lambda: conn.default_channel.basic_get(queue, no_ack=True))
+
+
+@pytest.mark.parametrize("change", ["plaintext", "no client certificate", "a client certificate from another CA",
+                                    "a broker certificate from a CA the client does not trust"])
+def test_amqps_refuses_who_cannot_prove_itself(broker_tls, change):
+    d = broker_tls["dir"]
+    if change == "plaintext":
+        s = _amqp_settings(broker_tls, GRIDBUS_AMQP_URI=broker_tls["GRIDBUS_AMQP_URI"].replace("amqps://", "amqp://"),
+                           GRIDBUS_AMQP_SSL_CA=None, GRIDBUS_AMQP_SSL_CERT=None, GRIDBUS_AMQP_SSL_KEY=None)
+    elif change == "no client certificate":
+        s = _amqp_settings(broker_tls, GRIDBUS_AMQP_SSL_CERT=None, GRIDBUS_AMQP_SSL_KEY=None)
+    elif change == "a client certificate from another CA":
+        s = _amqp_settings(broker_tls, GRIDBUS_AMQP_SSL_CERT=str(d / "stranger.crt"),
+                           GRIDBUS_AMQP_SSL_KEY=str(d / "stranger.key"))
+    else:
+        (d / "other-ca.crt").write_bytes(CA.create("not the broker's CA").cert_pem)
+        s = _amqp_settings(broker_tls, GRIDBUS_AMQP_SSL_CA=str(d / "other-ca.crt"))
+    with pytest.raises(Exception) as refused:
+        with tls.amqp_connection(s=s, connect_timeout=5) as conn:
+            conn.connect()
+            conn.default_channel.queue_declare("tls-test-never", auto_delete=True, passive=True)
+    # Refused in the handshake (a reset, an alert, a certificate that does not verify), never by our settings.
+    assert isinstance(refused.value, OSError) and not isinstance(refused.value, tls.TLSConfigError), refused.value
+
+
+def test_amqp_settings_that_cannot_work_are_named():
+    with pytest.raises(tls.TLSConfigError, match="GRIDBUS_AMQP_SSL_CA is set but GRIDBUS_AMQP_URI is not amqps://"):
+        tls.amqp_ssl(settings({"GRIDBUS_AMQP_SSL_CA": "/ca.crt"}))
+    with pytest.raises(tls.TLSConfigError, match="GRIDBUS_AMQP_SSL_KEY is not"):
+        tls.amqp_ssl(settings({"GRIDBUS_AMQP_URI": "amqps://u:p@h/", "GRIDBUS_AMQP_SSL_CERT": "/c.crt"}))
+    assert tls.amqp_ssl(settings({})) is None
+    # amqps:// alone: the system's roots, and the broker's host name checked.
+    assert tls.amqp_ssl(settings({"GRIDBUS_AMQP_URI": "amqps://u:p@h/"})) == {"cert_reqs": ssl.CERT_REQUIRED,
+                                                                               "server_hostname": None}
+
+
+# --- PostgreSQL's sslmode -----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def postgres_ca(environment):
+    from tests.conftest import ADMIN_DSN
+    from tests.tls_support import postgres_ca
+    return postgres_ca(ADMIN_DSN)
+
+
+def _encryption(url: str) -> tuple:
+    """What pg_stat_ssl says of a connection made through gridbus's engine (shared/db.py)."""
+    from sqlalchemy import text
+
+    from shared.db import engine
+    with engine(url).connect() as conn:
+        return conn.execute(text("SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()")).one()
+
+
+def test_postgres_with_sslmode_verify_full_is_encrypted_and_checks_the_server(environment, postgres_ca, tmp_path):
+    import sqlalchemy.exc
+    url = environment["GRIDBUS_DATABASE_URL"]
+    encrypted, version = _encryption(f"{url}?sslmode=verify-full&sslrootcert={postgres_ca}")
+    assert encrypted and version.startswith("TLSv1.")
+    assert _encryption(f"{url}?sslmode=disable")[0] is False  # what pg_stat_ssl says of plaintext
+    (tmp_path / "other-ca.crt").write_bytes(CA.create("not the database's CA").cert_pem)
+    with pytest.raises(sqlalchemy.exc.OperationalError, match="certificate verify failed"):
+        _encryption(f"{url}?sslmode=verify-full&sslrootcert={tmp_path / 'other-ca.crt'}")
+
+
+# --- a service's nameko process over AMQPS and verify-full ---------------------------------
+
+def test_a_nameko_service_works_over_amqps_and_an_encrypted_database(environment, broker_tls, postgres_ca):
+    from services.grid import operations as grid_ops
+    from shared.auth import ADMIN, Principal
+    from tests.support import EventTap, service_process
+    env = {k: v for k, v in broker_tls.items() if k.startswith("GRIDBUS_")}
+    env["GRIDBUS_DATABASE_URL"] = f"{environment['GRIDBUS_DATABASE_URL']}?sslmode=verify-full&sslrootcert={postgres_ca}"
+    tap = EventTap(environment["GRIDBUS_AMQP_URI"], "grid.member.*")  # an outside subscriber, plaintext
+    try:
+        # Serving means its health RPC went there and back over AMQPS (tests/support.py dials as it does).
+        with service_process(environment, "grid", "nameko", name="grid-nameko-tls", env=env) as proc:
+            member = grid_ops.create_member(Principal("tls-test", ADMIN, ("330100",)), "Li Si", "13900002222", "officer")
+            # Its outbox relay heard the commit over the encrypted database connection and published over AMQPS.
+            tap.drain(until=lambda got: any(e["subject"] == f"members/{member.id}" for e in got), timeout=30)
+            assert any(e["subject"] == f"members/{member.id}" for e in tap.received), proc.log()[-2000:]
+    finally:
+        tap.close()

@@ -7,7 +7,7 @@
 - k8s: every built-in kind against the Kubernetes OpenAPI schemas bundled in
   kubernetes-validate, strict (unknown fields are errors); the operators' custom resources
   (RabbitmqCluster, CloudNativePG Cluster, the topology operator's Exchange, Binding,
-  Federation and Policy) by their required fields, as their schemas are not
+  Federation and Policy, cert-manager's Issuer and Certificate) by their required fields, as their schemas are not
   bundled; then gridbus rules: Services select a Deployment and target a port it has, every
   ConfigMap/Secret reference resolves, probes, resources and a non-root security context, and
   the owner's URL and the signing key reach only the containers that need them.
@@ -47,6 +47,9 @@ CUSTOM_RESOURCES = {
     ("rabbitmq.com/v1beta1", "Binding"): ["source", "destination", "rabbitmqClusterReference"],
     ("rabbitmq.com/v1beta1", "Federation"): ["name", "uriSecret", "exchange", "rabbitmqClusterReference"],
     ("rabbitmq.com/v1beta1", "Policy"): ["name", "pattern", "definition", "rabbitmqClusterReference"],
+    # cert-manager's: the CA issuer and the certificates of k8s/tls.yaml.
+    ("cert-manager.io/v1", "Issuer"): ["ca"],
+    ("cert-manager.io/v1", "Certificate"): ["secretName", "issuerRef"],
 }
 
 

@@ -154,3 +154,33 @@ def test_the_owner_url_and_the_signing_key_reach_only_who_needs_them(compose, re
     migrate_env = compose["services"]["migrate"]["environment"]
     assert "GRIDBUS_MIGRATION_DATABASE_URL" in migrate_env
     assert "GRIDBUS_CREDIT_CHECKPOINT_KEY" in compose["services"]["credit-nameko"]["environment"]
+
+
+def test_every_link_is_tls_in_both(compose, resources):
+    """Every gridbus container has the certificates' volume; gRPC servers have their own certificate
+    and are probed over TLS under their own name; the broker and the database serve TLS only."""
+    certificates = {r["metadata"]["name"]: r for _, r in resources if r["kind"] == "Certificate"}
+    for _, res in resources:
+        spec = v._pod_spec(res)
+        if spec is None:
+            continue
+        name = res["metadata"]["name"]
+        for c in spec.get("initContainers", []) + spec["containers"]:
+            assert any(m["name"] == "tls" and m["mountPath"] == "/etc/gridbus/tls" for m in c.get("volumeMounts", [])), \
+                (name, c["name"])
+        sources = [s["secret"]["name"] for vol in spec["volumes"] if vol["name"] == "tls"
+                   for s in vol["projected"]["sources"]]
+        assert {"gridbus-db-ca", "gridbus-rabbitmq-tls"} <= set(sources), name
+        if name.endswith("-grpc"):
+            assert f"{name}-tls" in sources and name in certificates[f"{name}-tls"]["spec"]["dnsNames"]
+            for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                command = spec["containers"][0][probe]["exec"]["command"]
+                assert command[:3] == ["gridbus", "health", "grpc"] and command[command.index("--server-name") + 1] == name
+    broker = next(r for _, r in resources if r["kind"] == "RabbitmqCluster")
+    assert broker["spec"]["tls"]["disableNonTLSListeners"] is True
+    env = compose["x-gridbus-env"]
+    assert env["GRIDBUS_AMQP_URI"].startswith("amqps://") and "sslmode=verify-full" in env["GRIDBUS_DATABASE_URL"]
+    assert "-c ssl=on" in " ".join(compose["services"]["postgis"]["command"])
+    for name, svc in compose["services"].items():
+        if name.endswith("-grpc"):
+            assert svc["healthcheck"]["test"][-2:] == ["--server-name", name], name

@@ -29,16 +29,22 @@ def ed25519_pair(key_id: str) -> tuple[str, str]:
     return f"{key_id}:{base64.b64encode(seed).decode()}", f"{key_id}:{base64.b64encode(public).decode()}"
 
 
-def good_env(amqp: str = "amqp://gridbus:{pw}@127.0.0.1:1/", db: str = "postgresql+psycopg://gridbus_app:{pw}@127.0.0.1:1/x"
-             ) -> dict[str, str]:
-    """A production configuration with real keys (servers on closed ports unless given)."""
+VERIFY_FULL = "?sslmode=verify-full&sslrootcert=/tls/db-ca.crt"
+
+
+def good_env(amqp: str = "amqps://gridbus:{pw}@127.0.0.1:1/", db: str = "postgresql+psycopg://gridbus_app:{pw}@127.0.0.1:1/x"
+             + VERIFY_FULL) -> dict[str, str]:
+    """A production configuration with real keys and TLS on every link (servers on closed ports
+    unless given)."""
     private, public = ed25519_pair("k2026")
     token_key, _ = ed25519_pair("t2026")
     return {"GRIDBUS_ENV": "production",
             "GRIDBUS_AMQP_URI": amqp.format(pw=secrets.token_urlsafe(16)),
             "GRIDBUS_DATABASE_URL": db.format(pw=secrets.token_urlsafe(16)),
             "GRIDBUS_TOKEN_KEY": token_key, "GRIDBUS_CREDIT_ID_KEY": secrets.token_urlsafe(32),
-            "GRIDBUS_CREDIT_CHECKPOINT_KEY": private, "GRIDBUS_CREDIT_CHECKPOINT_VERIFY_KEYS": public}
+            "GRIDBUS_CREDIT_CHECKPOINT_KEY": private, "GRIDBUS_CREDIT_CHECKPOINT_VERIFY_KEYS": public,
+            "GRIDBUS_GRPC_TLS_CERT": "/tls/server.crt", "GRIDBUS_GRPC_TLS_KEY": "/tls/server.key",
+            "GRIDBUS_GRPC_TLS_CA": "/tls/ca.crt"}
 
 
 EVERYTHING = [f for _, p in registry.processes() for f in p.needs]
@@ -72,14 +78,27 @@ _DEV_PUBLIC = next(v for v in production_rules._dev_values()[0] if v.startswith(
     ("GRIDBUS_TOKEN_KEY", "t9:" + INSECURE_DEV_TOKEN_KEY.partition(":")[2], "GRIDBUS_TOKEN_KEY is one of the"),
     ("GRIDBUS_TOKEN_VERIFY_KEYS", ed25519_pair("t1")[1] + "," + _DEV_TOKEN_PUBLIC, "GRIDBUS_TOKEN_VERIFY_KEYS is one of the"),
     ("GRIDBUS_TOKEN_KEY", f"{PLACEHOLDER}:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", "GRIDBUS_TOKEN_KEY is still the deployment"),
-    ("GRIDBUS_AMQP_URI", "amqp://guest:guest@rabbitmq:5672/", "GRIDBUS_AMQP_URI uses the default account (guest)"),
-    ("GRIDBUS_AMQP_URI", "amqp://gridbus:guest@rabbitmq:5672/", "GRIDBUS_AMQP_URI uses the default account"),
-    ("GRIDBUS_AMQP_URI", "amqp://gridbus@rabbitmq:5672/", "GRIDBUS_AMQP_URI has no password"),
-    ("GRIDBUS_AMQP_URI", f"amqp://gridbus:{PLACEHOLDER}@rabbitmq:5672/", "GRIDBUS_AMQP_URI still has the deployment"),
-    ("GRIDBUS_DATABASE_URL", config.DEFAULT_DATABASE_URL, "GRIDBUS_DATABASE_URL has no password"),
-    ("GRIDBUS_DATABASE_URL", "postgresql+psycopg://guest:guest@db/gridbus", "GRIDBUS_DATABASE_URL uses the default"),
-    ("GRIDBUS_MIGRATION_DATABASE_URL", f"postgresql+psycopg://owner:{PLACEHOLDER}@db/gridbus",
+    ("GRIDBUS_AMQP_URI", "amqps://guest:guest@rabbitmq:5671/", "GRIDBUS_AMQP_URI uses the default account (guest)"),
+    ("GRIDBUS_AMQP_URI", "amqps://gridbus:guest@rabbitmq:5671/", "GRIDBUS_AMQP_URI uses the default account"),
+    ("GRIDBUS_AMQP_URI", "amqps://gridbus@rabbitmq:5671/", "GRIDBUS_AMQP_URI has no password"),
+    ("GRIDBUS_AMQP_URI", f"amqps://gridbus:{PLACEHOLDER}@rabbitmq:5671/", "GRIDBUS_AMQP_URI still has the deployment"),
+    ("GRIDBUS_DATABASE_URL", config.DEFAULT_DATABASE_URL + VERIFY_FULL, "GRIDBUS_DATABASE_URL has no password"),
+    ("GRIDBUS_DATABASE_URL", "postgresql+psycopg://guest:guest@db/gridbus" + VERIFY_FULL,
+     "GRIDBUS_DATABASE_URL uses the default"),
+    ("GRIDBUS_MIGRATION_DATABASE_URL", f"postgresql+psycopg://owner:{PLACEHOLDER}@db/gridbus" + VERIFY_FULL,
      "GRIDBUS_MIGRATION_DATABASE_URL still has the deployment"),
+    # TLS on every link: the broker, the database (its certificate checked), gRPC both ways.
+    ("GRIDBUS_AMQP_URI", "amqp://gridbus:s3cret-s3cret@rabbitmq:5672/", "GRIDBUS_AMQP_URI is not amqps://"),
+    ("GRIDBUS_DATABASE_URL", "postgresql+psycopg://gridbus_app:s3cret-s3cret@db/gridbus",
+     "GRIDBUS_DATABASE_URL has sslmode=(none): production needs sslmode=verify-full"),
+    ("GRIDBUS_DATABASE_URL", "postgresql+psycopg://gridbus_app:s3cret-s3cret@db/gridbus?sslmode=require",
+     "GRIDBUS_DATABASE_URL has sslmode=require"),
+    ("GRIDBUS_MIGRATION_DATABASE_URL", "postgresql+psycopg://owner:s3cret-s3cret@db/gridbus?sslmode=prefer",
+     "GRIDBUS_MIGRATION_DATABASE_URL has sslmode=prefer"),
+    ("GRIDBUS_GRPC_TLS_CERT", None, "GRIDBUS_GRPC_TLS_CERT is not set: production serves and dials gRPC over TLS"),
+    ("GRIDBUS_GRPC_TLS_KEY", None, "GRIDBUS_GRPC_TLS_KEY is not set"),
+    ("GRIDBUS_GRPC_TLS_CA", None, "GRIDBUS_GRPC_TLS_CA is not set"),
+    ("GRIDBUS_INSECURE_TRANSPORT", "grpc,telnet", "GRIDBUS_INSECURE_TRANSPORT must name links from grpc, amqp, database"),
     ("GRIDBUS_OPEN311_API_KEYS", "k-0123456789abcdef=city-app,short=other",
      "GRIDBUS_OPEN311_API_KEYS has a key shorter than 16"),
 ])
@@ -99,6 +118,25 @@ def test_a_key_a_process_does_not_need_may_be_unset_but_never_a_development_one(
     assert production_problems(env, production_rules.EVERY_PROCESS_NEEDS) == []
     env["GRIDBUS_CREDIT_ID_KEY"] = INSECURE_DEV_ID_KEY
     assert production_problems(env, production_rules.EVERY_PROCESS_NEEDS) != []
+
+
+def test_a_link_without_tls_is_allowed_only_when_named_as_such():
+    """GRIDBUS_INSECURE_TRANSPORT: a service mesh encrypts the pods' traffic, say; each link is named."""
+    env = {**good_env(), "GRIDBUS_AMQP_URI": "amqp://gridbus:s3cret-s3cret@rabbitmq:5672/",
+           "GRIDBUS_DATABASE_URL": "postgresql+psycopg://gridbus_app:s3cret-s3cret@db/gridbus"}
+    for name in ("GRIDBUS_GRPC_TLS_CERT", "GRIDBUS_GRPC_TLS_KEY", "GRIDBUS_GRPC_TLS_CA"):
+        del env[name]
+    needs = [*production_rules.EVERY_PROCESS_NEEDS, *EVERYTHING]
+    assert len(production_problems(env, needs)) == 5
+    assert len(production_problems({**env, "GRIDBUS_INSECURE_TRANSPORT": "grpc"}, needs)) == 2
+    assert production_problems({**env, "GRIDBUS_INSECURE_TRANSPORT": "grpc,amqp,database"}, needs) == []
+
+
+def test_grpc_servers_need_their_certificate_and_the_console_the_ca():
+    needs = {p.name: set(p.needs) for _, p in registry.processes()}
+    assert all({"grpc_tls_cert", "grpc_tls_key"} <= needs[p.name] for _, p in registry.processes()
+               if p.kind == registry.GRPC)
+    assert "grpc_tls_ca" in needs["console-http"]
 
 
 def test_development_mode_uses_the_development_keys():
@@ -136,7 +174,8 @@ def test_the_k8s_placeholders_are_refused_and_nothing_else_is():
     assert all("placeholder" in p for p in refused), refused
     # With real values in their places, the same configuration passes.
     real = {**k8s, **{k: v for k, v in good_env().items() if k in placeholders},
-            "GRIDBUS_MIGRATION_DATABASE_URL": f"postgresql+psycopg://gridbus_owner:{secrets.token_urlsafe(16)}@db/gridbus"}
+            "GRIDBUS_MIGRATION_DATABASE_URL": f"postgresql+psycopg://gridbus_owner:{secrets.token_urlsafe(16)}@db/gridbus"
+                                              + VERIFY_FULL}
     assert production_problems(real, [*production_rules.EVERY_PROCESS_NEEDS, *EVERYTHING]) == []
 
 
@@ -216,12 +255,25 @@ def test_every_process_refuses_to_start(refusals, name, argv, bad):
 # --- a real production configuration starts -----------------------------------------------
 
 @pytest.fixture(scope="module")
-def production(environment):
+def production(environment, tmp_path_factory):
     """A database, a vhost and a broker user with a password of their own (so nothing the
-    production processes do meets the other tests' keys), and the settings to reach them."""
+    production processes do meets the other tests' keys), and the settings to reach them, over
+    TLS on every link: AMQPS (a listener this run adds to the broker), PostgreSQL with
+    sslmode=verify-full, gRPC with mutual TLS, with certificates made here."""
+    from contextlib import ExitStack
+
     import psycopg
 
+    from shared.pki import CA
     from tests.conftest import ADMIN_DSN, RUN_ID, RUNTIME_ROLE, _admin, _rabbitmqctl
+    from tests.tls_support import amqps_listener, postgres_ca
+    tls_dir = tmp_path_factory.mktemp("production-tls")
+    ca = CA.create("production test CA")
+    (tls_dir / "ca.crt").write_bytes(ca.cert_pem)
+    # The gRPC server's certificate serves its health check as a client too (mutual TLS).
+    ca.issue("credit-grpc", ["127.0.0.1"], client=True).write(tls_dir, "server")
+    ca.issue("console", server=False, client=True).write(tls_dir, "client")
+    stack = ExitStack()
     db, vhost, user, role = (f"gridbus_prod_{RUN_ID}", f"gridbus-prod-{RUN_ID}", f"gridbus-prod-{RUN_ID}",
                              f"gridbus_prod_app_{RUN_ID}")
     password = "p" + secrets.token_urlsafe(16)  # never a leading "-", which rabbitmqctl would take for an option
@@ -234,13 +286,23 @@ def production(environment):
         _rabbitmqctl("add_user", user, password)
         _rabbitmqctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
         owner = environment["GRIDBUS_MIGRATION_DATABASE_URL"].rsplit("/", 1)[0] + f"/{db}"
-        runtime = f"postgresql+psycopg://{role}:{password}@127.0.0.1:5432/{db}"
+        runtime = (f"postgresql+psycopg://{role}:{password}@127.0.0.1:5432/{db}"
+                   f"?sslmode=verify-full&sslrootcert={postgres_ca(ADMIN_DSN)}")
         registry.migrate(owner, runtime)
-        env = good_env(amqp=f"amqp://{user}:{{pw}}@127.0.0.1:5672/{vhost}", db=runtime)
-        env["GRIDBUS_AMQP_URI"] = f"amqp://{user}:{password}@127.0.0.1:5672/{vhost}"
+        port = stack.enter_context(amqps_listener(ca, ca.issue("rabbitmq", ["127.0.0.1"]), require_client_cert=False))
+        env = good_env(db=runtime)
+        env.update({"GRIDBUS_AMQP_URI": f"amqps://{user}:{password}@127.0.0.1:{port}/{vhost}",
+                    "GRIDBUS_AMQP_SSL_CA": str(tls_dir / "ca.crt"),
+                    "GRIDBUS_GRPC_TLS_CERT": str(tls_dir / "server.crt"),
+                    "GRIDBUS_GRPC_TLS_KEY": str(tls_dir / "server.key"),
+                    "GRIDBUS_GRPC_TLS_CLIENT_CA": str(tls_dir / "ca.crt"),
+                    "GRIDBUS_GRPC_TLS_CA": str(tls_dir / "ca.crt"),
+                    "GRIDBUS_GRPC_CLIENT_CERT": str(tls_dir / "client.crt"),
+                    "GRIDBUS_GRPC_CLIENT_KEY": str(tls_dir / "client.key")})
         # Only migrations get the owner's URL.
         yield {**{k: v for k, v in environment.items() if k != "GRIDBUS_MIGRATION_DATABASE_URL"}, **env}
     finally:
+        stack.close()
         from shared.db import dispose_engines
         dispose_engines()
         _admin(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
@@ -253,7 +315,8 @@ def production(environment):
 
 
 def test_a_real_production_configuration_starts(production):
-    """One process of each kind (credit's, which need the most keys, and the console) serves."""
+    """One process of each kind (credit's, which need the most keys, and the console) serves, with
+    TLS on every link (their health checks dial as they do: tests/support.py)."""
     from tests.support import running, service_process
     procs = [service_process(production, "credit", kind, name=f"production-credit-{kind}")
              for kind in (registry.NAMEKO, registry.GRPC, registry.HTTP)]

@@ -110,6 +110,32 @@ def test_replaced_certificate_files_serve_the_next_handshake_without_a_restart(m
         server.stop(None)
 
 
+def test_the_console_dials_its_services_over_mutual_tls(monkeypatch, certs):
+    """The console's channels (grpc.aio) take the same settings: with them a call reaches the
+    server (which has no grid service here: UNIMPLEMENTED), without them it never gets there."""
+    import asyncio
+
+    from services.console.clients import ServiceError, Services
+    server, target = _server(monkeypatch, {"GRIDBUS_GRPC_TLS_CERT": certs["server.crt"],
+                                           "GRIDBUS_GRPC_TLS_KEY": certs["server.key"],
+                                           "GRIDBUS_GRPC_TLS_CLIENT_CA": certs["ca"]})
+
+    async def call(**env: str) -> str:
+        services = Services(settings({"GRIDBUS_GRID_GRPC_TARGET": target, **env}))
+        try:
+            await services.unit("token", "330100")
+        except ServiceError as exc:
+            return exc.code
+        finally:
+            await services.close()
+    try:
+        assert asyncio.run(call(GRIDBUS_GRPC_TLS_CA=certs["ca"], GRIDBUS_GRPC_CLIENT_CERT=certs["client.crt"],
+                                GRIDBUS_GRPC_CLIENT_KEY=certs["client.key"])) == "UNIMPLEMENTED"
+        assert asyncio.run(call()) == "UNAVAILABLE"
+    finally:
+        server.stop(None)
+
+
 @pytest.mark.parametrize("env, words", [
     ({"GRIDBUS_GRPC_TLS_CERT": "/x.crt"}, "GRIDBUS_GRPC_TLS_CERT is set but GRIDBUS_GRPC_TLS_KEY is not"),
     ({"GRIDBUS_GRPC_TLS_KEY": "/x.key"}, "GRIDBUS_GRPC_TLS_KEY is set but GRIDBUS_GRPC_TLS_CERT is not"),

@@ -97,8 +97,9 @@ class Management:
 
         parts = urlsplit(url)
         base = parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else "")).geturl()
+        from shared import tls
         self._http = httpx.Client(base_url=base, auth=(parts.username or "guest", parts.password or "guest"),
-                                  timeout=timeout)
+                                  timeout=timeout, verify=tls.management_verify())  # https: the broker's CA
 
     def __enter__(self) -> "Management":
         return self

@@ -167,6 +167,16 @@ def amqp_ssl(s: Settings | None = None, uri: str | None = None) -> dict[str, Any
     return options
 
 
+def management_verify(s: Settings | None = None) -> ssl.SSLContext | bool:
+    """httpx's `verify` for RabbitMQ's management API over https (`gridbus levels`, device users):
+    the broker's CA, GRIDBUS_AMQP_SSL_CA, else the system's roots."""
+    s = s or settings()
+    if not s.amqp_ssl_ca:
+        return True
+    _read("amqp_ssl_ca", s.amqp_ssl_ca)
+    return ssl.create_default_context(cafile=s.amqp_ssl_ca)
+
+
 def amqp_connection(uri: str | None = None, s: Settings | None = None, **kwargs):
     """A kombu Connection to the broker with the settings' TLS (plaintext for amqp://)."""
     import kombu

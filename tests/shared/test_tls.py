@@ -329,3 +329,11 @@ def test_a_nameko_service_works_over_amqps_and_an_encrypted_database(environment
             assert any(e["subject"] == f"members/{member.id}" for e in tap.received), proc.log()[-2000:]
     finally:
         tap.close()
+
+
+def test_the_management_api_is_checked_against_the_brokers_ca(certs):
+    """https to RabbitMQ's management API trusts GRIDBUS_AMQP_SSL_CA (the broker's certificate's CA)."""
+    context = tls.management_verify(settings({"GRIDBUS_AMQP_URI": "amqps://u:p@h/", "GRIDBUS_AMQP_SSL_CA": certs["ca"]}))
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    assert [dict(pair[0] for pair in c["subject"])["commonName"] for c in context.get_ca_certs()] == ["test CA"]
+    assert tls.management_verify(settings({})) is True

@@ -208,7 +208,14 @@ BAD = [("GRIDBUS_TOKEN_KEY", INSECURE_DEV_TOKEN_KEY, "development key"),
 CREDIT_BAD = {"credit-nameko": ("GRIDBUS_CREDIT_CHECKPOINT_KEY", INSECURE_DEV_CHECKPOINT_KEY, "development key"),
               "credit-grpc": ("GRIDBUS_CREDIT_CHECKPOINT_VERIFY_KEYS", None, "is not set"),
               "credit-http": ("GRIDBUS_CREDIT_ID_KEY", f"{PLACEHOLDER}-with-32-or-more-random-bytes", "placeholder")}
-CASES = [(p.name, _argv(p), CREDIT_BAD.get(p.name, BAD[i % len(BAD)])) for i, (_, p) in enumerate(registry.processes())]
+# ...and some without TLS on one link.
+TLS_BAD = {"grid-grpc": ("GRIDBUS_GRPC_TLS_KEY", None, "is not set: production serves and dials gRPC over TLS"),
+           "console-http": ("GRIDBUS_GRPC_TLS_CA", None, "is not set: production serves and dials gRPC over TLS"),
+           "incidents-nameko": ("GRIDBUS_AMQP_URI", "amqp://gridbus:s3cret-s3cret@127.0.0.1:1/", "is not amqps://"),
+           "dispatch-nameko": ("GRIDBUS_DATABASE_URL", "postgresql+psycopg://app:s3cret-s3cret@127.0.0.1:1/x?sslmode=require",
+                               "has sslmode=require")}
+CASES = [(p.name, _argv(p), {**CREDIT_BAD, **TLS_BAD}.get(p.name, BAD[i % len(BAD)]))
+         for i, (_, p) in enumerate(registry.processes())]
 CASES.append(("gridbus relay", [sys.executable, "-m", "services.cli", "relay", "grid"],
               ("GRIDBUS_AMQP_URI", "amqp://gridbus@127.0.0.1:1/", "no password")))
 

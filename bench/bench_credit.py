@@ -91,7 +91,7 @@ def main() -> None:
         bodies = [json.dumps(e).encode() for e in events]
 
         # Raw broker: publishing the same bodies, persistent, with confirms, to a bench queue.
-        with kombu.Connection(s.amqp_uri, transport_options={"confirm_publish": True}) as conn:
+        with tls.amqp_connection(s.amqp_uri, s, transport_options={"confirm_publish": True}) as conn:
             q = kombu.Queue(f"bench-raw-{uuid.uuid4().hex[:6]}", exclusive=True, auto_delete=True)
             q(conn.default_channel).declare()
             producer = conn.Producer()
@@ -111,7 +111,7 @@ def main() -> None:
 
         with psycopg.connect(dsn) as conn:
             before = conn.execute("SELECT count(*) FROM credit.records").fetchone()[0]
-        with kombu.Connection(s.amqp_uri, transport_options={"confirm_publish": True}) as conn:
+        with tls.amqp_connection(s.amqp_uri, s, transport_options={"confirm_publish": True}) as conn:
             producer = conn.Producer()
             t0 = time.perf_counter()
             for e, b in zip(events, bodies):

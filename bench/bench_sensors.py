@@ -24,6 +24,7 @@ from demo import services  # noqa: E402
 from demo.city import CityPlan, build  # noqa: E402
 from demo.run import fresh_database  # noqa: E402
 from demo.supervisor import Supervisor  # noqa: E402
+from shared import tls  # noqa: E402
 from shared.auth import SERVICE, Principal  # noqa: E402
 from shared.health import check_nameko, wait_until  # noqa: E402
 
@@ -92,7 +93,7 @@ def main() -> None:
                    for i in range(args.devices)]
 
         # Raw: the same messages from as many connections (guest), to a plain queue on amq.topic.
-        with kombu.Connection(s.amqp_uri) as conn:
+        with tls.amqp_connection(s.amqp_uri, s) as conn:
             ch = conn.channel()
             ch.queue_declare("bench-raw-mqtt", durable=True, auto_delete=False)
             ch.queue_bind("bench-raw-mqtt", "amq.topic", "bench.raw.#")

@@ -13,7 +13,6 @@ import time
 import uuid
 from pathlib import Path
 
-import kombu
 import paho.mqtt.client as mqtt
 import psycopg
 

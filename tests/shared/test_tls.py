@@ -337,3 +337,21 @@ def test_the_management_api_is_checked_against_the_brokers_ca(certs):
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
     assert [dict(pair[0] for pair in c["subject"])["commonName"] for c in context.get_ca_certs()] == ["test CA"]
     assert tls.management_verify(settings({})) is True
+
+
+def test_a_probe_dials_127_0_0_1_and_checks_the_services_name(monkeypatch, ca, tmp_path):
+    """`gridbus health grpc 127.0.0.1:<port> --server-name grid-grpc`: what compose's and the
+    Kubernetes probes run, where the certificate names the service, not the loopback address."""
+    from shared.health import check_grpc
+    cert, key = ca.issue("grid-grpc", ["grid-grpc", "grid-grpc.gridbus.svc"]).write(tmp_path, "grid-grpc")
+    (tmp_path / "ca.crt").write_bytes(ca.cert_pem)
+    server, target = _server(monkeypatch, {"GRIDBUS_GRPC_TLS_CERT": str(cert), "GRIDBUS_GRPC_TLS_KEY": str(key)})
+    client = settings({"GRIDBUS_GRPC_TLS_CA": str(tmp_path / "ca.crt")})
+    try:
+        check_grpc(target, 5, client, server_name="grid-grpc")
+        with pytest.raises(grpc.RpcError):  # 127.0.0.1 is not a name the certificate has
+            check_grpc(target, 5, client)
+        with pytest.raises(grpc.RpcError):
+            check_grpc(target, 5, client, server_name="incidents-grpc")
+    finally:
+        server.stop(None)

@@ -18,7 +18,7 @@ from kombu.mixins import ConsumerMixin
 
 from services.subscriptions import domain, filtering, store
 from services.subscriptions.operations import detach_direct_bindings, publish_envelope
-from shared import observability
+from shared import observability, tls
 from shared.db import session_scope
 from shared.events import MalformedEvent, check_envelope, declare_subscription, retry_transient
 from shared.publisher import ConfirmedPublisher
@@ -50,7 +50,7 @@ def copies(event: dict, subscriptions) -> list[tuple[str, dict]]:
 class Delivery(ConsumerMixin):
     def __init__(self, amqp_uri: str):
         self.amqp_uri = amqp_uri
-        self.connection = kombu.Connection(amqp_uri)
+        self.connection = tls.amqp_connection(amqp_uri)
         self.publisher = ConfirmedPublisher(amqp_uri)
         self.started = threading.Event()
 
@@ -65,7 +65,7 @@ class Delivery(ConsumerMixin):
         super().run(*args, **kwargs)
 
     def get_consumers(self, Consumer, channel):
-        with kombu.Connection(self.amqp_uri) as conn:
+        with tls.amqp_connection(self.amqp_uri) as conn:
             queue = declare(conn)
         return [Consumer(queues=[queue], on_message=self.on_message, prefetch_count=50)]
 

@@ -106,18 +106,31 @@ class Delivery(ConsumerMixin):
     def flush(self) -> None:
         batch, self.pending = self.pending, []
         try:
-            retry_transient(lambda: self.deliver([event for _, event in batch]))
+            unreadable = retry_transient(lambda: self.deliver([event for _, event in batch]))
         except Exception:  # noqa: BLE001 - back to the queue; past the delivery limit, dead-lettered
             log.exception("could not deliver %d events; returned to the queue", len(batch))
             for message, _ in batch:
                 message.requeue()
             return
-        batch[-1][0].ack(multiple=True)
+        for i, (message, _) in enumerate(batch):
+            if i in unreadable:
+                message.reject(requeue=False)
+                observability.DEAD_LETTERED.labels(QUEUE, "malformed").inc()
+            else:
+                message.ack()
 
-    def deliver(self, events: list[dict]) -> int:
+    def deliver(self, events: list[dict]) -> set[int]:
+        """Publishes every copy of the events; returns the positions of those the filter could not
+        read (a CloudEvent with a payload of the wrong shape), which retrying cannot help."""
         with session_scope() as session:
             subscriptions = store.deliveries(session)
-        out = [c for event in events for c in copies(event, subscriptions)]
+        out, unreadable = [], set()
+        for i, event in enumerate(events):
+            try:
+                out += copies(event, subscriptions)
+            except Exception:  # noqa: BLE001 - one bad event must not hold up the batch
+                log.exception("dead-lettering event %s on %s: its payload cannot be filtered", event.get("id"), QUEUE)
+                unreadable.add(i)
         try:
             for queue, filtered in out:
                 self.publisher.send(lambda producer, q=queue, e=filtered: publish_envelope(producer, e, q))
@@ -125,7 +138,7 @@ class Delivery(ConsumerMixin):
         except Exception:
             self.publisher.close()  # which copies arrived is unknown: start the next try afresh
             raise
-        return len(out)
+        return unreadable
 
     def stop(self) -> None:
         self.should_stop = True

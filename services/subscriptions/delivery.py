@@ -3,7 +3,7 @@
 match it gets it in its queue, filtered to its scope and grant (filtering.py). Subscribers' queues
 are bound to nothing, so nothing reaches them unfiltered.
 
-One event at a time, in the order the queue holds them, and a single active consumer among the
+In the order the queue holds them (batch after batch), and a single active consumer among the
 replicas: each source's events reach a subscriber in their `sequence` order, as they would from a
 queue bound to the exchange. An event is acknowledged once the broker confirmed every copy, so a
 crash in between delivers it again (subscribers deduplicate on the id)."""
@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 
 import kombu
 from kombu.mixins import ConsumerMixin
@@ -48,11 +49,20 @@ def copies(event: dict, subscriptions) -> list[tuple[str, dict]]:
 
 
 class Delivery(ConsumerMixin):
+    """Takes events in batches (up to BATCH, or what came within FLUSH_AFTER seconds): one read of
+    the subscriptions, every copy published, one wait for the broker's confirms, then the batch
+    acknowledged, in order."""
+
+    BATCH = 200
+    FLUSH_AFTER = 0.02
+
     def __init__(self, amqp_uri: str):
         self.amqp_uri = amqp_uri
         self.connection = tls.amqp_connection(amqp_uri)
         self.publisher = ConfirmedPublisher(amqp_uri)
         self.started = threading.Event()
+        self.pending: list[tuple[kombu.Message, dict]] = []
+        self.pending_since = 0.0
 
     def run(self, *args, **kwargs):
         try:
@@ -62,12 +72,14 @@ class Delivery(ConsumerMixin):
                             "events exchange and receive nothing: remove them", detached)
         except Exception:  # noqa: BLE001 - the delivery itself must run; the next start tries again
             log.exception("could not unbind legacy subscriptions from the events exchange")
-        super().run(*args, **kwargs)
+        # Wakes up every FLUSH_AFTER seconds when idle, to send off a partial batch.
+        super().run(*args, safety_interval=self.FLUSH_AFTER, **kwargs)
 
     def get_consumers(self, Consumer, channel):
+        self.pending = []  # a new connection: the old channel's messages come again
         with tls.amqp_connection(self.amqp_uri) as conn:
             queue = declare(conn)
-        return [Consumer(queues=[queue], on_message=self.on_message, prefetch_count=50)]
+        return [Consumer(queues=[queue], on_message=self.on_message, prefetch_count=self.BATCH)]
 
     def on_consume_ready(self, connection, channel, consumers, **kwargs):
         self.started.set()
@@ -81,18 +93,44 @@ class Delivery(ConsumerMixin):
             message.reject(requeue=False)
             observability.DEAD_LETTERED.labels(QUEUE, "malformed").inc()
             return
-        try:
-            retry_transient(lambda: self.deliver(event))
-        except Exception:  # noqa: BLE001 - back to the queue; past the delivery limit, dead-lettered
-            log.exception("could not deliver event %s; returned to the queue", event.get("id"))
-            message.requeue()
-            return
-        message.ack()
+        if not self.pending:
+            self.pending_since = time.monotonic()
+        self.pending.append((message, event))
+        if len(self.pending) >= self.BATCH:
+            self.flush()
 
-    def deliver(self, event: dict) -> int:
+    def on_iteration(self) -> None:
+        if self.pending and time.monotonic() - self.pending_since >= self.FLUSH_AFTER:
+            self.flush()
+
+    def flush(self) -> None:
+        batch, self.pending = self.pending, []
+        try:
+            unreadable = retry_transient(lambda: self.deliver([event for _, event in batch]))
+        except Exception:  # noqa: BLE001 - back to the queue; past the delivery limit, dead-lettered
+            log.exception("could not deliver %d events; returned to the queue", len(batch))
+            for message, _ in batch:
+                message.requeue()
+            return
+        for i, (message, _) in enumerate(batch):
+            if i in unreadable:
+                message.reject(requeue=False)
+                observability.DEAD_LETTERED.labels(QUEUE, "malformed").inc()
+            else:
+                message.ack()
+
+    def deliver(self, events: list[dict]) -> set[int]:
+        """Publishes every copy of the events; returns the positions of those the filter could not
+        read (a CloudEvent with a payload of the wrong shape), which retrying cannot help."""
         with session_scope() as session:
             subscriptions = store.deliveries(session)
-        out = copies(event, subscriptions)
+        out, unreadable = [], set()
+        for i, event in enumerate(events):
+            try:
+                out += copies(event, subscriptions)
+            except Exception:  # noqa: BLE001 - one bad event must not hold up the batch
+                log.exception("dead-lettering event %s on %s: its payload cannot be filtered", event.get("id"), QUEUE)
+                unreadable.add(i)
         try:
             for queue, filtered in out:
                 self.publisher.send(lambda producer, q=queue, e=filtered: publish_envelope(producer, e, q))
@@ -100,7 +138,7 @@ class Delivery(ConsumerMixin):
         except Exception:
             self.publisher.close()  # which copies arrived is unknown: start the next try afresh
             raise
-        return len(out)
+        return unreadable
 
     def stop(self) -> None:
         self.should_stop = True

@@ -84,13 +84,13 @@ def within(inner: Iterable[str], outer: Iterable[str]) -> list[str]:
 
 
 def units_of(event_type: str, data: dict) -> list[str]:
-    """The unit codes an event is about, from its payload; [] for none."""
+    """The unit codes an event is about, from its payload; [] for none (what is no unit code is ignored)."""
     declared = payload_of(event_type)
     if declared is None or not isinstance(data, dict):
         return []
     codes: list[str] = []
     for path in declared[1]:
-        codes.extend(v for v in _values(data, path.split(".")) if isinstance(v, str) and v)
+        codes.extend(v for v in _values(data, path.split(".")) if isinstance(v, str) and _lineage(v))
     return codes
 
 
@@ -98,12 +98,13 @@ def deliverable(event: dict, *shares: Share) -> dict | None:
     """The envelope a subscriber with every one of `shares` (its subscription's and its
     organisation's) receives: None when an event is outside a scope, or of a type never reviewed
     for personal fields; else a copy with each personal field not granted by all of them removed."""
-    declared = payload_of(event.get("type", ""))
+    event_type = event.get("type")
+    declared = payload_of(event_type) if isinstance(event_type, str) else None
     personal = privacy.personal_fields(declared[0]) if declared else None
     if personal is None:
         return None
     data = event.get("data")
-    codes = units_of(event["type"], data)
+    codes = units_of(event_type, data)
     if not all(share.covers(codes) for share in shares):
         return None
     granted = frozenset.intersection(*(s.grants for s in shares)) if shares else frozenset()

@@ -153,6 +153,18 @@ def test_positions_inside_lists_are_removed_from_each_element():
 def test_unknown_event_types_are_delivered_to_nobody():
     assert deliverable({"type": "payroll.run.done", "data": {"lineage": [CITY]}},
                        Share(frozenset({CITY}), EVERYTHING)) is None
+    assert deliverable({"type": 7, "data": {}}, Share(frozenset({CITY}), EVERYTHING)) is None
+
+
+def test_payloads_of_the_wrong_shape_are_about_no_unit():
+    city, district = Share(frozenset({CITY}), frozenset()), Share(frozenset({DISTRICT}), frozenset())
+    for data in (None, "text", [], {"lineage": "x"}, {"lineage": [1, None, "nonsense"]},
+                 {"lineage": [{"code": DISTRICT}]}, {"actor": "officer-7", "note": None}):
+        event = {"type": "incidents.incident.reported", "id": "x", "data": data}
+        assert deliverable(event, district) is None, data
+        assert deliverable(event, city) is not None, data
+    got = deliverable({"type": "incidents.incident.reported", "data": {"actor": "officer-7", "note": "x"}}, city)
+    assert got["data"] == {"actor": "officer-7"}
 
 
 def test_scopes_and_grants_are_checked():

@@ -334,3 +334,19 @@ def test_officers_positions_phones_and_names_only_when_granted(environment, subs
     assert [p["lon"] for p in positions] == pytest.approx([inside(GRID_A, f, f)[0] for f in (0.3, 0.6)])
     assigned = [e["data"] for e, _ in got_full if e["type"] == "grid.member.assigned"]
     assert assigned and all(a["name"] == f"Officer {GRID_A[-3:]}" and a["phone"] == "138****5678" for a in assigned)
+
+
+def test_a_poison_message_is_dead_lettered_and_the_delivery_goes_on(environment, subs, delivery, organisations):
+    from tests.support import publish_event
+
+    uri = environment["GRIDBUS_AMQP_URI"]
+    me = organisations["city-hall"]
+    sub = subs.Subscribe(pb.SubscribeRequest(name="poison-check", patterns=["incidents.incident.reported"]),
+                         metadata=me)
+    before = queue_depth(uri, "gridbus.subscriptions.deliver.dlq")
+    publish_event(uri, "incidents.incident.reported", {}, body=b"not json at all")
+    good = publish_event(uri, "incidents.incident.reported", {"incident_id": "after-poison", "lineage": [CITY]})
+    got = read_queue(uri, sub.queue, lambda out: any(e["id"] == good for e, _ in out))
+    assert [e["id"] for e, _ in got] == [good]
+    assert wait_for(lambda: queue_depth(uri, "gridbus.subscriptions.deliver.dlq") == before + 1)
+    subs.Unsubscribe(pb.UnsubscribeRequest(name="poison-check"), metadata=me)

@@ -33,8 +33,9 @@ from demo.supervisor import ROOT, Supervisor
 from gridbus.grid.v1 import grid_pb2 as pb
 from gridbus.grid.v1 import grid_pb2_grpc
 from services import registry
+from services.grid import signin
 from shared import tls
-from shared.auth import mint_token
+from shared.auth import SERVICE, Principal, mint_token
 from shared.config import settings
 from shared.health import check_grpc, wait_until
 
@@ -137,8 +138,7 @@ def main(argv=None) -> None:
     gridbus(["credit", "load-authorities"])
     # Leave outdoor advertising without a rule, so the manual queue and escalation show.
     from services.dispatch import operations as dispatch_ops
-    from shared.auth import SERVICE, Principal
-    operator = Principal("demo", SERVICE, ())
+    operator = DEMO_OPERATOR
     for rule in dispatch_ops.list_rules(operator):
         if rule.category_prefix == "02":
             dispatch_ops.deactivate_rule(operator, rule.id)
@@ -192,8 +192,8 @@ def console_address(s) -> str:
     return f"http://{s.console_http_host}:{registry.port('console', registry.HTTP)}/"
 
 
-def print_console(s, sign_ins: list[tuple[str, str]]) -> None:
-    """The console's address, once it answers, and tokens to paste at its sign-in."""
+def print_console(s, sign_ins: list[tuple[str, str, str, str]]) -> None:
+    """The console's and the officer's app's addresses, once they answer, and who signs in there."""
     import urllib.request
     address = console_address(s)
     try:
@@ -201,9 +201,12 @@ def print_console(s, sign_ins: list[tuple[str, str]]) -> None:
     except Exception as exc:
         print(f"== the console did not answer on {address} ({exc}); see .run/logs/console-http.log")
         return
-    print(f"== the dispatch console: {address}  (sign in by pasting one of these tokens)")
-    for who, token in sign_ins:
-        print(f"   {who}:\n   {token}")
+    for app, title, where in (("console", "the dispatch console", address),
+                              ("officer", "the officer's app", address + "officer/")):
+        print(f"== {title}: {where}  (sign in with a user name or phone and the password {DEMO_PASSWORD})")
+        for kind, who, username, phone in sign_ins:
+            if kind == app:
+                print(f"   {who:<34} {username:<12} or {phone}")
 
 
 def keep_patrolling(officers) -> None:
@@ -224,6 +227,12 @@ def keep_patrolling(officers) -> None:
             except grpc.RpcError as exc:  # a service restarting: the next beat tries again
                 print(f"   patrol: {exc.code().name}: {exc.details()}")
         time.sleep(3)
+
+
+# Every demo member's password (a development database, made fresh by every run).
+DEMO_PASSWORD = "gridbus-demo"
+DEMO_OPERATOR = Principal("demo", SERVICE, ())
+OFFICERS_PRINTED = 3
 
 
 def run_demo(port: int, args) -> None:
@@ -248,14 +257,19 @@ def run_demo(port: int, args) -> None:
         d = stub.CreateMember(pb.CreateMemberRequest(name=name, phone=f"1370000{i:04d}", role=pb.ROLE_DISPATCHER),
                               metadata=admin)
         stub.AssignMember(pb.AssignMemberRequest(member_id=d.id, grid_code=unit), metadata=admin)
-        # What `gridbus token mint --member <id>` gives: the member's id, role and assignments.
-        sign_ins.append((f"{name} ({unit})", mint_token(d.id, "dispatcher", [unit])))
+        # What `gridbus grid set-password --member <id> --username ...` does.
+        username = "leader" if unit == PLAN.city_code else f"dispatcher{i + 1}"
+        signin.set_password(DEMO_OPERATOR, d.id, DEMO_PASSWORD, username)
+        sign_ins.append(("console", f"{name} ({unit})", username, d.phone))
     officers = []
     for i in range(args.officers):
         code, w, s, e, n = cells[(i * len(cells)) // max(args.officers, 1) % len(cells)]
         o = stub.CreateMember(pb.CreateMemberRequest(name=f"Officer {i + 1}", phone=f"1380000{i:04d}",
                                                      role=pb.ROLE_OFFICER), metadata=admin)
         stub.AssignMember(pb.AssignMemberRequest(member_id=o.id, grid_code=code), metadata=admin)
+        signin.set_password(DEMO_OPERATOR, o.id, DEMO_PASSWORD, f"officer{i + 1}")
+        if i < OFFICERS_PRINTED:
+            sign_ins.append(("officer", f"{o.name} ({code})", f"officer{i + 1}", o.phone))
         me = [("authorization", f"Bearer {mint_token(o.id, 'officer', [code])}")]
         stub.UpdateMember(pb.UpdateMemberRequest(id=o.id, on_duty=True), metadata=me)
         officers.append((o, code, (w, s, e, n), me))

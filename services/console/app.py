@@ -79,6 +79,8 @@ def create_app(s: Settings | None = None) -> Starlette:
             session = None
             try:
                 session = current(sessions, request, app, body_types) if signed_in else None
+                if session is not None and session.needs_refresh:
+                    await renew(session)
                 return await handler(request, session)
             except ServiceError as exc:
                 if exc.code == "UNAUTHENTICATED" and session is not None:
@@ -91,6 +93,21 @@ def create_app(s: Settings | None = None) -> Starlette:
     def svc() -> Services:
         return state["services"]
 
+    async def renew(session) -> None:
+        """A fresh access token for the session from its refresh token (one renewal at a time);
+        a refusal (UNAUTHENTICATED: revoked, ended, reused) ends the session in `api`."""
+        async with session.refreshing:
+            if session.needs_refresh:
+                session.renew(signin.from_answer(await svc().refresh(session.refresh_token)))
+
+    async def end_session(session) -> None:
+        """Sign-out: grid ends the refresh token's session too (best effort: the cookie dies anyway)."""
+        sessions.end(session)
+        try:
+            await svc().sign_out(session.refresh_token)
+        except ServiceError:
+            pass
+
     # --- session
 
     async def config(request, _):
@@ -99,7 +116,7 @@ def create_app(s: Settings | None = None) -> Starlette:
 
     async def sign_in(request, _):
         check_request_origin(request)
-        who = signin.sign_in(await _json(request))
+        who = await signin.sign_in(svc(), await _json(request))
         session, cookie = sessions.start(who)
         try:
             body = await views.me(svc(), session)
@@ -114,7 +131,7 @@ def create_app(s: Settings | None = None) -> Starlette:
         return JSONResponse(await views.me(svc(), session))
 
     async def sign_out(request, session):
-        sessions.end(session)
+        await end_session(session)
         response = JSONResponse({"signed_out": True})
         clear_cookie(response, request)
         return response

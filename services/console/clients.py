@@ -160,14 +160,28 @@ class Services:
         await asyncio.gather(*(c.close() for c in self._channels))
 
     @staticmethod
-    async def _call(method, request, token: str):
+    async def _call(method, request, token: str | None):
+        """`token` None: a call that needs none (sign-in)."""
         try:
-            return await method(request, metadata=(("authorization", f"Bearer {token}"),), timeout=TIMEOUT_S)
+            metadata = (("authorization", f"Bearer {token}"),) if token is not None else ()
+            return await method(request, metadata=metadata, timeout=TIMEOUT_S)
         except grpc.aio.AioRpcError as exc:
             code = exc.code()
             if code == grpc.StatusCode.DEADLINE_EXCEEDED:
                 raise ServiceError("UNAVAILABLE", "the service did not answer in time; try again") from None
             raise ServiceError(code.name, exc.details() or "") from None
+
+    # --- grid: sign-in (signin.py reads the answers)
+
+    async def sign_in(self, login: str, password: str) -> gpb.SignInResponse:
+        return await self._call(self.grid.SignIn, gpb.SignInRequest(login=login, password=password), None)
+
+    async def refresh(self, refresh_token: str) -> gpb.SignInResponse:
+        return await self._call(self.grid.Refresh, gpb.RefreshRequest(refresh_token=refresh_token), None)
+
+    async def sign_out(self, refresh_token: str | None) -> None:
+        if refresh_token:
+            await self._call(self.grid.SignOut, gpb.SignOutRequest(refresh_token=refresh_token), None)
 
     # --- grid
 

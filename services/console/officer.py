@@ -38,7 +38,7 @@ def routes(api, sessions, svc, photos) -> list[Route]:
 
     async def sign_in(request: Request, _):
         check_request_origin(request)
-        who = signin.sign_in_officer(await read_json(request))
+        who = await signin.sign_in_officer(svc(), await read_json(request))
         session, cookie = sessions.start(who, APP)
         try:
             body = await me(svc(), session)
@@ -54,6 +54,10 @@ def routes(api, sessions, svc, photos) -> list[Route]:
 
     async def sign_out(request, session):
         sessions.end(session)
+        try:
+            await svc().sign_out(session.refresh_token)  # grid ends the session too
+        except ServiceError:
+            pass
         response = JSONResponse({"signed_out": True})
         clear_cookie(response, request, APP)
         return response

@@ -3,9 +3,13 @@
 The bearer token never reaches the browser. The cookie is HttpOnly and SameSite=Strict (and
 Secure over https); every request that changes something must carry the session's CSRF token
 in a header (synchronizer token), come from the console's own origin and send JSON, so no
-other site can make a signed-in browser act. A session ends with its token, or at sign-out."""
+other site can make a signed-in browser act. A password sign-in's session lasts as long as its
+refresh token (the shift): its access token is renewed here, a minute before it lapses, by the
+request that finds it so; one renewal at a time per session. A session ends at sign-out, when the
+refresh is refused (the member's sessions were revoked), or with a pasted token's expiry."""
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import secrets
@@ -28,6 +32,8 @@ COOKIES = {"console": COOKIE, "officer": "gridbus_officer"}
 JSON = ("application/json",)
 CSRF_HEADER = "x-csrf-token"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# An access token is renewed this long before it lapses, so no call goes out with a stale one.
+REFRESH_MARGIN_S = 60
 
 
 @dataclass
@@ -38,12 +44,31 @@ class Session:
     expires_at: float
     app: str = "console"
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(32))
-
     issued_at: float = 0.0  # the token's: refused once its member's sessions are revoked
+    # A password sign-in's refresh token (never sent to the browser) and when its access token
+    # lapses; None for an operator's pasted token, which ends the session when it expires.
+    refresh_token: str | None = None
+    access_expires_at: float = 0.0
+    refreshing: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     @property
     def alive(self) -> bool:
         return time.time() < self.expires_at and not revocation.revoked(self.principal.member_id, self.issued_at)
+
+    @property
+    def needs_refresh(self) -> bool:
+        """The access token lapses within REFRESH_MARGIN_S, or a quarter of its life (or has):
+        time to renew it."""
+        if self.refresh_token is None:
+            return False
+        margin = min(REFRESH_MARGIN_S, (self.access_expires_at - self.issued_at) / 4)
+        return time.time() > self.access_expires_at - margin
+
+    def renew(self, signed_in: SignedIn) -> None:
+        """The refreshed tokens replace the old ones (the old refresh token is spent)."""
+        self.token, self.principal, self.issued_at = signed_in.token, signed_in.principal, signed_in.issued_at
+        self.refresh_token = signed_in.refresh_token
+        self.access_expires_at = signed_in.access_expires_at or signed_in.expires_at
 
 
 class Sessions:
@@ -61,7 +86,8 @@ class Sessions:
     def start(self, signed_in: SignedIn, app: str = "console") -> tuple[Session, str]:
         """A new session of that app and the cookie value naming it."""
         session = Session(secrets.token_urlsafe(32), signed_in.token, signed_in.principal, signed_in.expires_at, app,
-                          issued_at=signed_in.issued_at)
+                          issued_at=signed_in.issued_at, refresh_token=signed_in.refresh_token,
+                          access_expires_at=signed_in.access_expires_at or signed_in.expires_at)
         with self._lock:
             self._purge()
             self._by_id[session.id] = session

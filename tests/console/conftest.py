@@ -4,6 +4,7 @@ incidents server and worker are the run's own (tests/conftest.py)."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import uuid
 
 import httpx
@@ -23,6 +24,7 @@ DISTRICT, OTHER_DISTRICT = GRIDS[0][:6], GRIDS[-1][:6]
 # Outdoor advertising has no rule here: its cases wait in the manual queue.
 UNROUTED_CATEGORY = "0201"
 # A case left in the manual queue escalates within seconds (and up a level every 3 s).
+ACCESS_TTL_S = 8
 FAST_DEADLINES = {"GRIDBUS_DISPATCH_ASSIGN_MINUTES": "0.02", "GRIDBUS_DISPATCH_ESCALATION_MINUTES": "0.05"}
 
 
@@ -45,7 +47,9 @@ def photo_dir(tmp_path_factory):
 def console_stack(environment, routing, incidents_server, incidents_nameko, photo_dir):
     """Every process the console talks to, and the console itself; yields its base URL. Cases
     keep the usual deadlines, so a form opened in the page stays at the versions it shows."""
-    grid_grpc = service_process(environment, "grid", "grpc", name="console-grid-grpc")
+    # Access tokens of seconds: the console renews them while the tests run, as it does in a shift.
+    grid_grpc = service_process(environment, "grid", "grpc", name="console-grid-grpc",
+                                env={"GRIDBUS_SIGNIN_ACCESS_TTL_SECONDS": str(ACCESS_TTL_S)})
     dispatch_grpc = service_process(environment, "dispatch", "grpc", name="console-dispatch-grpc")
     dispatch_nameko = service_process(environment, "dispatch", "nameko", name="console-dispatch-nameko")
     # grid's worker relays its events (officers' positions) to the bus
@@ -102,13 +106,32 @@ def signed_in(base: str, scope: str, *, role: str = "dispatcher", member_id: str
 
 
 def officer_member(grid: str, name: str = "网格员") -> str:
-    """A stored officer assigned to the grid (phone made from the name's hash); their member id."""
-    from services.grid import operations as grid_ops
-    admin = Principal("console-tests-admin", auth.ADMIN, (grid[:6],))
+    """A stored officer assigned to the grid (a random phone); their member id."""
+    return member_with_password(auth.OFFICER, grid, name).id
+
+
+# Every member member_with_password makes signs in with this.
+PASSWORD = "console-tests-2026"
+
+
+@dataclasses.dataclass(frozen=True)
+class Member:
+    id: str
+    phone: str
+    username: str
+
+
+def member_with_password(role: str, unit: str, name: str) -> Member:
+    """A stored member of that role assigned to the unit, with a random phone, a user name and
+    PASSWORD to sign in with."""
+    from services.grid import operations as grid_ops, signin as grid_signin
+    admin = Principal("console-tests-admin", auth.ADMIN, (unit[:6],))
     phone = "139" + str(int(uuid.uuid4().hex[:12], 16))[-8:]
-    member = grid_ops.create_member(admin, name, phone, auth.OFFICER)
-    grid_ops.assign_member(admin, member.id, grid, True)
-    return member.id
+    member = grid_ops.create_member(admin, name, phone, role)
+    grid_ops.assign_member(admin, member.id, unit, True)
+    username = f"{role}-{uuid.uuid4().hex[:8]}"
+    grid_signin.set_password(SYSTEM, member.id, PASSWORD, username)
+    return Member(member.id, phone, username)
 
 
 @contextlib.contextmanager

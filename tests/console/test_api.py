@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import queue
 import threading
+import time
 
 import grpc
 import httpx
@@ -12,10 +13,11 @@ import pytest
 
 from gridbus.grid.v1 import grid_pb2 as gpb
 from gridbus.grid.v1 import grid_pb2_grpc
-from tests.console.conftest import DISTRICT, OTHER_DISTRICT, UNROUTED_CATEGORY, report, signed_in, wait_for
+from tests.console.conftest import (ACCESS_TTL_S, DISTRICT, OTHER_DISTRICT, PASSWORD, UNROUTED_CATEGORY,
+                                   member_with_password, report, signed_in, wait_for)
 from tests.grid.test_grpc_tiles import tile_of
 from tests.incidents.conftest import GRIDS, inside
-from tests.support import metadata, token
+from tests.support import metadata, token, wait_for
 
 GRID = GRIDS[1]
 OTHER_GRID = GRIDS[-2]
@@ -34,7 +36,8 @@ def dispatcher(base):
 
 def test_the_page_and_its_config_are_public(base):
     config = httpx.get(base + "/api/config").json()
-    assert config["signin"]["fields"] == [{"name": "token", "secret": True, "multiline": True}]
+    assert [f["name"] for f in config["signin"]["fields"]] == ["login", "password"]
+    assert config["signin"]["fields"][1]["secret"]
     assert config["time_zone"] == "Asia/Shanghai"
     page = httpx.get(base + "/queue")
     assert page.status_code == 200 and '<div id="app">' in page.text
@@ -54,6 +57,70 @@ def test_sign_in_sets_an_http_only_strict_cookie_and_never_returns_the_token(bas
     assert [u["code"] for u in body["scope"]] == [DISTRICT] and body["scope"][0]["name"] == "District 1"
     assert body["bbox"][0] < body["bbox"][2] and body["csrf"]
     assert bearer not in answer.text and bearer.split(".")[1] not in answer.headers["set-cookie"]
+
+
+def _refresh_tokens_used(member_id: str) -> int:
+    from sqlalchemy import text
+    from shared.db import session_scope
+    with session_scope() as session:
+        return session.scalar(text("SELECT count(*) FROM grid.refresh_tokens WHERE member_id = :m "
+                                   "AND used_at IS NOT NULL"), {"m": member_id})
+
+
+def test_a_dispatcher_signs_in_with_a_password_and_stays_signed_in_past_the_access_tokens_life(base):
+    d = member_with_password("dispatcher", DISTRICT, "Password Dispatcher")
+    with httpx.Client(base_url=base, timeout=20) as client:
+        for login in (d.phone, d.username):
+            answer = client.post("/api/session", json={"login": login, "password": PASSWORD})
+            assert answer.status_code == 200, answer.text
+            body = answer.json()
+            assert body["member_id"] == d.id and body["role"] == "dispatcher"
+            assert not any("token" in key for key in body)  # neither token reaches the browser
+            assert len(answer.cookies["gridbus_console"]) < 100  # the cookie names the session, nothing more
+        signed_in_at = time.time()
+        # The access token lives ACCESS_TTL_S; the console renews it, so the session goes on past it.
+        wait_for(lambda: time.time() > signed_in_at + ACCESS_TTL_S + 1 and client.get("/api/session").status_code == 200,
+                 timeout=ACCESS_TTL_S + 20, interval=0.5, what="a call past the first access token's expiry")
+        assert client.get("/api/incidents").status_code == 200
+        assert _refresh_tokens_used(d.id) >= 1
+
+
+@pytest.mark.parametrize("body, status, code", [
+    ({"login": "nobody-at-all", "password": "whatever-it-is"}, 401, "UNAUTHENTICATED"),
+    ({"login": "", "password": "whatever-it-is"}, 400, "INVALID_ARGUMENT"),
+    ({"login": "someone", "password": ""}, 400, "INVALID_ARGUMENT"),
+])
+def test_a_wrong_or_missing_password_signs_nobody_in(base, body, status, code):
+    answer = httpx.post(base + "/api/session", json=body)
+    assert (answer.status_code, answer.json()["error"]["code"]) == (status, code)
+    assert "set-cookie" not in answer.headers
+
+
+def test_an_officer_cannot_sign_in_to_the_console_and_their_session_at_grid_is_ended(base, console_stack):
+    o = member_with_password("officer", GRIDS[0], "Console Officer")
+    answer = httpx.post(base + "/api/session", json={"login": o.username, "password": PASSWORD})
+    assert (answer.status_code, answer.json()["error"]["code"]) == (403, "PERMISSION_DENIED")
+    from sqlalchemy import text
+    from shared.db import session_scope
+    with session_scope() as session:  # the refresh token grid gave the console was signed out at once
+        live = session.scalar(text("SELECT count(*) FROM grid.refresh_tokens WHERE member_id = :m "
+                                   "AND revoked_at IS NULL"), {"m": o.id})
+    assert live == 0
+
+
+def test_signing_out_ends_the_session_at_grid_too(base, console_stack):
+    d = member_with_password("dispatcher", DISTRICT, "Leaving Dispatcher")
+    with httpx.Client(base_url=base, timeout=20) as client:
+        answer = client.post("/api/session", json={"login": d.phone, "password": PASSWORD})
+        assert answer.status_code == 200
+        assert client.delete("/api/session", headers={"X-CSRF-Token": answer.json()["csrf"]}).status_code == 200
+        assert client.get("/api/session").status_code == 401
+    from sqlalchemy import text
+    from shared.db import session_scope
+    with session_scope() as session:
+        live = session.scalar(text("SELECT count(*) FROM grid.refresh_tokens WHERE member_id = :m "
+                                   "AND revoked_at IS NULL AND used_at IS NULL"), {"m": d.id})
+    assert live == 0
 
 
 @pytest.mark.parametrize("body, status, code", [

@@ -16,7 +16,7 @@ from playwright.sync_api import expect, sync_playwright
 from gridbus.dispatch.v1 import dispatch_pb2 as dpb
 from gridbus.dispatch.v1 import dispatch_pb2_grpc
 from tests.browser import ARTIFACTS, VIEWPORT, launch
-from tests.console.conftest import DISTRICT, OTHER_DISTRICT, report
+from tests.console.conftest import DISTRICT, OTHER_DISTRICT, PASSWORD, member_with_password, report
 from tests.incidents.conftest import GRIDS
 from tests.support import metadata, token
 
@@ -50,7 +50,12 @@ def rendered_unit_codes(page) -> list[str]:
 def test_a_dispatcher_signs_in_and_sees_the_districts_grids_on_the_map(page):
     page.goto("/map")
     expect(page.locator("[data-test=signin]")).to_be_visible()  # sent to sign in first
-    page.fill("[data-test=signin-token]", token("dispatcher", DISTRICT, member_id="e2e-dispatcher"))
+    dispatcher = member_with_password("dispatcher", DISTRICT, "E2E Dispatcher")
+    page.fill("[data-test=signin-login]", dispatcher.username)
+    page.fill("[data-test=signin-password]", "not-the-password")
+    page.click("[data-test=signin-submit]")
+    expect(page.locator("[data-test=signin-error]")).to_contain_text("密码错误")  # wrong: in the page's language
+    page.fill("[data-test=signin-password]", PASSWORD)
     shot(page, "01-sign-in")
     page.click("[data-test=signin-submit]")
     page.wait_for_url("**/map**")

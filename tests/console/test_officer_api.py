@@ -4,6 +4,7 @@ a case's photos through short-lived signed links only to those who may read the 
 from __future__ import annotations
 
 import io
+import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,10 +18,10 @@ from services.console.attachments.images import location_of
 from services.incidents import operations as incident_ops
 from services.incidents.domain import Request
 from tests.conftest import SYSTEM
-from tests.console.conftest import (DISTRICT, OTHER_DISTRICT, UNROUTED_CATEGORY, officer_member, officer_signed_in,
-                                    signed_in)
+from tests.console.conftest import (ACCESS_TTL_S, DISTRICT, OTHER_DISTRICT, PASSWORD, UNROUTED_CATEGORY,
+                                    member_with_password, officer_member, officer_signed_in, signed_in)
 from tests.incidents.conftest import GRIDS, inside, report_request
-from tests.support import metadata, token
+from tests.support import metadata, token, wait_for
 
 GRID = GRIDS[3]
 PHOTOS = Path(__file__).parent / "photos"
@@ -66,6 +67,27 @@ def test_an_officer_signs_in_to_the_app_with_a_cookie_of_its_own(base, officer_i
     # the officer's cookie opens nothing of the console's, and a dispatcher cannot use the app
     assert httpx.get(base + "/api/incidents", cookies=answer.cookies).status_code == 401
     refused = httpx.post(base + "/api/officer/session", json={"token": token("dispatcher", DISTRICT)})
+    assert refused.status_code == 403 and "grid officers" in refused.json()["error"]["message"]
+
+
+def test_an_officer_signs_in_with_phone_and_password_for_the_shift_and_signs_out(base):
+    o = member_with_password("officer", GRID, "赵网格")
+    with httpx.Client(base_url=base, timeout=20) as phone:
+        answer = phone.post("/api/officer/session", json={"login": o.phone, "password": PASSWORD})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["member"]["id"] == o.id
+        signed_in_at = time.time()
+        # Past the first access token's life the app still works: the console renewed it.
+        wait_for(lambda: time.time() > signed_in_at + ACCESS_TTL_S + 1
+                 and phone.get("/api/officer/cases").status_code == 200,
+                 timeout=ACCESS_TTL_S + 20, interval=0.5, what="the officer's cases past the access token's life")
+        wrong = httpx.post(base + "/api/officer/session", json={"login": o.phone, "password": "not-my-password"})
+        assert (wrong.status_code, wrong.json()["error"]["code"]) == (401, "UNAUTHENTICATED")
+        out = phone.delete("/api/officer/session", headers={"X-CSRF-Token": answer.json()["csrf"]})
+        assert out.status_code == 200
+        assert phone.get("/api/officer/cases").status_code == 401
+    d = member_with_password("dispatcher", DISTRICT, "Not An Officer")
+    refused = httpx.post(base + "/api/officer/session", json={"login": d.username, "password": PASSWORD})
     assert refused.status_code == 403 and "grid officers" in refused.json()["error"]["message"]
 
 

@@ -15,7 +15,7 @@ from services.incidents import operations as incident_ops
 from services.incidents.operations.views import Filters
 from tests.browser import ROOT, launch
 from tests.conftest import SYSTEM
-from tests.console.conftest import UNROUTED_CATEGORY, officer_member
+from tests.console.conftest import PASSWORD, UNROUTED_CATEGORY, member_with_password
 from tests.console.test_officer_api import resolve
 from tests.incidents.conftest import GRIDS, inside, report_request
 from tests.support import metadata, token, wait_for
@@ -28,8 +28,13 @@ DEVICE = "Pixel 7"
 
 
 @pytest.fixture(scope="module")
-def officer_id(console_stack):
-    return officer_member(GRID, "王网格")
+def officer(console_stack):
+    return member_with_password("officer", GRID, "王网格")
+
+
+@pytest.fixture(scope="module")
+def officer_id(officer):
+    return officer.id
 
 
 @pytest.fixture(scope="module")
@@ -74,11 +79,12 @@ def fill_report(page, title: str, navigate: bool = True) -> None:
     expect(page.locator(".photos .thumb")).to_have_count(1)
 
 
-def test_an_officer_signs_in_on_the_phone_and_the_app_is_installable(page, officer_id):
+def test_an_officer_signs_in_on_the_phone_and_the_app_is_installable(page, officer):
     page.goto("/officer")
     page.wait_for_url("**/officer/signin")
+    page.fill("[data-test=signin-login]", officer.phone)
+    page.fill("[data-test=signin-password]", PASSWORD)
     shot(page, "01-sign-in")
-    page.fill("[data-test=signin-token]", token("officer", GRID, member_id=officer_id))
     page.click("[data-test=signin-submit]")
     page.wait_for_url("**/officer/report")
     expect(page.locator("[data-test=who]")).to_have_text("王网格")

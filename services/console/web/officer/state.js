@@ -18,7 +18,7 @@ function remembered(key) {
 
 export const state = reactive({
   me: remembered(ME), categories: remembered(REFERENCE)?.categories || [], onLine: navigator.onLine,
-  fields: [{ name: 'token', secret: true, multiline: true }],
+  fields: [{ name: 'login', autocomplete: 'username' }, { name: 'password', secret: true, autocomplete: 'current-password' }],
 })
 if (state.me) setCsrf(state.me.csrf)
 

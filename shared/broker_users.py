@@ -40,7 +40,10 @@ LINK = "link"
 # services with a nameko process.)
 RPC_SERVERS = ("grid", "incidents", "dispatch", "credit", "subscriptions", "sensors", "emergencies")
 CLIENTS = ("console",)
-SERVICES = RPC_SERVERS + CLIENTS
+# Open311 never connects, but production wants every process to hold a broker credential that is
+# not the default one: its user may do nothing.
+NOT_CONNECTING = ("open311",)
+SERVICES = RPC_SERVERS + CLIENTS + NOT_CONNECTING
 _UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 NOTHING = "^$"
 
@@ -67,6 +70,9 @@ def owner(event_type: str) -> str | None:
     return prefix if prefix in event_owners() else None
 
 
+PREFIX = "gridbus-"  # the default of GRIDBUS_BROKER_USER_PREFIX, which the deployment files use
+
+
 def default_prefix() -> str:
     from shared.config import settings
     return settings().broker_user_prefix
@@ -82,10 +88,10 @@ def expected_publisher(event_type: str, prefix: str | None = None) -> str | None
     return user_name(service, prefix) if service else None
 
 
-def from_owner(event: dict, user_id: str | None) -> bool:
+def from_owner(event: dict, user_id: str | None, prefix: str | None = None) -> bool:
     """Whether a message's AMQP user_id (which the broker vouches for) is the user of the service
     that owns its event's type: the only events a consumer may act on."""
-    expected = expected_publisher(str(event.get("type", "")))
+    expected = expected_publisher(str(event.get("type", "")), prefix)
     return expected is not None and user_id == expected
 
 
@@ -107,6 +113,8 @@ def _any(*names: str) -> str:
 def grant(service: str, prefix: str | None = None) -> Grant:
     """What a service's user may do; everything else the broker refuses."""
     user = user_name(service, prefix)
+    if service in NOT_CONNECTING:
+        return Grant(user, NOTHING, NOTHING, NOTHING, ())
     e = re.escape
     own = rf"gridbus\.{e(service)}\..*"   # its event queues and their dead-letter queues
     # Server-named queues (live feeds, shared/changefeed.py) are exclusive: no other connection

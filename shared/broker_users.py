@@ -169,18 +169,21 @@ def topology_plan(vhost: str) -> list[Call]:
 
 def plan(vhost: str, passwords: Mapping[str, str], prefix: str | None = None) -> list[Call]:
     """Creates (or resets) each user with its password (by user name) and its permissions."""
-    v = quote(vhost, safe="")
     calls = topology_plan(vhost)
     for g in grants(prefix):
-        u = quote(g.user, safe="")
-        calls += [Call("PUT", f"/api/users/{u}", {"password": passwords[g.user], "tags": ""}),
-                  Call("PUT", f"/api/permissions/{v}/{u}", {"configure": g.configure, "write": g.write,
-                                                            "read": g.read})]
-        # Topic permissions are per exchange; old ones for other exchanges are dropped first.
-        calls.append(Call("DELETE", f"/api/topic-permissions/{v}/{u}"))
-        calls += [Call("PUT", f"/api/topic-permissions/{v}/{u}", {"exchange": x, "write": w, "read": r})
-                  for x, w, r in g.topics]
+        calls += [Call("PUT", f"/api/users/{quote(g.user, safe='')}", {"password": passwords[g.user], "tags": ""}),
+                  *permission_plan(vhost, g)]
     return calls
+
+
+def permission_plan(vhost: str, g: Grant) -> list[Call]:
+    """A user's permissions in the vhost, replacing what it had there."""
+    v, u = quote(vhost, safe=""), quote(g.user, safe="")
+    return [Call("PUT", f"/api/permissions/{v}/{u}", {"configure": g.configure, "write": g.write, "read": g.read}),
+            # Topic permissions are per exchange; old ones for other exchanges are dropped first.
+            Call("DELETE", f"/api/topic-permissions/{v}/{u}"),
+            *[Call("PUT", f"/api/topic-permissions/{v}/{u}", {"exchange": x, "write": w, "read": r})
+              for x, w, r in g.topics]]
 
 
 def remove_plan(prefix: str | None = None) -> list[Call]:

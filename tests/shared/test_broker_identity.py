@@ -99,3 +99,14 @@ def test_the_shared_exchanges_cannot_be_deleted_by_a_service(environment):
         with kombu.Connection(service_uri(service)) as conn:
             with pytest.raises(AccessRefused):
                 conn.default_channel.exchange_delete("gridbus.events")
+
+
+def test_gridbus_broker_users_keeps_the_passwords_it_is_given(environment, capsys):
+    """The CLI, run again with every service's URI (as the k8s Job is), changes no password."""
+    from services.cli import main
+    main(["broker", "users"])
+    out = capsys.readouterr().out
+    for service in (*broker_users.SERVICES, broker_users.LINK):
+        assert f"{broker_users.user_name(service)}: permissions set" in out
+    assert "amqp://" not in out                       # no new password printed
+    _publish(service_uri("grid"), "grid.member.updated", user_id=broker_users.user_name("grid"))

@@ -39,11 +39,9 @@ LINK = "link"
 # (tests/shared/test_broker_users.py holds these to services/registry.py: RPC servers are the
 # services with a nameko process.)
 RPC_SERVERS = ("grid", "incidents", "dispatch", "credit", "subscriptions", "sensors", "emergencies")
-CLIENTS = ("console",)
-# Open311 never connects, but production wants every process to hold a broker credential that is
-# not the default one: its user may do nothing.
-NOT_CONNECTING = ("open311",)
-SERVICES = RPC_SERVERS + CLIENTS + NOT_CONNECTING
+# The rest only consume, through live feeds (every process hears grid's revocations).
+CLIENTS = ("console", "open311")
+SERVICES = RPC_SERVERS + CLIENTS
 _UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 NOTHING = "^$"
 
@@ -113,8 +111,6 @@ def _any(*names: str) -> str:
 def grant(service: str, prefix: str | None = None) -> Grant:
     """What a service's user may do; everything else the broker refuses."""
     user = user_name(service, prefix)
-    if service in NOT_CONNECTING:
-        return Grant(user, NOTHING, NOTHING, NOTHING, ())
     e = re.escape
     own = rf"gridbus\.{e(service)}\..*"   # its event queues and their dead-letter queues
     # Server-named queues (live feeds, shared/changefeed.py) are exclusive: no other connection

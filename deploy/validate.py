@@ -20,9 +20,9 @@ Run: python -m deploy.validate [--root DIR] (make validate-deploy)."""
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import jsonschema
 import kubernetes_validate
@@ -300,7 +300,7 @@ def check_registry(compose: dict, resources: list[tuple[str, dict]]) -> list[str
             errors.append(f"registry: {process.name} has no service in docker-compose.yml")
         elif process.module not in _command(svc):
             errors.append(f"compose: {process.name}: its command does not run {process.module}")
-        elif urlsplit(str(_env(svc).get("GRIDBUS_AMQP_URI", ""))).username != user:
+        elif not re.match(rf"amqps?://{re.escape(user)}:", str(_env(svc).get("GRIDBUS_AMQP_URI", ""))):
             errors.append(f"compose: {process.name}: GRIDBUS_AMQP_URI must connect as its service's broker user {user}")
         deployment = deployments.get(process.name)
         if deployment is None:

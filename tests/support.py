@@ -299,6 +299,17 @@ def publish_event(amqp_uri: str, type_: str, data: dict, *, event_id: str | None
     return event_id
 
 
+def holds_message(amqp_uri: str, queue: str, message_id: str) -> bool:
+    """Whether a queue (a dead-letter queue, which may also hold bodies that are no JSON) holds the
+    message with this id; every message is looked at and left in the queue."""
+    with kombu.Connection(amqp_uri) as conn:
+        channel = conn.channel()
+        seen = []
+        while (m := channel.basic_get(queue)) is not None:
+            seen.append(m.properties.get("message_id"))
+        return message_id in seen  # none acknowledged: all back in the queue when the channel closes
+
+
 def queue_depth(amqp_uri: str, name: str) -> int:
     """Messages ready in a queue (0 when it does not exist)."""
     with kombu.Connection(amqp_uri) as conn:

@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 class Managed:
     name: str
     args: list[str]
+    env: dict = field(default_factory=dict)   # on top of the supervisor's
     popen: subprocess.Popen | None = None
     restarts: int = 0
     log: Path | None = None
@@ -29,15 +30,15 @@ class Supervisor:
     processes: list[Managed] = field(default_factory=list)
     _stopping: threading.Event = field(default_factory=threading.Event)
 
-    def add(self, name: str, *args: str) -> Managed:
-        proc = Managed(name, list(args), log=self.log_dir / f"{name}.log")
+    def add(self, name: str, *args: str, env: dict | None = None) -> Managed:
+        proc = Managed(name, list(args), dict(env or {}), log=self.log_dir / f"{name}.log")
         self.processes.append(proc)
         self._start(proc)
         return proc
 
     def _start(self, proc: Managed) -> None:
         out = open(proc.log, "ab")
-        proc.popen = subprocess.Popen(proc.args, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+        proc.popen = subprocess.Popen(proc.args, cwd=ROOT, env={**self.env, **proc.env}, stdout=out, stderr=subprocess.STDOUT,
                                       start_new_session=True)
 
     def watch(self) -> None:

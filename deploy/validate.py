@@ -13,12 +13,14 @@
   the owner's URL and the signing key reach only the containers that need them.
 - both: every gridbus process in compose has a Deployment of the same name; every process in
   services/registry.py is in both, running its module (Kubernetes on the port its setting
-  gives), and neither runs a gridbus process the registry does not list.
+  gives) as its service's own broker user (shared/broker_users.py), and neither runs a gridbus
+  process the registry does not list.
 
 Run: python -m deploy.validate [--root DIR] (make validate-deploy)."""
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -28,6 +30,7 @@ import yaml
 
 from deploy.compose_schema import COMPOSE
 from services import registry
+from shared import broker_users
 
 ROOT = Path(__file__).resolve().parent.parent
 KUBERNETES_VERSION = "1.31"
@@ -290,12 +293,15 @@ def check_registry(compose: dict, resources: list[tuple[str, dict]]) -> list[str
     deployments = {r["metadata"]["name"]: r for _, r in resources if r.get("kind") == "Deployment"}
     config = next((r.get("data") or {} for _, r in resources
                    if r.get("kind") == "ConfigMap" and r["metadata"]["name"] == CONFIG_MAP), {})
-    for _, process in registry.processes():
+    for service, process in registry.processes():
+        user = broker_users.user_name(service.name, broker_users.PREFIX)
         svc = services.get(process.name)
         if svc is None:
             errors.append(f"registry: {process.name} has no service in docker-compose.yml")
         elif process.module not in _command(svc):
             errors.append(f"compose: {process.name}: its command does not run {process.module}")
+        elif not re.match(rf"amqps?://{re.escape(user)}:", str(_env(svc).get("GRIDBUS_AMQP_URI", ""))):
+            errors.append(f"compose: {process.name}: GRIDBUS_AMQP_URI must connect as its service's broker user {user}")
         deployment = deployments.get(process.name)
         if deployment is None:
             errors.append(f"registry: {process.name} has no Deployment in k8s/")
@@ -303,6 +309,11 @@ def check_registry(compose: dict, resources: list[tuple[str, dict]]) -> list[str
         containers = _pod_spec(deployment)["containers"]
         if not any(process.module in _command(c) for c in containers):
             errors.append(f"k8s: Deployment/{process.name}: no container runs {process.module}")
+        own = f"gridbus-amqp-{service.name}"
+        if not all(any((ref.get("secretRef") or {}).get("name") == own for ref in c.get("envFrom", []))
+                   for c in containers):
+            errors.append(f"k8s: Deployment/{process.name}: its containers must read Secret {own} "
+                          f"(GRIDBUS_AMQP_URI of the broker user {user})")
         if process.port:
             port = int(config.get(process.port.setting, process.port.default))
             if not any(p["containerPort"] == port for c in containers for p in c.get("ports", [])):

@@ -1,6 +1,6 @@
 """`gridbus`: the operators' command line. `gridbus --help` lists the commands.
 
-The platform's commands are here (migrate, events, health, relay, levels); every service in
+The platform's commands are here (migrate, events, health, relay, levels, broker); every service in
 services/registry.py with a `cli` module adds its own with that module's register(subparsers)."""
 from __future__ import annotations
 
@@ -102,6 +102,28 @@ def cmd_tls_dev_certs(args) -> None:
         print(f"{name:<24} {path}")
 
 
+def cmd_broker_users(args) -> None:
+    """Each service's broker user and permissions (shared/broker_users.py), through the management
+    API. Passwords come from GRIDBUS_AMQP_URI_<SERVICE>; a user without one gets a new password,
+    printed once as the URI to give that service as its GRIDBUS_AMQP_URI."""
+    import os
+
+    from shared import broker_users
+    from shared.config import settings
+
+    s = settings()
+    try:
+        uris = broker_users.provision(s.broker_management_url, s.amqp_uri)
+    except ValueError as exc:
+        raise SystemExit(f"gridbus broker users: {exc}")
+    for name, uri in uris.items():
+        user = broker_users.credentials(uri)[0]
+        if os.environ.get(name):
+            print(f"{user}: permissions set (vhost {broker_users.vhost_of(s.amqp_uri)})")
+        else:
+            print(f"{name}={uri}")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gridbus", description="Operate gridbus.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -147,6 +169,10 @@ def parser() -> argparse.ArgumentParser:
                     help="a client certificate's name (mutual TLS); default gridbus-client")
     dc.add_argument("--days", type=int, default=825)
     dc.set_defaults(func=cmd_tls_dev_certs)
+
+    br = sub.add_parser("broker", help="the broker's users").add_subparsers(dest="action", required=True)
+    br.add_parser("users", help="create or update each service's broker user and its permissions "
+                  "(GRIDBUS_BROKER_MANAGEMENT_URL, in GRIDBUS_AMQP_URI's vhost)").set_defaults(func=cmd_broker_users)
 
     r = sub.add_parser("relay", help="run a service's outbox relay alone (nameko runs one already)")
     r.add_argument("schema")

@@ -13,6 +13,7 @@ import threading
 import kombu
 
 from shared import tls
+from shared.broker_users import from_owner
 from shared.outbox import events_exchange
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,12 @@ class ChangeFeed:
         try:
             event = json.loads(message.body)
         except ValueError:
+            message.ack()
+            return
+        if not isinstance(event, dict) or not from_owner(event, message.properties.get("user_id")):
+            # Only what the owning service published (shared/broker_users.py) reaches watchers.
+            log.error("change feed: dropping %r, not published by its owner's broker user",
+                      event.get("type") if isinstance(event, dict) else event)
             message.ack()
             return
         with self._lock:

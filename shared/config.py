@@ -200,9 +200,12 @@ class Settings:
     # Which deployment publishes (a county's, a city's, a province's): its events' source is
     # /gridbus/<deployment>/<service>; None: /gridbus/<service> (a single deployment).
     deployment: str | None = _setting("", _deployment, documented="none")
-    # RabbitMQ's management API, for `gridbus levels` (federation between deployments); only that
-    # operator's command reads it, so the production check of the processes leaves it alone.
-    broker_management_url: str = _setting("http://guest:guest@127.0.0.1:15672", _http_url)
+    # RabbitMQ's management API, an administrator's, for `gridbus levels` (federation between
+    # deployments) and `gridbus broker users`; where it is set, production refuses default credentials.
+    broker_management_url: str = _setting("http://guest:guest@127.0.0.1:15672", _http_url, guards=CREDENTIALS)
+    # Each service's broker user is <prefix><service> (shared/broker_users.py); consumers accept an
+    # event only from the user of the service that owns its type.
+    broker_user_prefix: str = _setting("gridbus-")  # shared/broker_users.py PREFIX
     # The services' role: reads and writes rows, owns nothing (docs/security.md).
     database_url: str = _setting(DEFAULT_DATABASE_URL, guards=CREDENTIALS)
     # The owner's: `gridbus migrate` creates and alters the schemas with it, and grants the

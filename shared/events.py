@@ -9,6 +9,8 @@ topic exchange, named `gridbus.<service>.<method>`:
 - a transient failure (the database unreachable, a concurrent change won) is retried in
   place with backoff for up to TRANSIENT_PATIENCE seconds: an outage must not turn good
   events into dead letters;
+- an event whose AMQP user_id (checked by the broker) is not the user of the service that owns
+  its type (shared/broker_users.py) is dead-lettered at once, unseen by the method;
 - when the method raises anything else, the message goes back to the queue; after
   DELIVERY_LIMIT deliveries the broker dead-letters it to `gridbus.<service>.<method>.dlq`
   (bound on `gridbus.dlx`), where an operator can read it and shovel it back;
@@ -27,11 +29,11 @@ from kombu import Exchange, Queue, binding
 from nameko.messaging import Consumer
 
 from shared import observability, tls
+from shared.broker_users import DLX, from_owner
 from shared.outbox import CONTENT_TYPE, events_exchange
 
 log = logging.getLogger(__name__)
 
-DLX = "gridbus.dlx"
 DELIVERY_LIMIT = 5
 TRANSIENT_PATIENCE = 120.0
 SERIALIZER = "cloudevents"
@@ -93,7 +95,7 @@ def declare_subscription(conn: kombu.Connection, queue_name: str, patterns: list
     (`arguments`: more queue arguments, e.g. a single active consumer)."""
     channel = conn.default_channel
     events_exchange()(channel).declare()
-    dlx = Exchange(DLX, type="direct", durable=True)
+    dlx = Exchange(DLX, type="direct", durable=True, passive=True)  # the administrator's (shared/broker_users.py)
     dlx(channel).declare()
     Queue(f"{queue_name}.dlq", exchange=dlx, routing_key=queue_name, durable=True,
           queue_arguments={"x-queue-type": "quorum"})(channel).declare()
@@ -126,6 +128,15 @@ class EventConsumer(Consumer):
             log.error("dead-lettering a message on %s: %s", self.queue.name, exc)
             message.reject(requeue=False)  # straight to the DLQ
             observability.DEAD_LETTERED.labels(self.queue.name, "malformed").inc()
+            return
+        publisher = message.properties.get("user_id")
+        if not from_owner(body, publisher):
+            # Not published by the service that owns the type (the broker vouches for user_id):
+            # a forgery or a misrouted message. Nothing is recorded or acted on.
+            log.error("dead-lettering event %s on %s: type %s published by %r, not its owner's user",
+                      body.get("id"), self.queue.name, body.get("type"), publisher)
+            message.reject(requeue=False)
+            observability.DEAD_LETTERED.labels(self.queue.name, "impostor").inc()
             return
         super().handle_message(body, message)
 

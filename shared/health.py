@@ -25,7 +25,14 @@ def check_nameko(amqp_uri: str, service: str, timeout: float = 5.0, s=None) -> N
     from nameko.standalone.rpc import ClusterRpcProxy
 
     from shared import tls
-    with ClusterRpcProxy({"AMQP_URI": amqp_uri, "AMQP_SSL": tls.amqp_ssl(s, amqp_uri)}, timeout=timeout) as cluster:
+    from shared.broker_users import credentials
+
+    class Proxy(ClusterRpcProxy):
+        class ServiceContainer(ClusterRpcProxy.ServiceContainer):
+            # Its reply queue is rpc.reply-<user>-<uuid>: the broker lets only that user read it.
+            service_name = credentials(amqp_uri)[0] or "standalone_rpc_proxy"
+
+    with Proxy({"AMQP_URI": amqp_uri, "AMQP_SSL": tls.amqp_ssl(s, amqp_uri)}, timeout=timeout) as cluster:
         getattr(cluster, service).health()
 
 

@@ -52,8 +52,8 @@ EVENTS_CONSUMED = Counter("gridbus_events_consumed", "events handled, by handler
 EVENT_SECONDS = Histogram("gridbus_event_handler_seconds", "time to handle one event, by handler", ["handler"],
                           buckets=LATENCY_BUCKETS)
 DEAD_LETTERED = Counter("gridbus_events_dead_lettered",
-                        "events sent to a dead-letter queue: malformed at once, or failed on their last "
-                        "allowed delivery", ["queue", "reason"])
+                        "events sent to a dead-letter queue: malformed or not from their owner's broker user "
+                        "(impostor) at once, or failed on their last allowed delivery", ["queue", "reason"])
 
 
 class _PoolCollector:

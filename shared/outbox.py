@@ -173,20 +173,23 @@ def envelope(row, traceparent: str | None = None) -> dict:
     return out
 
 
-def publish_row(producer: kombu.Producer, row, *, exchange, routing_key: str, headers: dict | None = None,
-                traceparent: str | None = None) -> None:
-    """Publishes one stored event as its envelope: persistent, id as message_id."""
+def publish_row(producer: kombu.Producer, row, *, exchange, routing_key: str, user_id: str,
+                headers: dict | None = None, traceparent: str | None = None) -> None:
+    """Publishes one stored event as its envelope: persistent, id as message_id, and as user_id
+    the connection's user (the broker refuses any other), which consumers check."""
     producer.publish(
         json.dumps(envelope(row, traceparent), ensure_ascii=False).encode(),
         exchange=exchange, routing_key=routing_key,
         content_type=CONTENT_TYPE, content_encoding="utf-8",
-        delivery_mode=2, message_id=str(row.event_id),
+        delivery_mode=2, message_id=str(row.event_id), user_id=user_id,
         headers={"ce_type": row.type, "ce_source": row.source, "ce_sequence": row.sequence, **(headers or {})},
     )
 
 
 def events_exchange() -> kombu.Exchange:
-    return kombu.Exchange(EVENTS_EXCHANGE, type="topic", durable=True)
+    # Passive: the broker's administrator declares it (shared/broker_users.py); no service may
+    # configure, so none may delete, the bus.
+    return kombu.Exchange(EVENTS_EXCHANGE, type="topic", durable=True, passive=True)
 
 
 class Relay:
@@ -304,7 +307,8 @@ class Relay:
         for row in rows:
             with observability.publishing(row.source, row.type, str(row.event_id), row.traceparent) as traceparent:
                 publisher.send(lambda producer, row=row, tp=traceparent: publish_row(
-                    producer, row, exchange=self.exchange, routing_key=row.type, traceparent=tp))
+                    producer, row, exchange=self.exchange, routing_key=row.type, user_id=publisher.user_id,
+                    traceparent=tp))
         publisher.wait_confirms()
         failpoints.hit("relay.after_publish")
         with self.engine.begin() as conn:

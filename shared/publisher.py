@@ -51,6 +51,13 @@ class ConfirmedPublisher:
         return self._producer
 
     @property
+    def user_id(self) -> str:
+        """The connection's broker user: what messages carry as their AMQP user_id, which the
+        broker checks and consumers trust (shared/broker_users.py)."""
+        self.connect()
+        return self._connection.userid
+
+    @property
     def channel(self):
         self.connect()
         return self._channel

@@ -27,6 +27,7 @@ from tests.support import service_process
 
 ADMIN_DSN = os.environ.get("GRIDBUS_TEST_ADMIN_DSN", "postgresql://root@127.0.0.1:5432/postgres")
 AMQP_HOST = os.environ.get("GRIDBUS_TEST_AMQP_HOST", "guest:guest@127.0.0.1:5672")
+MANAGEMENT_URL = os.environ.get("GRIDBUS_TEST_MANAGEMENT_URL", "http://guest:guest@127.0.0.1:15672")
 
 RUN_ID = uuid.uuid4().hex[:10]
 
@@ -43,6 +44,8 @@ def _rabbitmqctl(*args: str) -> None:
 # Roles are cluster-wide: this run's are named after it, and dropped with its database.
 OWNER_ROLE = f"gridbus_owner_{RUN_ID}"
 RUNTIME_ROLE = f"gridbus_app_{RUN_ID}"
+# So are broker users: this run's services connect as t<RUN_ID>-<service> (shared/broker_users.py).
+BROKER_USER_PREFIX = f"t{RUN_ID}-"
 
 
 def pytest_collection_modifyitems(items):
@@ -55,7 +58,9 @@ def environment(tmp_path_factory):
     """Points every gridbus process of this test run at its own database and vhost. The database
     belongs to an owner role that migrations run as; the services (and the tests, in process)
     run as a runtime role with only what the migrations grant it (docs/security.md). Trust
-    authentication here: no passwords."""
+    authentication here: no passwords. On the broker, each service's processes connect as its
+    own user (GRIDBUS_AMQP_URI_<SERVICE>, which tests.support.service_process gives them as
+    GRIDBUS_AMQP_URI); the tests themselves as the administrator."""
     db = f"gridbus_test_{RUN_ID}"
     vhost = f"gridbus-test-{RUN_ID}"
     env = {
@@ -65,6 +70,8 @@ def environment(tmp_path_factory):
         "GRIDBUS_TOKEN_KEY": INSECURE_DEV_TOKEN_KEY,
         "GRIDBUS_LOG_LEVEL": "INFO",
         "GRIDBUS_METRICS_PORT": "0",  # each process a free port: test runs share the host
+        "GRIDBUS_BROKER_MANAGEMENT_URL": MANAGEMENT_URL,
+        "GRIDBUS_BROKER_USER_PREFIX": BROKER_USER_PREFIX,
     }
     saved = {k: os.environ.get(k) for k in env}
     try:
@@ -75,6 +82,8 @@ def environment(tmp_path_factory):
             conn.execute("CREATE EXTENSION postgis")  # a superuser's, as in production
         _rabbitmqctl("add_vhost", vhost)
         _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        from shared import broker_users
+        env.update(broker_users.provision(MANAGEMENT_URL, env["GRIDBUS_AMQP_URI"], prefix=BROKER_USER_PREFIX, env={}))
         os.environ.update(env)
         from services.registry import migrate
         migrate()
@@ -93,6 +102,8 @@ def environment(tmp_path_factory):
         _admin(f"DROP ROLE IF EXISTS {RUNTIME_ROLE}")
         _admin(f"DROP ROLE IF EXISTS {OWNER_ROLE}")
         _rabbitmqctl("delete_vhost", vhost)
+        from shared import broker_users
+        broker_users.remove(MANAGEMENT_URL, BROKER_USER_PREFIX)
 
 
 SYSTEM = Principal("tests", SERVICE, ())

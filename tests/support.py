@@ -173,9 +173,14 @@ def service_process(environment: dict, service: str, kind: str, *, name: str | N
     from demo.services import processes
     from services import registry
 
+    from shared.broker_users import env_name
     process = next(p for p in registry.BY_NAME[service].processes if p.kind == kind)
     argv = dict(processes()[service])[process.name]
     env = {**environment, **(env or {})}
+    # The service's own broker user, as in a deployment (tests/conftest.py made it); its health
+    # probe calls as that user too, as the deployments' probes do.
+    if env_name(service) in env:
+        env["GRIDBUS_AMQP_URI"] = env[env_name(service)]
     amqp_uri = env["GRIDBUS_AMQP_URI"]
     port = None
     spoken = settings(env)  # the health check speaks TLS when the process does
@@ -260,13 +265,27 @@ class EventTap(QueueReader):
         queue(self.connection.default_channel).declare()
 
 
+def service_uri(service: str) -> str:
+    """The broker URI of a service's own user in this test run (tests/conftest.py `environment`)."""
+    from shared.broker_users import env_name
+    return os.environ[env_name(service)]
+
+
 def publish_event(amqp_uri: str, type_: str, data: dict, *, event_id: str | None = None,
-                  subject: str = "test", source: str = "/gridbus/tests", body: bytes | None = None) -> str:
-    """Publishes one CloudEvent the way the relays do (or a raw `body`, for poison tests)."""
+                  subject: str = "test", source: str = "/gridbus/tests", body: bytes | None = None,
+                  publisher: str | None = None) -> str:
+    """Publishes one CloudEvent the way the relays do (or a raw `body`, for poison tests): as the
+    broker user of the service that owns the type (or of `publisher`, a service), with that user
+    as user_id. `amqp_uri` names the vhost; the credentials are the service's."""
     import uuid
     from datetime import datetime, timezone
 
+    from shared.broker_users import credentials, owner, uri_for
     from shared.outbox import CONTENT_TYPE, events_exchange
+    service = publisher or owner(type_)
+    if service:
+        user, password = credentials(service_uri(service))
+        amqp_uri = uri_for(amqp_uri, user, password)
     event_id = event_id or str(uuid.uuid4())
     envelope = {"specversion": "1.0", "id": event_id, "source": source, "type": type_, "subject": subject,
                 "time": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
@@ -275,8 +294,20 @@ def publish_event(amqp_uri: str, type_: str, data: dict, *, event_id: str | None
         producer = conn.Producer()
         producer.publish(body if body is not None else json.dumps(envelope).encode(), exchange=events_exchange(),
                          routing_key=type_, content_type=CONTENT_TYPE, content_encoding="utf-8",
-                         delivery_mode=2, message_id=event_id, declare=[events_exchange()])
+                         delivery_mode=2, message_id=event_id, user_id=credentials(amqp_uri)[0],
+                         declare=[events_exchange()])
     return event_id
+
+
+def holds_message(amqp_uri: str, queue: str, message_id: str) -> bool:
+    """Whether a queue (a dead-letter queue, which may also hold bodies that are no JSON) holds the
+    message with this id; every message is looked at and left in the queue."""
+    with kombu.Connection(amqp_uri) as conn:
+        channel = conn.channel()
+        seen = []
+        while (m := channel.basic_get(queue)) is not None:
+            seen.append(m.properties.get("message_id"))
+        return message_id in seen  # none acknowledged: all back in the queue when the channel closes
 
 
 def queue_depth(amqp_uri: str, name: str) -> int:

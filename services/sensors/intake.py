@@ -13,10 +13,12 @@ from nameko.extensions import DependencyProvider
 
 from services.sensors import operations as ops
 from shared import tls
+from shared.broker_users import DLX
 
 log = logging.getLogger(__name__)
 
 MQTT_EXCHANGE = kombu.Exchange("amq.topic", type="topic", durable=True, no_declare=True)
+DEAD_LETTERS = kombu.Exchange(DLX, type="direct", durable=True, passive=True)
 QUEUE = "gridbus.sensors.alarms"
 REJECTED_QUEUE = "gridbus.sensors.rejected"
 REASON_HEADER = "x-gridbus-reason"
@@ -31,7 +33,10 @@ def alarms_queue() -> kombu.Queue:
 
 
 def rejected_queue() -> kombu.Queue:
-    return kombu.Queue(REJECTED_QUEUE, durable=True, queue_arguments={"x-queue-type": "quorum"})
+    # Reached through the dead-letter exchange: sensors' broker user may not write to the default
+    # exchange (which reaches every queue) (shared/broker_users.py).
+    return kombu.Queue(REJECTED_QUEUE, exchange=DEAD_LETTERS, routing_key=REJECTED_QUEUE, durable=True,
+                       queue_arguments={"x-queue-type": "quorum"})
 
 
 class Consumer:
@@ -80,7 +85,7 @@ class Consumer:
             producer = conn.Producer()
             for i, reason in result.rejected:
                 m = batch[i]
-                producer.publish(m.body, exchange="", routing_key=REJECTED_QUEUE, delivery_mode=2,
+                producer.publish(m.body, exchange=DEAD_LETTERS, routing_key=REJECTED_QUEUE, delivery_mode=2,
                                  headers={REASON_HEADER: reason, "x-gridbus-routing-key": m.delivery_info["routing_key"]})
                 log.warning("alarm rejected (%s): %s", m.delivery_info["routing_key"], reason)
         # After the commit: a crash before this redelivers the batch, and repeats only count twice.

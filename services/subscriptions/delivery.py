@@ -20,6 +20,7 @@ from kombu.mixins import ConsumerMixin
 from services.subscriptions import domain, filtering, store
 from services.subscriptions.operations import detach_direct_bindings, publish_envelope
 from shared import observability, tls
+from shared.broker_users import from_owner
 from shared.db import session_scope
 from shared.events import MalformedEvent, check_envelope, declare_subscription, retry_transient
 from shared.publisher import ConfirmedPublisher
@@ -92,6 +93,13 @@ class Delivery(ConsumerMixin):
             log.error("dead-lettering a message on %s: %s", QUEUE, exc)
             message.reject(requeue=False)
             observability.DEAD_LETTERED.labels(QUEUE, "malformed").inc()
+            return
+        if not from_owner(event, message.properties.get("user_id")):
+            # Subscribers get only what the owning service published (the broker vouches for user_id).
+            log.error("dead-lettering event %s on %s: type %s published by %r, not its owner's user",
+                      event.get("id"), QUEUE, event.get("type"), message.properties.get("user_id"))
+            message.reject(requeue=False)
+            observability.DEAD_LETTERED.labels(QUEUE, "impostor").inc()
             return
         if not self.pending:
             self.pending_since = time.monotonic()

@@ -179,8 +179,37 @@ def test_every_link_is_tls_in_both(compose, resources):
     broker = next(r for _, r in resources if r["kind"] == "RabbitmqCluster")
     assert broker["spec"]["tls"]["disableNonTLSListeners"] is True
     env = compose["x-gridbus-env"]
-    assert env["GRIDBUS_AMQP_URI"].startswith("amqps://") and "sslmode=verify-full" in env["GRIDBUS_DATABASE_URL"]
+    assert "sslmode=verify-full" in env["GRIDBUS_DATABASE_URL"]
+    broker_uris = [value for svc in compose["services"].values() for key, value in (svc.get("environment") or {}).items()
+                   if key.startswith("GRIDBUS_AMQP_URI")]
+    assert broker_uris and all(uri.startswith("amqps://") for uri in broker_uris)
     assert "-c ssl=on" in " ".join(compose["services"]["postgis"]["command"])
     for name, svc in compose["services"].items():
         if name.endswith("-grpc"):
             assert svc["healthcheck"]["test"][-2:] == ["--server-name", name], name
+
+
+def test_each_process_connects_as_its_own_broker_user(compose, resources):
+    """Compose gives each process its service's broker user; Kubernetes its gridbus-amqp-<service>
+    Secret; the Job that makes the users knows every one of them (shared/broker_users.py)."""
+    from shared import broker_users
+    shared_user = copy.deepcopy(compose)
+    shared_user["services"]["dispatch-grpc"]["environment"]["GRIDBUS_AMQP_URI"] = \
+        compose["services"]["incidents-grpc"]["environment"]["GRIDBUS_AMQP_URI"]
+    assert any("dispatch-grpc: GRIDBUS_AMQP_URI must connect as its service's broker user gridbus-dispatch" in e
+               for e in v.check_registry(shared_user, resources))
+
+    def borrow(d):
+        for ref in d["spec"]["template"]["spec"]["containers"][0]["envFrom"]:
+            if ref.get("secretRef", {}).get("name") == "gridbus-amqp-credit":
+                ref["secretRef"]["name"] = "gridbus-amqp-incidents"
+    errors = v.check_registry(compose, mutated(resources, "Deployment", "credit-nameko", borrow))
+    assert any("credit-nameko" in e and "gridbus-amqp-credit" in e for e in errors), errors
+
+    job = next(r for _, r in resources if r["kind"] == "Job" and r["metadata"]["name"] == "gridbus-broker-users")
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    given = {e["name"] for e in container["env"]}
+    assert given == {broker_users.env_name(s) for s in (*broker_users.SERVICES, broker_users.LINK)}
+    assert container["command"] == ["gridbus", "broker", "users"]
+    assert "gridbus broker users" in v._command(compose["services"]["migrate"])
+    assert given <= set(compose["services"]["migrate"]["environment"])

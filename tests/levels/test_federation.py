@@ -37,23 +37,29 @@ def gridbus(vhost: str, *args: str) -> str:
 
 @pytest.fixture(scope="module")
 def deployments(environment):
-    """Vhosts for this run; the link user may read the counties' and the city's buses only."""
+    """Vhosts for this run; the link user has only what shared/broker_users.py grants a parent's
+    federation link: it may read gridbus.levels, through the link's own queue, and nothing else."""
+    from shared import broker_users
+    from shared.levels import Call, Management
     global AMQP
     AMQP, base = environment["GRIDBUS_AMQP_URI"].rsplit("/", 1)
     names = {level: f"{base}-{level}" for level in (*COUNTIES, "city", "province")}
-    link_user, link_password = f"{base}-link", uuid.uuid4().hex
-    ctl("add_user", link_user, link_password)
-    for vhost in names.values():
-        ctl("add_vhost", vhost)
-        ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-        ctl("set_permissions", "-p", vhost, link_user, ".*", ".*", ".*")
-        gridbus(vhost, "setup")
+    grant = broker_users.link_grant(f"{base}-")
+    link_user, link_password = grant.user, uuid.uuid4().hex
+    with Management(settings().broker_management_url) as api:
+        api.apply([Call("PUT", f"/api/users/{quote(link_user, safe='')}", {"password": link_password, "tags": ""})])
+        for vhost in names.values():
+            v = quote(vhost, safe="")
+            api.apply([Call("PUT", f"/api/vhosts/{v}", {}),
+                       Call("PUT", f"/api/permissions/{v}/guest", {"configure": ".*", "write": ".*", "read": ".*"}),
+                       *broker_users.permission_plan(vhost, grant)])
+            gridbus(vhost, "setup")
     host = AMQP.rsplit("@", 1)[-1]
     link = lambda child: f"amqp://{link_user}:{link_password}@{host}/{quote(names[child], safe='')}"  # noqa: E731
     for county in COUNTIES:
         gridbus(names["city"], "link", county, link(county))
     gridbus(names["province"], "link", "city", link("city"))
-    yield SimpleNamespace(names=names, link_user=link_user)
+    yield SimpleNamespace(names=names, link_user=link_user, grant=grant)
     for vhost in names.values():
         subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost], capture_output=True, timeout=60)
     subprocess.run(["rabbitmqctl", "-q", "delete_user", link_user], capture_output=True, timeout=60)
@@ -81,7 +87,7 @@ def publish(vhost: str, deployment: str, n: int) -> list[str]:
             row = SimpleNamespace(event_id=uuid.uuid4(), type="incidents.incident.reported",
                                   source=f"/gridbus/{deployment}/incidents", subject=f"incidents/{uuid.uuid4()}",
                                   time=datetime.now(timezone.utc), data={"n": i}, sequence=i + 1, subject_sequence=1)
-            publish_row(producer, row, exchange="gridbus.events", routing_key=row.type)
+            publish_row(producer, row, exchange="gridbus.events", routing_key=row.type, user_id="guest")
             ids.append(str(row.event_id))
     return ids
 
@@ -166,7 +172,10 @@ def test_a_link_that_goes_down_delivers_everything_when_it_comes_back(deployment
     wait_for(county_b_link_down, 60, interval=1)
     during = publish(names["county-b"], "county-b", 5)      # kept in county-b, in the link's queue
 
-    ctl("set_permissions", "-p", names["county-b"], user, ".*", ".*", ".*")
+    from shared import broker_users
+    from shared.levels import Management
+    with Management(settings().broker_management_url) as api:   # the link user's permissions again
+        api.apply(broker_users.permission_plan(names["county-b"], deployments.grant))
     wait_for(lambda: links_running(names["city"], 2), 30)
     seen = wait_for(lambda: (s := province.take()) and {e["id"] for e in s} >= {*before, *during} and s, 30)
     ids = [e["id"] for e in seen]

@@ -175,7 +175,8 @@ def test_the_k8s_placeholders_are_refused_and_nothing_else_is():
     # With real values in their places, the same configuration passes.
     real = {**k8s, **{k: v for k, v in good_env().items() if k in placeholders},
             "GRIDBUS_MIGRATION_DATABASE_URL": f"postgresql+psycopg://gridbus_owner:{secrets.token_urlsafe(16)}@db/gridbus"
-                                              + VERIFY_FULL}
+                                              + VERIFY_FULL,
+            "GRIDBUS_BROKER_MANAGEMENT_URL": f"http://gridbus:{secrets.token_urlsafe(16)}@rabbitmq:15672"}
     assert production_problems(real, [*production_rules.EVERY_PROCESS_NEEDS, *EVERYTHING]) == []
 
 
@@ -263,16 +264,18 @@ def test_every_process_refuses_to_start(refusals, name, argv, bad):
 
 @pytest.fixture(scope="module")
 def production(environment, tmp_path_factory):
-    """A database, a vhost and a broker user with a password of their own (so nothing the
-    production processes do meets the other tests' keys), and the settings to reach them, over
+    """A database, a vhost and each service's broker user with passwords of their own (so nothing
+    the production processes do meets the other tests' keys), and the settings to reach them, over
     TLS on every link: AMQPS (a listener this run adds to the broker), PostgreSQL with
     sslmode=verify-full, gRPC with mutual TLS, with certificates made here."""
     from contextlib import ExitStack
 
     import psycopg
 
+    from shared import broker_users
+    from shared.levels import Call, Management
     from shared.pki import CA
-    from tests.conftest import ADMIN_DSN, RUN_ID, RUNTIME_ROLE, _admin, _rabbitmqctl
+    from tests.conftest import ADMIN_DSN, MANAGEMENT_URL, RUN_ID, RUNTIME_ROLE, _admin
     from tests.tls_support import amqps_listener, postgres_ca
     tls_dir = tmp_path_factory.mktemp("production-tls")
     ca = CA.create("production test CA")
@@ -281,24 +284,29 @@ def production(environment, tmp_path_factory):
     ca.issue("credit-grpc", ["127.0.0.1"], client=True).write(tls_dir, "server")
     ca.issue("console", server=False, client=True).write(tls_dir, "client")
     stack = ExitStack()
-    db, vhost, user, role = (f"gridbus_prod_{RUN_ID}", f"gridbus-prod-{RUN_ID}", f"gridbus-prod-{RUN_ID}",
-                             f"gridbus_prod_app_{RUN_ID}")
-    password = "p" + secrets.token_urlsafe(16)  # never a leading "-", which rabbitmqctl would take for an option
+    db, vhost, prefix, role = (f"gridbus_prod_{RUN_ID}", f"gridbus-prod-{RUN_ID}", f"p{RUN_ID}-",
+                               f"gridbus_prod_app_{RUN_ID}")
+    password = "p" + secrets.token_urlsafe(16)
     try:
         _admin(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
         _admin(f"CREATE DATABASE {db} OWNER {RUNTIME_ROLE.replace('_app_', '_owner_')}")
         with psycopg.connect(ADMIN_DSN.rsplit("/", 1)[0] + f"/{db}", autocommit=True) as conn:
             conn.execute("CREATE EXTENSION postgis")
-        _rabbitmqctl("add_vhost", vhost)
-        _rabbitmqctl("add_user", user, password)
-        _rabbitmqctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
+        with Management(MANAGEMENT_URL) as api:
+            api.apply([Call("PUT", f"/api/vhosts/{vhost}", {}),
+                       Call("PUT", f"/api/permissions/{vhost}/guest", {"configure": ".*", "write": ".*", "read": ".*"})])
         owner = environment["GRIDBUS_MIGRATION_DATABASE_URL"].rsplit("/", 1)[0] + f"/{db}"
         runtime = (f"postgresql+psycopg://{role}:{password}@127.0.0.1:5432/{db}"
                    f"?sslmode=verify-full&sslrootcert={postgres_ca(ADMIN_DSN)}")
         registry.migrate(owner, runtime)
         port = stack.enter_context(amqps_listener(ca, ca.issue("rabbitmq", ["127.0.0.1"]), require_client_cert=False))
+        # Each service's own broker user in this vhost, as `gridbus broker users` makes them.
+        uris = broker_users.provision(MANAGEMENT_URL, f"amqps://guest:guest@127.0.0.1:{port}/{vhost}", prefix=prefix,
+                                      env={})
         env = good_env(db=runtime)
-        env.update({"GRIDBUS_AMQP_URI": f"amqps://{user}:{password}@127.0.0.1:{port}/{vhost}",
+        env.update(uris)
+        env.update({"GRIDBUS_AMQP_URI": uris[broker_users.env_name("console")],
+                    "GRIDBUS_BROKER_USER_PREFIX": prefix,
                     "GRIDBUS_AMQP_SSL_CA": str(tls_dir / "ca.crt"),
                     "GRIDBUS_GRPC_TLS_CERT": str(tls_dir / "server.crt"),
                     "GRIDBUS_GRPC_TLS_KEY": str(tls_dir / "server.key"),
@@ -306,19 +314,18 @@ def production(environment, tmp_path_factory):
                     "GRIDBUS_GRPC_TLS_CA": str(tls_dir / "ca.crt"),
                     "GRIDBUS_GRPC_CLIENT_CERT": str(tls_dir / "client.crt"),
                     "GRIDBUS_GRPC_CLIENT_KEY": str(tls_dir / "client.key")})
-        # Only migrations get the owner's URL.
-        yield {**{k: v for k, v in environment.items() if k != "GRIDBUS_MIGRATION_DATABASE_URL"}, **env}
+        # Only migrations get the owner's URL, only operators' commands the broker administrator's.
+        yield {**{k: v for k, v in environment.items()
+                  if k not in ("GRIDBUS_MIGRATION_DATABASE_URL", "GRIDBUS_BROKER_MANAGEMENT_URL")}, **env}
     finally:
         stack.close()
         from shared.db import dispose_engines
         dispose_engines()
         _admin(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
         _admin(f"DROP ROLE IF EXISTS {role}")
-        for args in (("delete_user", user), ("delete_vhost", vhost)):
-            try:
-                _rabbitmqctl(*args)
-            except subprocess.CalledProcessError:
-                pass
+        broker_users.remove(MANAGEMENT_URL, prefix)
+        with Management(MANAGEMENT_URL) as api:
+            api.apply([Call("DELETE", f"/api/vhosts/{vhost}")])
 
 
 def test_a_real_production_configuration_starts(production):

@@ -28,7 +28,10 @@ def grid_stub(environment, city):
 
     from gridbus.grid.v1 import grid_pb2_grpc
     from tests.support import Process, python
-    relay = Process(python("-m", "shared.outbox", "grid"), environment, "subscriptions-grid-relay",
+    from shared.broker_users import env_name
+    # As grid's broker user, as a deployment runs it: consumers take grid's events from no other.
+    as_grid = {**environment, "GRIDBUS_AMQP_URI": environment[env_name("grid")]}
+    relay = Process(python("-m", "shared.outbox", "grid"), as_grid, "subscriptions-grid-relay",
                     Path(environment["LOG_DIR"]))
     relay.start()
     try:

@@ -350,3 +350,31 @@ def test_a_poison_message_is_dead_lettered_and_the_delivery_goes_on(environment,
     assert [e["id"] for e, _ in got] == [good]
     assert wait_for(lambda: queue_depth(uri, "gridbus.subscriptions.deliver.dlq") == before + 1)
     subs.Unsubscribe(pb.UnsubscribeRequest(name="poison-check"), metadata=me)
+
+
+def test_a_forged_event_is_dead_lettered_and_never_reaches_a_subscriber(environment, subs, delivery, stub,
+                                                                         incidents_nameko, organisations):
+    """The delivery passes on only events whose user_id is their owner's broker user."""
+    import json
+    import uuid
+
+    import kombu
+
+    from services.subscriptions.delivery import QUEUE
+    from shared.outbox import CONTENT_TYPE, events_exchange
+    uri = environment["GRIDBUS_AMQP_URI"]
+    sub = subs.Subscribe(pb.SubscribeRequest(name="forgery-watch", patterns=["incidents.incident.*"]),
+                         metadata=organisations["city-hall"])
+    forged = {"specversion": "1.0", "id": str(uuid.uuid4()), "source": "/gridbus/incidents",
+              "type": "incidents.incident.closed", "subject": "incidents/x", "time": "2026-11-25T00:00:00Z",
+              "data": {"incident_id": str(uuid.uuid4()), "lineage": [CITY, DISTRICT_A, GRID_A]}}
+    with kombu.Connection(uri, transport_options={"confirm_publish": True}) as conn:  # no user_id
+        conn.Producer().publish(json.dumps(forged).encode(), exchange=events_exchange(), routing_key=forged["type"],
+                                content_type=CONTENT_TYPE, message_id=forged["id"], delivery_mode=2)
+    from tests.support import holds_message
+    assert wait_for(lambda: holds_message(uri, f"{QUEUE}.dlq", forged["id"]))
+    # Dead-lettered, so dealt with; a real report after it reaches the subscriber, the forgery never.
+    real = stub.Report(report_request(GRID_A, title="after the forgery"), metadata=OFFICER_A).incident
+    got = read_queue(uri, sub.queue, has_incident(real.id))
+    assert forged["id"] not in {e["id"] for e, _ in got}
+    subs.Unsubscribe(pb.UnsubscribeRequest(name="forgery-watch"), metadata=organisations["city-hall"])

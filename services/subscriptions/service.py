@@ -5,6 +5,7 @@ Run: python -m services.nameko_run services.subscriptions.service"""
 from __future__ import annotations
 
 from nameko.extensions import DependencyProvider
+
 from services.subscriptions import access
 from services.subscriptions.delivery import Delivery
 from shared.access import rpc

@@ -141,6 +141,15 @@ def rpc(method: Callable) -> Callable:
     return nameko_rpc(expected_exceptions=DomainError)(checked)
 
 
+def declared(table: Table, kind: str, entry: str) -> Rule:
+    """The row of an entry point an app is about to expose: an undeclared one stops the app's
+    construction, so nothing is served that the table does not name."""
+    try:
+        return getattr(table, kind)[entry]
+    except KeyError:
+        raise LookupError(f"{table.service}: {kind} {entry!r} has no row in services/{table.service}/access.py")
+
+
 def markdown(tables: Iterable[Table]) -> str:
     """The role table of docs/security.md: one line per entry point, a column per role."""
     head = "| service | entry point | what | " + " | ".join(ROLES) + " |"

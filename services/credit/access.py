@@ -22,8 +22,8 @@ APPLY_REPAIR = allow("record a credit repair application (a department: about it
 DECIDE_REPAIR = allow("decide a credit repair application", admin=ANY, service=ANY)
 LIST_REPAIRS = allow("list credit repair applications", admin=ANY, department=ANY, service=ANY)
 CHECK_RESTRICTION = allow("ask whether a list restricts an action (logged)", department=ANY, service=ANY)
-PUBLIC_PROFILE = allow("read an enterprise's public profile", public=NOT_PERSONAL, officer=NOT_PERSONAL,
-                       department=NOT_PERSONAL, dispatcher=NOT_PERSONAL, admin=NOT_PERSONAL, service=NOT_PERSONAL)
+PUBLIC_PROFILE = allow("read an enterprise's public profile", public=NOT_PERSONAL, department=NOT_PERSONAL,
+                       dispatcher=NOT_PERSONAL, admin=NOT_PERSONAL, service=NOT_PERSONAL)
 HEALTH = allow("check health", public=ANY)
 
 TABLE = Table(

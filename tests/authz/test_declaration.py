@@ -81,3 +81,26 @@ def test_scope_rules():
         access.require(rule, Principal("d", "dispatcher", ("330102",)))
     with pytest.raises(PermissionDenied):
         access.require(rule, Principal("s", "department", ("330100",)))
+
+
+HTTP = [s for s in registry.SERVICES if s.http and s.name in DECLARED]
+
+
+def _http_app(service):
+    module = importlib.import_module(service.http)
+    if service.name == "console":
+        from services.console.app import create_app
+        return create_app()
+    return module.app()
+
+
+@pytest.mark.parametrize("service", HTTP, ids=[s.name for s in HTTP])
+def test_every_http_route_has_exactly_one_row(service):
+    from starlette.routing import Route
+    routes = {f"{method} {r.path}" for r in _http_app(service).routes if isinstance(r, Route) and r.include_in_schema
+              for method in (r.methods or set()) - {"HEAD"}}
+    assert set(DECLARED[service.name].http) == routes
+
+
+def test_every_service_declares_its_entry_points():
+    assert {s.name for s in registry.SERVICES if s.grpc or s.nameko or s.http} == set(DECLARED)

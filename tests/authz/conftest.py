@@ -5,15 +5,15 @@ import pytest
 
 from gridbus.dispatch.v1 import dispatch_pb2_grpc
 from gridbus.grid.v1 import grid_pb2_grpc
-from tests.authz.world import World
+from tests.authz.world import MoreWorld
 from tests.dispatch.conftest import dispatch_config  # noqa: F401  (fixtures)
 from services import registry
 from tests.support import running, service_process
 
 
 @pytest.fixture(scope="module")
-def world(environment, city, dispatch_config):  # noqa: F811
-    return World()
+def world(environment, city, categories, departments, dispatch_config):  # noqa: F811
+    return MoreWorld()
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +28,9 @@ def grpc_stubs(environment, city, dispatch_config):  # noqa: F811
 
 
 @pytest.fixture(scope="module")
-def nameko_config(environment, city, dispatch_config):  # noqa: F811
-    with service_process(environment, "grid", "nameko"), service_process(environment, "dispatch", "nameko"):
+def nameko_config(environment, city, dispatch_config, incidents_nameko):  # noqa: F811
+    with running(*(service_process(environment, name, "nameko", name=f"{name}-nameko-authz")
+                   for name in ("grid", "dispatch", "credit"))):
         yield {"AMQP_URI": environment["GRIDBUS_AMQP_URI"]}
 
 

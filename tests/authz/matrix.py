@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from shared import access
-from shared.access import ANY, CITYWIDE, OWN_DISTRICT, OWN_GRIDS, OWN_RECORD, Table
+from shared.access import ANY, CITYWIDE, NOT_PERSONAL, OWN_DISTRICT, OWN_GRIDS, OWN_RECORD, Table
 from shared.auth import ROLES, SERVICE
 from tests.support import token
 
@@ -36,6 +36,19 @@ class Sample:
     request: Callable[[Any], Any]         # world -> the request (a message, or the RPC's kwargs)
     owner: Callable[[Any], str] = lambda w: STRANGER  # world -> whose object it is
     unit: str = DISTRICT_A                # where it lies
+    # role -> world -> the request that role sends (the action a role takes, when roles differ)
+    by_role: dict = field(default_factory=dict)
+    # world -> a request about no person: what a NOT_PERSONAL role sends in scope (`request` is
+    # about a person, its out-of-scope cell)
+    not_personal: Callable[[Any], Any] | None = None
+    # roles whose answer is filtered to their own (a department's list), or refused item by item
+    # in the answer (a batch): the call itself is never out of scope, so they have no such cell
+    filtered: frozenset = frozenset()
+
+    def request_for(self, role: str, case: str, scope: str | None, world):
+        if scope == NOT_PERSONAL and case == "in scope":
+            return self.not_personal(world)
+        return self.by_role.get(role, self.request)(world)
 
 
 @dataclass(frozen=True)
@@ -59,9 +72,10 @@ class Call:
     extra: dict = field(default_factory=dict)
 
 
-def cells(table: Table, kind: str) -> list[Cell]:
+def cells(table: Table, kind: str, samples: dict | None = None) -> list[Cell]:
     out = []
     for entry, rule in getattr(table, kind).items():
+        filtered = samples[entry].filtered if samples and entry in samples else frozenset()
         if rule.public:
             continue  # anyone may call it: nothing to refuse
         for role in ROLES:
@@ -70,7 +84,7 @@ def cells(table: Table, kind: str) -> list[Cell]:
                 out.append(Cell(table.service, kind, entry, role, "denied role"))
                 continue
             out.append(Cell(table.service, kind, entry, role, "in scope"))
-            if scope != ANY and role != SERVICE:
+            if scope != ANY and role != SERVICE and role not in filtered:
                 out.append(Cell(table.service, kind, entry, role, "out of scope"))
     return out
 
@@ -81,6 +95,8 @@ def call_for(table: Table, cell: Cell, sample: Sample, world) -> Call:
         return Call(token(cell.role, CITY, member_id=owner), True)
     scope = getattr(table, cell.kind)[cell.entry].roles[cell.role]
     inside = cell.case == "in scope"
+    if scope == NOT_PERSONAL:
+        return Call(token(cell.role, CITY, member_id=STRANGER), not inside)
     if scope == OWN_RECORD:
         return Call(token(cell.role, sample.unit, member_id=owner if inside else STRANGER), not inside)
     if scope == CITYWIDE:
@@ -91,8 +107,8 @@ def call_for(table: Table, cell: Cell, sample: Sample, world) -> Call:
     return Call(token(cell.role, sample.unit, member_id=STRANGER), False)  # ANY
 
 
-def every_cell(tables: list[Table], kind: str) -> list[Cell]:
-    return [c for t in tables for c in cells(t, kind)]
+def every_cell(tables: list[Table], kind: str, samples: dict | None = None) -> list[Cell]:
+    return [c for t in tables for c in cells(t, kind, (samples or {}).get(t.service))]
 
 
 def rule_of(table: Table, cell: Cell) -> access.Rule:

@@ -114,3 +114,103 @@ DISPATCH_RPC = {
                                           "approve": True, "reason": "authz", "expected_version": 1},
                                unit=GRID_A),
 }
+
+
+# --- incidents ----------------------------------------------------------------------------------
+
+from gridbus.credit.v1 import credit_pb2 as cpb  # noqa: E402
+from gridbus.incidents.v1 import incidents_pb2 as ipb  # noqa: E402
+from tests.authz.world import DEPARTMENT  # noqa: E402
+
+
+def _report(w):
+    req = ipb.ReportRequest(report_id=str(__import__("uuid").uuid4()), category_code="0102", title="authz",
+                            description="authz", location=ipb.Location(lon=LON, lat=LAT, accuracy_m=5))
+    req.occurred_at.GetCurrentTime()
+    return req
+
+
+def _transition(action, **kw):
+    # expected_version 99: in scope it is ABORTED (or the state refuses it), out of scope refused first
+    return lambda w: ipb.TransitionRequest(incident_id=w.incident("transition"), action=action, expected_version=99,
+                                           **kw)
+
+
+def _summary(w):
+    req = ipb.SummarizeRequest(group_by="status", grid_code=DISTRICT_A)
+    now = datetime.now(timezone.utc)
+    req.reported_from.FromDatetime(now - timedelta(days=1))
+    req.reported_to.FromDatetime(now + timedelta(minutes=1))
+    return req
+
+
+_DEPT = lambda w: DEPARTMENT  # noqa: E731
+INCIDENTS_GRPC = {
+    "Report": Sample(_report, unit=GRID_A),
+    # A batch answers each report with its own result (a report out of scope: PERMISSION_DENIED there).
+    "ReportBatch": Sample(_report, unit=GRID_A, filtered=frozenset({"officer"})),
+    "GetIncident": Sample(lambda w: ipb.GetIncidentRequest(incident_id=w.incident("read")), owner=_DEPT, unit=GRID_A),
+    # A department's list is its own cases: nothing it could ask for lies out of scope.
+    "ListIncidents": Sample(lambda w: ipb.ListIncidentsRequest(grid_code=DISTRICT_A), filtered=frozenset({"department"})),
+    "Summarize": Sample(_summary, filtered=frozenset({"department"})),
+    "Transition": Sample(_transition(ipb.ACTION_UNPARK, note="authz"), owner=_DEPT, unit=GRID_A, by_role={
+        "officer": _transition(ipb.ACTION_REOPEN, note="authz"), "dispatcher": _transition(ipb.ACTION_REOPEN, note="x"),
+        "department": _transition(ipb.ACTION_ACCEPT)}),
+    "Watch": Sample(lambda w: ipb.WatchRequest(grid_code=DISTRICT_A)),
+    "ListCategories": Sample(lambda w: ipb.ListCategoriesRequest()),
+}
+INCIDENTS_RPC = {
+    "get_incident": Sample(lambda w: {"incident_id": w.incident("read")}, owner=_DEPT, unit=GRID_A),
+    "transition": Sample(lambda w: {"incident_id": w.incident("transition"), "action": "unpark", "expected_version": 99,
+                                    "note": "authz"}, owner=_DEPT, unit=GRID_A, by_role={
+        "officer": lambda w: {"incident_id": w.incident("transition"), "action": "reopen", "expected_version": 99,
+                              "note": "authz"},
+        "dispatcher": lambda w: {"incident_id": w.incident("transition"), "action": "reopen", "expected_version": 99,
+                                 "note": "authz"},
+        "department": lambda w: {"incident_id": w.incident("transition"), "action": "accept", "expected_version": 99}}),
+}
+
+
+# --- credit -------------------------------------------------------------------------------------
+
+def _about(message, **kw):
+    """A read of the person in grid A; of the enterprise for a role that reads nothing personal."""
+    return dict(request=lambda w: message(subject_id=w.subject("person"), purpose="authz", **kw),
+                not_personal=lambda w: message(subject_id=w.subject("enterprise"), purpose="authz", **kw), unit=GRID_A)
+
+
+def _decision(w, authority="HB-ENV"):
+    return cpb.ExternalRecord(authority=authority, decision_number=f"authz-{__import__('uuid').uuid4().hex[:8]}",
+                              decision_date="2026-01-06", kind="penalty", subject_code="91330100MA2XXXXX1X",
+                              subject_name="authz", legal_basis="authz", severity=3)
+
+
+CREDIT_GRPC = {
+    "RegisterSubject": Sample(lambda w: cpb.RegisterSubjectRequest(type="enterprise", code="bad", name="authz")),
+    "GetSubject": Sample(**_about(cpb.GetSubjectRequest)),
+    "ListRecords": Sample(**_about(cpb.ListRecordsRequest)),
+    "GetStanding": Sample(**_about(cpb.GetStandingRequest)),
+    "AddRecord": Sample(lambda w: cpb.AddRecordRequest(subject_id=w.subject("person"), kind="commendation",
+                                                       category="authz", severity=4), unit=GRID_A),
+    "ListMembers": Sample(lambda w: cpb.ListMembersRequest(list="red")),
+    "VerifyChain": Sample(lambda w: cpb.VerifyChainRequest()),
+    "ListUnmatched": Sample(lambda w: cpb.ListUnmatchedRequest(limit=5)),
+    "AddExternalRecord": Sample(_decision, owner=lambda w: "HB-ENV"),
+    # A stream's items are each checked against the sender's authority and refused one by one.
+    "ImportRecords": Sample(_decision, owner=lambda w: "HB-ENV", filtered=frozenset({"department"})),
+    "ApplyRepair": Sample(lambda w: cpb.ApplyRepairRequest(record_id=w.decision(), applicant="authz", evidence="authz",
+                                                           corrected_on="2026-01-07"), owner=lambda w: "HB-ENV"),
+    "DecideRepair": Sample(lambda w: cpb.DecideRepairRequest(application_id=str(__import__("uuid").uuid4()),
+                                                             reason="authz")),
+    "ListRepairs": Sample(lambda w: cpb.ListRepairsRequest(subject_id=w.subject("enterprise"))),
+    "CheckRestriction": Sample(lambda w: cpb.CheckRestrictionRequest(uscc="91330100MA2XXXXX1X",
+                                                                     action="public_procurement", purpose="authz")),
+}
+CREDIT_RPC = {
+    "get_standing": Sample(lambda w: {"subject_id": w.subject("person"), "purpose": "authz"},
+                           not_personal=lambda w: {"subject_id": w.subject("enterprise"), "purpose": "authz"},
+                           unit=GRID_A),
+}
+
+GRPC = {"grid": GRID_GRPC, "dispatch": DISPATCH_GRPC, "incidents": INCIDENTS_GRPC, "credit": CREDIT_GRPC}
+RPC = {"grid": GRID_RPC, "dispatch": DISPATCH_RPC, "incidents": INCIDENTS_RPC, "credit": CREDIT_RPC}

@@ -74,3 +74,67 @@ class World:
                                             resolve_minutes=60, working_time=False)
             self._rules[name] = rule.id
         return self._rules[name]
+
+
+class MoreWorld(World):
+    """Incidents and credit subjects in district A, for the matrix."""
+
+    def __init__(self):
+        super().__init__()
+        self._incidents: dict[str, str] = {}
+        self._subjects: dict[str, str] = {}
+        self._records: dict[str, str] = {}
+
+    def incident(self, name: str, department: str | None = DEPARTMENT) -> str:
+        """An incident reported in grid A, dispatched to `department` (district A's own)."""
+        from datetime import datetime, timezone
+
+        from demo.city import grid_cells
+        from services.incidents import domain as incidents_domain
+        from services.incidents import operations as incident_ops
+        if name not in self._incidents:
+            self.department()
+            _, w, s, e, n = next(c for c in grid_cells(PLAN) if c[0] == GRID_A)
+            r = incident_ops.report(SYSTEM, report_id=str(uuid.uuid4()), category_code="0102", title=f"authz {name}",
+                                    description="authz", lon=(w + e) / 2, lat=(s + n) / 2, accuracy_m=5,
+                                    occurred_at=datetime.now(timezone.utc))
+            if department:
+                incident_ops.transition(SYSTEM, r.incident.id, 0,
+                                        incidents_domain.Request("dispatch", department_code=department))
+            self._incidents[name] = r.incident.id
+        return self._incidents[name]
+
+    def subject(self, kind: str) -> str:
+        """A person registered in grid A, or an enterprise."""
+        import random
+
+        from services.credit import domain as credit_domain
+        from services.credit import operations as credit_ops
+        if kind not in self._subjects:
+            if kind == "person":
+                body = f"330102{random.randint(1950, 2000)}0101{random.randint(100, 999)}"
+                code = body + credit_domain._ID_CHECK[sum(int(d) * w for d, w in
+                                                          zip(body, credit_domain._ID_WEIGHTS)) % 11]
+            else:
+                body = "91330100" + "".join(random.choice(credit_domain.USCC_CHARS) for _ in range(9))
+                code = body + credit_domain.uscc_check_char(body)
+            self._subjects[kind] = credit_ops.register(SYSTEM, type_=kind, code=code, name=f"authz {kind}",
+                                                       registered_grid=GRID_A).id
+        return self._subjects[kind]
+
+    def decision(self) -> str:
+        """A record of authority HB-ENV about the enterprise (the sample authorities' directory)."""
+        import yaml
+
+        from services.credit import intake
+        from services.credit import operations as credit_ops
+        if "decision" not in self._records:
+            with open(intake.DIRECTORY_FILE, encoding="utf-8") as f:
+                intake.load_authorities(SYSTEM, yaml.safe_load(f))
+            subject = credit_ops.get_subject(SYSTEM, subject_id=self.subject("enterprise"))
+            record, _ = intake.add_external_record(SYSTEM, {
+                "authority": "HB-ENV", "decision_number": f"authz-{uuid.uuid4().hex[:8]}", "kind": "penalty",
+                "decision_date": "2026-01-05", "subject_code": subject.code, "subject_name": subject.name,
+                "legal_basis": "authz", "severity": 3})
+            self._records["decision"] = record.id
+        return self._records["decision"]

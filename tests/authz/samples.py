@@ -214,3 +214,44 @@ CREDIT_RPC = {
 
 GRPC = {"grid": GRID_GRPC, "dispatch": DISPATCH_GRPC, "incidents": INCIDENTS_GRPC, "credit": CREDIT_GRPC}
 RPC = {"grid": GRID_RPC, "dispatch": DISPATCH_RPC, "incidents": INCIDENTS_RPC, "credit": CREDIT_RPC}
+
+
+# --- emergencies, sensors, subscriptions ----------------------------------------------------------
+
+from gridbus.emergencies.v1 import emergencies_pb2 as epb  # noqa: E402
+from gridbus.sensors.v1 import sensors_pb2 as spb  # noqa: E402
+from gridbus.subscriptions.v1 import subscriptions_pb2 as subpb  # noqa: E402
+
+_ALERTED = lambda w: w.alert()[2]  # noqa: E731
+EMERGENCIES_GRPC = {
+    # A phone hears of the alerts sent to its own officer: there is nothing else to ask for.
+    "WatchAlerts": Sample(lambda w: epb.WatchAlertsRequest(), filtered=frozenset({"officer"})),
+    "Accept": Sample(lambda w: epb.AnswerRequest(alert_id=w.alert()[0]), owner=_ALERTED, unit=GRID_A),
+    "Decline": Sample(lambda w: epb.AnswerRequest(alert_id=w.alert()[0], reason="authz"), owner=_ALERTED, unit=GRID_A),
+    "GetAlert": Sample(lambda w: epb.GetAlertRequest(alert_id=w.alert()[0]), owner=_ALERTED, unit=GRID_A),
+    "Suggest": Sample(lambda w: epb.SuggestRequest(incident_id=w.alert()[1]), unit=GRID_A),
+}
+SENSORS_GRPC = {
+    "RegisterDevice": Sample(lambda w: spb.RegisterDeviceRequest(
+        id="authz-registered", kind="smoke", lon=LON, lat=LAT, department_code="fire", alarm_map={"SMOKE": "04"}),
+        unit=GRID_A),
+    "ListDevices": Sample(lambda w: spb.ListDevicesRequest()),
+    "DeactivateDevice": Sample(lambda w: spb.DeactivateDeviceRequest(id=w.device("deactivated")), unit=GRID_A),
+    "ListSuspected": Sample(lambda w: spb.ListSuspectedRequest(limit=5)),
+    "Confirm": Sample(lambda w: spb.DecideRequest(case_id=w.case()), unit=GRID_A),
+    "Dismiss": Sample(lambda w: spb.DecideRequest(case_id=w.case(), reason="authz"), unit=GRID_A),
+}
+# An organisation's subscriptions are its own: its subscriber token names it (another, unregistered
+# one is refused); an admin's organisations are those within their district.
+_ORG = lambda w: w.organisation()  # noqa: E731
+SUBSCRIPTIONS_GRPC = {
+    "Subscribe": Sample(lambda w: subpb.SubscribeRequest(name="authz", patterns=["grid.#"]), owner=_ORG),
+    "ListSubscriptions": Sample(lambda w: subpb.ListSubscriptionsRequest(), owner=_ORG),
+    "Unsubscribe": Sample(lambda w: subpb.UnsubscribeRequest(name="authz-none"), owner=_ORG),
+    "Replay": Sample(lambda w: subpb.ReplayRequest(name="authz-none"), owner=_ORG),
+    "RegisterOrganisation": Sample(lambda w: subpb.RegisterOrganisationRequest(id="authz-org", name="authz",
+                                                                               scope=[DISTRICT_A])),
+    "ListOrganisations": Sample(lambda w: subpb.ListOrganisationsRequest(), filtered=frozenset({"admin"})),
+}
+
+GRPC.update(emergencies=EMERGENCIES_GRPC, sensors=SENSORS_GRPC, subscriptions=SUBSCRIPTIONS_GRPC)

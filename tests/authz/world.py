@@ -138,3 +138,54 @@ class MoreWorld(World):
                 "legal_basis": "authz", "severity": 3})
             self._records["decision"] = record.id
         return self._records["decision"]
+
+    # --- emergencies, sensors -----------------------------------------------------------------
+
+    def alert(self) -> tuple[str, str, str]:
+        """(alert id, its incident id, the officer it was sent to): an alert in grid A."""
+        from types import SimpleNamespace
+
+        from services.emergencies import store as emergency_store
+        if "alert" not in self._records:
+            alert_id, incident_id, officer = uuid.uuid4(), uuid.uuid4(), self.member("alerted")
+            lineage = [GRID_A[:4] + "00", GRID_A[:6], GRID_A[:9], GRID_A[:12], GRID_A]
+            with session_scope() as s:
+                emergency_store.insert_alert(s, alert_id, incident_id, "0106", "authz", lineage, 120.05, 30.05,
+                                             "near", None)
+                emergency_store.add_recipients(s, alert_id, "near", [SimpleNamespace(member_id=officer, distance_m=10)])
+            self._records["alert"] = (str(alert_id), str(incident_id), officer)
+        return self._records["alert"]
+
+    def device(self, name: str) -> str:
+        """A device in grid A, registered by an operator (its broker user too)."""
+        from demo.city import grid_cells
+        from services.sensors import operations as sensor_ops
+        if name not in self._records:
+            _, w, s, e, n = next(c for c in grid_cells(PLAN) if c[0] == GRID_A)
+            device_id = f"authz-{name}-{uuid.uuid4().hex[:6]}"
+            sensor_ops.register_device(SYSTEM, id_=device_id, kind="smoke", lon=(w + e) / 2, lat=(s + n) / 2,
+                                       department_code="fire", alarm_map={"SMOKE": "04"})
+            self._records[name] = device_id
+        return self._records[name]
+
+    def case(self) -> str:
+        """A suspected case of a device in grid A."""
+        from datetime import datetime, timedelta, timezone
+
+        from services.sensors import store as sensor_store
+        if "case" not in self._records:
+            lineage = [GRID_A[:4] + "00", GRID_A[:6], GRID_A[:9], GRID_A[:12], GRID_A]
+            with session_scope() as s:
+                case_id, _ = sensor_store.add_to_case(s, device_id=self.device("cased"), code="SMOKE", category="04",
+                                                      lineage=lineage, at=datetime.now(timezone.utc), message="authz",
+                                                      value=None, window=timedelta(minutes=1))
+            self._records["case"] = str(case_id)
+        return self._records["case"]
+
+    def organisation(self) -> str:
+        """An organisation registered for district A's events (its id is its subscriber token's member id)."""
+        from services.subscriptions import organisations
+        if "organisation" not in self._records:
+            organisations.operator_register("authz", "authz-subscriber", "authz", [DISTRICT_A], [])
+            self._records["organisation"] = "authz-subscriber"
+        return self._records["organisation"]

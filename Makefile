@@ -54,6 +54,7 @@ browser:
 docs: deps
 	$(PY) scripts/event_catalogue.py
 	$(PY) scripts/action_table.py
+	$(PY) scripts/access_table.py
 
 migrate: deps protos infra
 	$(VENV)/bin/gridbus migrate

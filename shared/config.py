@@ -256,6 +256,12 @@ class Settings:
     # this long after its headers.
     public_header_timeout_seconds: float = _setting("10", _positive_number)
     public_body_timeout_seconds: float = _setting("10", _positive_number)
+    # Every gRPC server (shared/grpc_limits.py): RPCs at once per process, messages in a client
+    # stream, a server stream's life, and requests per caller (a service's are not counted).
+    grpc_max_concurrent_rpcs: int = _setting("100", _positive_int)
+    grpc_max_stream_messages: int = _setting("10000", _positive_int)
+    grpc_max_stream_seconds: float = _setting("3600", _positive_number)
+    grpc_rate_limit: str = _setting("3000/minute", _rate)
     # The dispatch console (services/console): the address it listens on (its port is in
     # services/registry.py), where it finds the gRPC APIs (host:port; None: this host, on the
     # service's port), the operator's base-map tiles (None: the grids alone) and the zone whose

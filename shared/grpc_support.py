@@ -19,11 +19,12 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError
 
-from shared import revocation, tls
+from shared import access, revocation, tls
 from shared.auth import bearer, principal_from_header, verify
-from shared.errors import DomainError, Unauthenticated
+from shared.errors import DomainError, PermissionDenied, Unauthenticated
+from shared.grpc_limits import GrpcLimits, LimitsInterceptor
 from shared.observability import ServerObserver
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,24 @@ def _metadata(context, key: str) -> str | None:
     return None
 
 
+def _bad_value(name: str, exc: DataError, context) -> None:
+    """A value PostgreSQL refused as data (a NUL character, a number out of its column's range):
+    the request's fault, which a validator should have named; logged so it gets one."""
+    log.warning("%s: a request value reached the database unchecked: %s", name, exc.orig)
+    context.abort(grpc.StatusCode.INVALID_ARGUMENT, "a value in the request is malformed or out of range")
+
+
+def _check_row(servicer, name: str, caller) -> None:
+    """The servicer's access table (services/<svc>/access.py) lets the caller's role call this
+    method; an anonymous caller (sign-in) needs a public row. A method without a row is refused."""
+    rule = servicer.access.grpc.get(name)
+    if caller is None:
+        if rule is None or not rule.public:
+            raise PermissionDenied(f"{name} is not declared public in the access table")
+        return
+    access.permit(rule, caller, name)
+
+
 def unary(method=None, *, anonymous: bool = False):
     """Wraps a servicer method `(self, request, context, caller)`: authenticates the caller and
     turns domain errors into a status with their message; anything else is INTERNAL.
@@ -83,9 +102,12 @@ def unary(method=None, *, anonymous: bool = False):
     def wrapper(self, request, context):
         try:
             caller = None if anonymous else principal_from_header(_metadata(context, "authorization"))
+            _check_row(self, method.__name__, caller)
             return method(self, request, context, caller)
         except DomainError as exc:
             context.abort(STATUS[exc.code], exc.message)
+        except DataError as exc:
+            _bad_value(method.__name__, exc, context)
         except Exception as exc:
             if _unavailable(exc):
                 log.warning("%s: %s", method.__name__, exc)
@@ -123,12 +145,15 @@ def server_stream(method):
     def wrapper(self, request, context):
         try:
             verified = verify(bearer(_metadata(context, "authorization")))
+            _check_row(self, method.__name__, verified.principal)
             signed_in = _SignedInStream(context, verified)
             for message in method(self, request, signed_in, verified.principal):
                 signed_in.check()
                 yield message
         except DomainError as exc:
             context.abort(STATUS[exc.code], exc.message)
+        except DataError as exc:
+            _bad_value(method.__name__, exc, context)
         except Exception:
             log.exception("%s failed", method.__name__)
             context.abort(grpc.StatusCode.INTERNAL, "internal error; it has been logged")
@@ -140,9 +165,13 @@ def serve(name: str, add_servicer, servicer, port: int, *, workers: int = 16, bl
           max_receive_bytes: int = MAX_MESSAGE_BYTES, share_port: bool = False):
     """Starts a server for one service with health checking; blocks until SIGTERM/SIGINT.
     share_port: one of serve_processes()'s processes, which serve one port together."""
+    limits = GrpcLimits.from_settings()
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name),
-        interceptors=[ServerObserver()],  # metrics and a trace span per call (shared/observability.py)
+        # metrics and a trace span per call (shared/observability.py); then the limits every
+        # server holds (shared/grpc_limits.py), RPCs at once among them
+        interceptors=[ServerObserver(), LimitsInterceptor(limits)],
+        maximum_concurrent_rpcs=limits.max_concurrent_rpcs,
         options=[("grpc.max_receive_message_length", max_receive_bytes),
                  ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                  # A second server on a taken port must fail, not silently share its traffic,

@@ -130,10 +130,28 @@ def categories(environment):
         incident_ops.load_categories(SYSTEM, yaml.safe_load(f))
 
 
+# The demo's departments, and the codes tests dispatch to by hand: a person may send a case only
+# to a known, active department serving its grid.
+TEST_DEPARTMENTS = ("CG-01", "SW-02", "SW-03", "SW-09", "HB-ENV")
+
+
+@pytest.fixture(scope="session")
+def departments(environment):
+    import yaml
+
+    from services.dispatch import operations as dispatch_ops
+    from services.dispatch.cli import DEFAULT_CONFIG
+    with open(DEFAULT_CONFIG, encoding="utf-8") as f:
+        for d in yaml.safe_load(f)["departments"]:
+            dispatch_ops.upsert_department(SYSTEM, d["code"], d["name"], d["serves"])
+    for code in TEST_DEPARTMENTS:
+        dispatch_ops.upsert_department(SYSTEM, code, f"test department {code}", [CITY.city_code])
+
+
 # --- the incidents service's processes, shared by every test package that needs them ------
 
 @pytest.fixture(scope="session")
-def incidents_server(environment, city, categories):
+def incidents_server(environment, city, categories, departments):
     with service_process(environment, "incidents", "grpc") as proc:
         yield proc.port
 
@@ -146,7 +164,7 @@ def stub(incidents_server):
 
 
 @pytest.fixture(scope="session")
-def incidents_nameko(environment, city, categories):
+def incidents_nameko(environment, city, categories, departments):
     """The nameko service: relays the outbox and applies dispatch's events."""
     with service_process(environment, "incidents", "nameko") as proc:
         yield proc

@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from services.credit import domain, sharing, store
+from services.credit import access, domain, sharing, store
 from services.credit.intake import directory
-from services.credit.operations import READERS, _domain_record, rules
-from shared import auth
+from services.credit.operations import _domain_record, rules
+from shared import access as shared_access, auth
 from shared.auth import Principal
 from shared.config import settings
 from shared.db import session_scope
@@ -95,7 +95,7 @@ def public_profile(caller: Principal, *, uscc: str = "", name: str = "", at: dat
     answer) or its exact registered name (every enterprise of that name, at most 10). Records
     are those published on the day of `at` (now, unless a test moves the clock), with everything
     recorded so far."""
-    auth.require_role(caller, auth.PUBLIC, *READERS)
+    shared_access.permit(access.PUBLIC_PROFILE, caller)
     if bool(uscc) == bool(name):
         raise InvalidArgument("name the enterprise by its unified social credit code or its exact registered name")
     now = utcnow()

@@ -54,7 +54,7 @@ def check_uscc(code: str) -> str:
         if c not in USCC_CHARS:
             raise InvalidArgument(f"character {c!r} at position {i + 1} is not used in unified social credit "
                                   "codes (0-9 and A-Z without I, O, S, V, Z)")
-    if not code[2:8].isdigit():
+    if not (code[2:8].isascii() and code[2:8].isdigit()):
         raise InvalidArgument("positions 3-8 of a unified social credit code are the administrative division code")
     expected = uscc_check_char(code[:17])
     if code[17] != expected:
@@ -67,7 +67,7 @@ def check_id_number(number: str) -> str:
     number = (number or "").strip().upper()
     if len(number) != 18:
         raise InvalidArgument(f"a resident identity number has 18 characters, not {len(number)}")
-    if not number[:17].isdigit() or number[17] not in "0123456789X":
+    if not (number[:17].isascii() and number[:17].isdigit()) or number[17] not in "0123456789X":
         raise InvalidArgument("a resident identity number is 17 digits and a check digit (0-9 or X)")
     try:
         born = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))

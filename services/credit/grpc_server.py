@@ -6,7 +6,7 @@ from __future__ import annotations
 from gridbus.credit.v1 import credit_pb2 as pb
 from gridbus.credit.v1 import credit_pb2_grpc as pb_grpc
 from services import registry
-from services.credit import chain, checkpoint, disclosure, intake, repair
+from services.credit import access, chain, checkpoint, disclosure, intake, repair
 from services.credit import operations as ops
 from services.credit.sharing import FIELDS
 from shared.errors import InvalidArgument
@@ -63,6 +63,8 @@ def standing_pb(s: ops.StandingView) -> pb.Standing:
 
 
 class CreditServicer(pb_grpc.CreditServiceServicer):
+    access = access.TABLE
+
     @unary
     def RegisterSubject(self, request, context, caller):
         return subject_pb(ops.register(caller, type_=request.type, code=request.code, name=request.name,

@@ -17,9 +17,9 @@ from typing import Callable, Iterable
 
 from sqlalchemy.orm import Session
 
-from services.credit import domain, sharing, store
+from services.credit import access, domain, sharing, store
 from services.credit.operations import SCHEMA, RecordView, _announce_many, _record_view, record_added, rules
-from shared import auth
+from shared import access as shared_access, auth
 from shared.auth import Principal
 from shared.config import settings
 from shared.db import session_scope
@@ -116,6 +116,9 @@ def import_records(caller: Principal, items: Iterable[tuple[int, dict | InvalidA
 def add_external_record(caller: Principal, fields: dict) -> tuple[RecordView, bool]:
     """One decision pushed by a department: (the record, True) when new, (the record sent
     before, False) when the decision is recorded already. Refusals raise."""
+    if shared_access.scope_of(access.SEND, caller) == shared_access.OWN_RECORD:  # a department: its own authority's
+        shared_access.require(access.SEND, caller, owner=str(fields.get("authority") or "").strip(),
+                              what=f"a decision of authority {fields.get('authority')!r}")
     report = import_records(caller, [(1, fields)])
     outcome = report.outcomes[0]
     if outcome.outcome == REFUSED:

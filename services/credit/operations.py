@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -15,7 +16,7 @@ import yaml
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from services.credit import domain, store
+from services.credit import domain, lookups, store
 from shared import auth, units
 from shared.auth import Principal
 from shared.config import settings
@@ -125,42 +126,10 @@ def register(caller: Principal, *, type_: str, code: str, name: str, registered_
         return _subject_view(store.subject(session, subject_id=values["id"]))
 
 
-def _find(session: Session, *, subject_id: str = "", uscc: str = "", id_number: str = ""):
-    if subject_id:
-        row = store.subject(session, subject_id=parse_uuid(subject_id, "subject id"))
-    elif uscc:
-        row = store.subject(session, uscc=domain.check_uscc(uscc))
-    elif id_number:
-        row = store.subject(session, id_lookup=domain.id_lookup_key(domain.check_id_number(id_number),
-                                                                    settings().credit_id_key))
-    else:
-        raise InvalidArgument("name the subject: subject_id, uscc or id_number")
-    if row is None:
-        raise NotFound("no such subject in the registry")
-    return row
-
-
-def _may_read(caller: Principal, subject, purpose: str) -> None:
-    if subject.type == domain.PERSON:
-        auth.require_role(caller, *READERS)
-        if not (purpose or "").strip():
-            raise InvalidArgument("reading a person's credit needs a purpose; it is logged")
-    else:
-        auth.require_role(caller, *READERS, auth.OFFICER)
-
-
-def _log_person_read(session: Session, caller: Principal, subject, what: str, purpose: str) -> None:
-    if subject.type == domain.PERSON:
-        store.log_access(session, subject.id, caller.member_id, caller.role, what, purpose.strip())
-
-
 def get_subject(caller: Principal, *, subject_id: str = "", uscc: str = "", id_number: str = "",
                 purpose: str = "") -> SubjectView:
-    with session_scope() as session:
-        row = _find(session, subject_id=subject_id, uscc=uscc, id_number=id_number)
-        _may_read(caller, row, purpose)
-        _log_person_read(session, caller, row, "subject", purpose)
-        return _subject_view(row)
+    return lookups.read(caller, "subject", purpose, lambda session, row: _subject_view(row),
+                        subject_id=subject_id, uscc=uscc, id_number=id_number)
 
 
 # --- records -------------------------------------------------------------------------------
@@ -309,14 +278,11 @@ def list_records(caller: Principal, subject_id: str, *, kinds: list[str] | None 
         raise InvalidArgument(f"page_size must be 1..{MAX_PAGE}")
     after = None
     if page_token:
-        if not page_token.isdigit():
+        if not re.fullmatch(r"[0-9]{1,18}", page_token):  # not str.isdigit(): it takes "²" and "١"
             raise InvalidArgument("page_token is not one this service gave out")
         after = int(page_token)
-    with session_scope() as session:
-        subject = _find(session, subject_id=subject_id)
-        _may_read(caller, subject, purpose)
-        _log_person_read(session, caller, subject, "records", purpose)
-        rows = store.records_of(session, subject.id, kinds=kinds, after_seq=after, limit=page_size + 1)
+    rows = lookups.read(caller, "records", purpose, lambda session, subject: store.records_of(
+        session, subject.id, kinds=kinds, after_seq=after, limit=page_size + 1), subject_id=subject_id)
     more = len(rows) > page_size
     rows = rows[:page_size]
     return [_record_view(r) for r in rows], (str(rows[-1].seq) if more else "")
@@ -329,12 +295,11 @@ def _standing(session: Session, subject_id: uuid.UUID, as_of: datetime) -> domai
 def get_standing(caller: Principal, subject_id: str, as_of: datetime | None = None, purpose: str = "") -> StandingView:
     """Score and lists from the records in force at `as_of` (default now)."""
     as_of = as_of or utcnow()
-    with session_scope() as session:
-        subject = _find(session, subject_id=subject_id)
-        _may_read(caller, subject, purpose)
-        _log_person_read(session, caller, subject, f"standing as of {as_of.isoformat()}", purpose)
+
+    def standing(session, subject):
         s = _standing(session, subject.id, as_of)
         return StandingView(_subject_view(subject), as_of, s.score, s.lists, len(s.in_force))
+    return lookups.read(caller, f"standing as of {as_of.isoformat()}", purpose, standing, subject_id=subject_id)
 
 
 def list_members(caller: Principal, list_name: str, as_of: datetime | None = None) -> list[StandingView]:
@@ -363,6 +328,8 @@ def access_log(caller: Principal, subject_id: str) -> list:
 
 def list_unmatched(caller: Principal, limit: int = 100) -> list:
     auth.require_role(caller, auth.ADMIN, auth.SERVICE)
+    if not 0 < limit <= MAX_PAGE:
+        raise InvalidArgument(f"limit must be 1..{MAX_PAGE}")
     with session_scope() as session:
         return store.unmatched(session, limit)
 

@@ -12,8 +12,9 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from services import registry
-from services.credit import disclosure
+from services.credit import access, disclosure
 from services.credit import operations as ops
+from shared import access as shared_access
 from shared.auth import PUBLIC_READER
 from shared.logs import setup_logging
 from shared.public_http import Limits, create_app, json_endpoint, serve
@@ -63,10 +64,15 @@ def by_name(request: Request) -> dict:
     return {"as_of": profiles[0].as_of, "date": profiles[0].day, "results": [_profile(p) for p in profiles]}
 
 
+def _route(path: str, fn) -> Route:
+    shared_access.declared(access.TABLE, "http", f"GET {path}")
+    return Route(path, json_endpoint(fn))
+
+
 def app(limits_: Limits | None = None):
     return create_app(title="gridbus public credit information", version="1", description=DESCRIPTION,
-                      routes=[Route("/credit/v1/enterprises/{code}", json_endpoint(by_code)),
-                              Route("/credit/v1/enterprises", json_endpoint(by_name))],
+                      routes=[_route("/credit/v1/enterprises/{code}", by_code),
+                              _route("/credit/v1/enterprises", by_name)],
                       health=ops.health, limits_=limits_ or Limits.from_settings())
 
 

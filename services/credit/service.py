@@ -7,14 +7,13 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict
 
-from nameko.rpc import rpc
 from nameko.timer import timer
 
-from services.credit import chain
+from services.credit import access, chain
 from services.credit import operations as ops
 from services.credit import violations
+from shared.access import rpc
 from shared.config import settings
-from shared.errors import DomainError
 from shared.events import on_event
 from shared.nameko_support import Caller, OutboxRelay
 
@@ -28,15 +27,16 @@ CHECKPOINT_SECONDS = settings().credit_checkpoint_seconds
 
 class CreditService:
     name = "credit"
+    access = access.TABLE
 
     caller = Caller()
     relay = OutboxRelay("credit")
 
-    @rpc(expected_exceptions=DomainError)
+    @rpc
     def health(self) -> dict:
         return ops.health()
 
-    @rpc(expected_exceptions=DomainError)
+    @rpc
     def get_standing(self, subject_id: str, purpose: str = "") -> dict:
         s = ops.get_standing(self.caller(), subject_id, purpose=purpose)
         return {"subject_id": s.subject.id, "score": s.score, "lists": s.lists, "as_of": s.as_of.isoformat(),

@@ -346,6 +346,9 @@ def read_jsonl(lines: Iterable[str]) -> Iterator[tuple[int, dict | InvalidArgume
         except json.JSONDecodeError as exc:
             yield number, InvalidArgument(f"not JSON: {exc.msg} at column {exc.colno}")
             continue
+        except RecursionError:
+            yield number, InvalidArgument("not a record: nested too deeply")
+            continue
         yield number, value if isinstance(value, dict) else InvalidArgument("each line is one JSON object")
 
 

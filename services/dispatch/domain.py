@@ -15,7 +15,9 @@ from datetime import datetime, timedelta
 
 from services.dispatch.calendar import WorkCalendar
 from services.dispatch.time_limits import TimeLimit
-from shared import auth, units
+from services.dispatch import access
+from shared import access as shared_access, auth, units
+from shared.access import Rule as Rule_
 from shared.auth import Principal
 from shared.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 
@@ -188,28 +190,27 @@ def level_name(lineage: list[str], level: int) -> str:
 
 # --- who may do what -----------------------------------------------------------------------
 
-def may_dispatch(p: Principal, lineage: list[str]) -> None:
-    auth.require_role(p, auth.DISPATCHER, auth.ADMIN, auth.SERVICE)
-    auth.require_scope(p, lineage, "this task")
+def _grid(lineage: list[str]) -> list[str] | None:
+    return [lineage[-1]] if lineage else None
+
+
+def may_dispatch(p: Principal, lineage: list[str], rule: Rule_ = access.DISPATCH) -> None:
+    shared_access.require(rule, p, units_=_grid(lineage), what="this task")
 
 
 def may_handle(p: Principal, department_code: str | None) -> None:
-    auth.require_role(p, auth.DEPARTMENT, auth.SERVICE)
-    if p.role == auth.DEPARTMENT and p.member_id != department_code:
-        raise PermissionDenied(f"this task is not assigned to department {p.member_id}")
+    shared_access.require(access.HANDLE, p, owner=department_code,
+                          what=f"this task (not assigned to department {p.member_id})")
 
 
 def may_read(p: Principal, lineage: list[str], department_code: str | None) -> None:
-    if p.role == auth.DEPARTMENT:
-        if department_code != p.member_id:
-            raise PermissionDenied("this task is not assigned to your department")
-        return
-    auth.require_role(p, auth.DISPATCHER, auth.ADMIN, auth.SERVICE)
-    auth.require_scope(p, lineage, "this task")
+    shared_access.require(access.READ_TASK, p, units_=_grid(lineage), owner=department_code,
+                          what="this task")
 
 
-def may_configure(p: Principal) -> None:
-    auth.require_role(p, auth.ADMIN, auth.SERVICE)
+def may_configure(p: Principal, unit_codes: list[str] | None, what: str) -> None:
+    """unit_codes: where the department or rule applies; None: anywhere (a citywide admin)."""
+    shared_access.require(access.CONFIGURE, p, units_=unit_codes, what=what)
 
 
 def require_status(status: str, allowed: set[str], action: str) -> None:

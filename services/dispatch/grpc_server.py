@@ -6,7 +6,7 @@ from __future__ import annotations
 from gridbus.dispatch.v1 import dispatch_pb2 as pb
 from gridbus.dispatch.v1 import dispatch_pb2_grpc as pb_grpc
 from services import registry
-from services.dispatch import domain
+from services.dispatch import access, domain
 from services.dispatch import operations as ops
 from services.dispatch.operations.changes import time_limits
 from shared.errors import InvalidArgument
@@ -45,6 +45,8 @@ def department_pb(d) -> pb.Department:
 
 
 class DispatchServicer(pb_grpc.DispatchServiceServicer):
+    access = access.TABLE
+
     @unary
     def UpsertDepartment(self, request, context, caller):
         d = request.department

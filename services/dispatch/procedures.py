@@ -17,7 +17,8 @@ from datetime import datetime, timedelta
 
 from services.dispatch.calendar import WorkCalendar
 from services.dispatch.domain import ACKNOWLEDGED, ASSIGNED
-from shared import auth
+from services.dispatch import access
+from shared import access as shared_access, auth
 from shared.auth import Principal
 from shared.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 
@@ -105,7 +106,7 @@ def plan_decision(p: Principal, t: TaskState, name: str, approve: bool, granted:
     proc = procedure(name)
     if p.role not in proc.deciders:
         raise PermissionDenied(f"role {p.role} may not decide {name}")
-    auth.require_scope(p, t.lineage, "this task")
+    shared_access.require(access.DECIDE_PROCEDURE, p, units_=list(t.lineage[-1:]), what="this task")
     if t.pending != name:
         raise FailedPrecondition(f"no {name} request is waiting for a decision")
     if t.pending_by == p.member_id:

@@ -7,12 +7,11 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict
 
-from nameko.rpc import rpc
 from nameko.timer import timer
 
-from services.dispatch import domain
+from services.dispatch import access, domain
 from services.dispatch import operations as ops
-from shared.errors import DomainError
+from shared.access import rpc
 from shared.events import on_event
 from shared.nameko_support import Caller, OutboxRelay
 
@@ -27,24 +26,25 @@ def task_dict(t: ops.TaskView) -> dict:
 
 class DispatchService:
     name = "dispatch"
+    access = access.TABLE
 
     caller = Caller()
     relay = OutboxRelay("dispatch")
 
-    @rpc(expected_exceptions=DomainError)
+    @rpc
     def health(self) -> dict:
         return ops.health()
 
-    @rpc(expected_exceptions=DomainError)
+    @rpc
     def get_task(self, task_id: str) -> dict:
         return task_dict(ops.get_task(self.caller(), task_id))
 
-    @rpc(expected_exceptions=DomainError)
+    @rpc
     def request_procedure(self, task_id: str, procedure: str, reason: str, expected_version: int,
                           minutes: int = 0) -> dict:
         return task_dict(ops.request_procedure(self.caller(), task_id, procedure, reason, minutes, expected_version))
 
-    @rpc(expected_exceptions=DomainError)
+    @rpc
     def decide_procedure(self, task_id: str, procedure: str, approve: bool, reason: str, expected_version: int,
                          granted_minutes: int = 0) -> dict:
         return task_dict(ops.decide_procedure(self.caller(), task_id, procedure, approve, reason, granted_minutes,

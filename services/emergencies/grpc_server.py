@@ -9,7 +9,7 @@ import queue
 from gridbus.emergencies.v1 import emergencies_pb2 as pb
 from gridbus.emergencies.v1 import emergencies_pb2_grpc as pb_grpc
 from services import registry
-from services.emergencies import operations as ops
+from services.emergencies import access, operations as ops
 from shared import auth
 from shared.changefeed import ChangeFeed
 from shared.grpc_support import serve, server_stream, timestamp, unary
@@ -48,6 +48,8 @@ def notice_for(member_id: str, event: dict) -> pb.AlertNotice | None:
 
 
 class EmergencyServicer(pb_grpc.EmergencyServiceServicer):
+    access = access.TABLE
+
     def __init__(self, feed: ChangeFeed):
         self.feed = feed
 

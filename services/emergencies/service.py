@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import logging
 
-from nameko.rpc import rpc
 from nameko.timer import timer
 
+from services.emergencies import access
 from services.emergencies import operations as ops
+from shared.access import rpc
 from shared.config import settings
-from shared.errors import DomainError
 from shared.events import on_event
 from shared.nameko_support import OutboxRelay
 
@@ -22,10 +22,11 @@ SWEEP_SECONDS = settings().emergencies_sweep_seconds
 
 class EmergenciesService:
     name = "emergencies"
+    access = access.TABLE
 
     relay = OutboxRelay("emergencies")
 
-    @rpc(expected_exceptions=DomainError)
+    @rpc
     def health(self) -> dict:
         return ops.health()
 

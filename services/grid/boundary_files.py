@@ -48,6 +48,8 @@ def read_geojson(raw: str | bytes, crs: str | None = None) -> Source:
         doc = json.loads(raw)
     except ValueError as exc:
         raise InvalidArgument(f"the GeoJSON is not JSON: {exc}")
+    except RecursionError:  # arrays or objects nested thousands deep: no boundary file is
+        raise InvalidArgument("the GeoJSON is nested too deeply")
     declared = crs or _legacy_crs_member(doc)
     if declared is None:
         return Source(doc, WGS84)

@@ -11,7 +11,8 @@ from typing import Sequence
 
 import numpy as np
 
-from shared import auth, datum
+from services.grid import access
+from shared import access as shared_access, auth, datum
 from shared.auth import Principal
 from shared.datum import Datum
 from shared.errors import InvalidArgument, PermissionDenied, ResourceExhausted
@@ -258,42 +259,42 @@ def check_assignable(role: str, grid_code: str) -> None:
 
 # --- who may do what --------------------------------------------------------------------------
 
-def may_read_unit(p: Principal, code: str) -> None:
-    auth.require_role(p, auth.ADMIN, auth.DISPATCHER, auth.OFFICER, auth.SERVICE)
-    auth.require_scope(p, lineage(code), f"unit {code}")
+def may_read_unit(p: Principal, code: str, rule=access.READ_UNIT) -> None:
+    shared_access.require(rule, p, units_=[code], what=f"unit {code}")
 
 
 def may_manage_unit(p: Principal, code: str) -> None:
-    auth.require_role(p, auth.ADMIN)
-    auth.require_scope(p, lineage(code), f"unit {code}")
-
-
-def may_manage_members(p: Principal) -> None:
-    auth.require_role(p, auth.ADMIN)
+    shared_access.require(access.IMPORT_UNITS, p, units_=[code], what=f"unit {code}")
 
 
 def may_read_member(p: Principal, member_id: str, assigned_codes: list[str]) -> None:
-    if p.role == auth.SERVICE or p.member_id == member_id:
-        return
-    auth.require_role(p, auth.ADMIN, auth.DISPATCHER)
-    if p.role == auth.DISPATCHER or assigned_codes:
-        # An admin or dispatcher sees the members assigned within their scope (admins also
-        # see members not yet assigned anywhere, to assign them).
-        if not any(p.covers(lineage(c)) for c in assigned_codes):
-            raise PermissionDenied(f"member {member_id} works outside your grids")
+    if p.member_id == member_id:
+        return  # anyone may read themselves
+    # A dispatcher sees the members assigned within their scope; an admin also the members not
+    # yet assigned anywhere, to assign them.
+    shared_access.require(access.READ_MEMBER, p, units_=assigned_codes, owner=member_id,
+                          what=f"member {member_id}", any_unit=p.role != auth.ADMIN)
 
 
-def may_update_member(p: Principal, member_id: str, changes: set[str]) -> None:
-    if p.role == auth.ADMIN:
-        return
-    if p.member_id == member_id and changes <= {"on_duty"}:
-        return  # an officer goes on and off duty themselves
-    raise PermissionDenied("only an admin changes members (you may set your own on-duty state)")
+def may_update_member(p: Principal, member_id: str, changes: set[str], assigned_codes: list[str]) -> None:
+    """An admin changes the members whose every grid lies in their district; a member sets
+    only their own on-duty state."""
+    if shared_access.scope_of(access.UPDATE_MEMBER, p) == shared_access.OWN_RECORD and not changes <= {"on_duty"}:
+        raise PermissionDenied("only an admin changes members (you may set your own on-duty state)")
+    shared_access.require(access.UPDATE_MEMBER, p, units_=assigned_codes, owner=member_id,
+                          what=f"member {member_id}")
+
+
+def may_assign(p: Principal, member_id: str, grid_code: str, assigned_codes: list[str]) -> None:
+    """The grid, and every grid the member works in already, lie in the admin's district: an
+    admin never takes another district's member into their own grids."""
+    shared_access.require(access.ASSIGN_MEMBER, p, units_=[grid_code], what=f"unit {grid_code}")
+    shared_access.require(access.ASSIGN_MEMBER, p, units_=assigned_codes, what=f"member {member_id}")
 
 
 def may_report_position(p: Principal, member_id: str) -> None:
-    if p.member_id != member_id:
-        raise PermissionDenied("a member reports only their own position")
+    shared_access.require(access.REPORT_POSITION, p, owner=member_id, what="this position (a member reports only "
+                          "their own)")
 
 
 def mask_for(p: Principal, member_id: str, phone: str) -> str:

@@ -11,7 +11,7 @@ from gridbus.common.v1 import geo_pb2
 from gridbus.grid.v1 import grid_pb2 as pb
 from gridbus.grid.v1 import grid_pb2_grpc as pb_grpc
 from services import registry
-from services.grid import boundary_files, domain, operations as ops, signin, tiles
+from services.grid import access, boundary_files, domain, operations as ops, signin, tiles
 from shared import geo_proto
 from shared.errors import InvalidArgument
 from shared.geo_proto import SHIFTED as _SHIFTED, datum as _datum
@@ -63,6 +63,8 @@ def _role(value: int, *, required: bool) -> str | None:
 
 
 class GridServicer(pb_grpc.GridServiceServicer):
+    access = access.TABLE
+
     @unary
     def Locate(self, request, context, caller):
         found = ops.locate(caller, request.lon, request.lat, _datum(request.datum))

@@ -14,8 +14,9 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from services.grid import access as grid_access
 from services.grid import domain, import_store, signin, store
-from shared import auth, units
+from shared import access as shared_access, auth, units
 from shared.auth import Principal
 from shared.datum import Datum
 from shared.db import engine, session_scope
@@ -200,7 +201,7 @@ def import_units(caller: Principal, feature_collection: dict,
     """Idempotent upsert of a FeatureCollection (WGS 84; services/grid/boundary_files.py reads
     the files cities have into one), all or nothing; what the tolerance let it adjust comes back
     in the result."""
-    auth.require_role(caller, auth.ADMIN, auth.SERVICE)
+    shared_access.permit(grid_access.IMPORT_UNITS, caller)
     drafts = domain.parse_feature_collection(feature_collection, options)
     if caller.role != auth.SERVICE:
         for d in drafts:
@@ -221,7 +222,7 @@ def import_units(caller: Principal, feature_collection: dict,
 # --- members ----------------------------------------------------------------------------------
 
 def create_member(caller: Principal, name: str, phone: str, role: str) -> MemberView:
-    domain.may_manage_members(caller)
+    shared_access.require(grid_access.CREATE_MEMBER, caller)
     domain.check_member_fields(name=name, phone=phone, role=role)
     with session_scope() as session:
         member = store.Member(name=name.strip(), phone=phone, role=role, active=True, on_duty=False, version=1)
@@ -247,10 +248,11 @@ def update_member(caller: Principal, member_id: str, changes: dict, expected_ver
         raise InvalidArgument(f"cannot change {', '.join(sorted(unknown))}")
     if not changes:
         raise InvalidArgument("nothing to change")
-    domain.may_update_member(caller, str(mid), set(changes))
+    shared_access.permit(grid_access.UPDATE_MEMBER, caller)
     domain.check_member_fields(name=changes.get("name"), phone=changes.get("phone"))
     with session_scope() as session:
         member = store.get_member(session, mid, for_update=True)
+        domain.may_update_member(caller, str(mid), set(changes), [a.unit_code for a in member.assignments])
         if expected_version and member.version != expected_version:
             raise Aborted(f"member {mid} is at version {member.version}, not {expected_version}: re-read it")
         if changes.get("on_duty") and not changes.get("active", member.active):
@@ -273,9 +275,8 @@ def update_member(caller: Principal, member_id: str, changes: dict, expected_ver
 def _may_manage_assignment(caller: Principal, member_id: str, grid_code: str) -> uuid.UUID:
     """The member's id, once the caller may manage members and the unit is in their scope."""
     mid = parse_uuid(member_id, "member id")
-    domain.may_manage_members(caller)
     units.level_of(grid_code)
-    auth.require_scope(caller, units.lineage(grid_code), f"unit {grid_code}")
+    shared_access.require(grid_access.ASSIGN_MEMBER, caller, units_=[grid_code], what=f"unit {grid_code}")
     return mid
 
 
@@ -283,6 +284,7 @@ def assign_member(caller: Principal, member_id: str, grid_code: str, primary: bo
     mid = _may_manage_assignment(caller, member_id, grid_code)
     with session_scope() as session:
         member = store.get_member(session, mid, for_update=True)
+        domain.may_assign(caller, str(mid), grid_code, [a.unit_code for a in member.assignments])
         if not member.active:
             raise FailedPrecondition(f"member {mid} is inactive")
         domain.check_assignable(member.role, grid_code)
@@ -330,7 +332,7 @@ def release_member(caller: Principal, member_id: str, grid_code: str) -> MemberV
 def list_members(caller: Principal, root_code: str, role: str | None = None, on_duty_only: bool = False,
                  page_size: int = 100, page_token: str = "") -> tuple[list[MemberView], str]:
     units.level_of(root_code)
-    domain.may_read_unit(caller, root_code)
+    domain.may_read_unit(caller, root_code, grid_access.LIST_MEMBERS)
     if role:
         domain.check_member_fields(role=role)
     if not 0 <= page_size <= MAX_PAGE:

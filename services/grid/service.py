@@ -8,11 +8,10 @@ from dataclasses import asdict
 
 import eventlet.tpool
 from nameko.extensions import DependencyProvider
-from nameko.rpc import rpc
 
-from services.grid import operations as ops
+from services.grid import access, operations as ops
 from shared import datum
-from shared.errors import DomainError
+from shared.access import rpc
 from shared.nameko_support import Caller, OutboxRelay
 
 
@@ -37,31 +36,32 @@ class LeafGrids(DependencyProvider):
 
 class GridService:
     name = "grid"
+    access = access.TABLE
 
     caller = Caller()
     relay = OutboxRelay("grid")
     leaf_grids = LeafGrids()
 
-    @rpc(expected_exceptions=DomainError)
+    @rpc
     def health(self) -> dict:
         return ops.health()
 
-    @rpc(expected_exceptions=DomainError)
+    @rpc
     def locate(self, lon: float, lat: float, datum_name: str | None = None) -> dict:
         """The leaf grid for a point in datum_name (wgs84, cgcs2000, gcj02, bd09; default wgs84):
         {code, name, ancestors, ..., wgs84: {lon, lat}}; NotFound outside every grid."""
         found = ops.locate(self.caller(), lon, lat, datum.parse(datum_name))
         return _unit(found.grid) | {"wgs84": {"lon": found.lon, "lat": found.lat}}
 
-    @rpc(expected_exceptions=DomainError)
+    @rpc
     def get_unit(self, code: str) -> dict:
         return _unit(ops.get_unit(self.caller(), code))
 
-    @rpc(expected_exceptions=DomainError)
+    @rpc
     def list_children(self, code: str) -> list[dict]:
         return [_unit(u) for u in ops.list_children(self.caller(), code)]
 
-    @rpc(expected_exceptions=DomainError)
+    @rpc
     def get_member(self, member_id: str) -> dict:
         m = ops.get_member(self.caller(), member_id)
         d = asdict(m)
@@ -71,7 +71,7 @@ class GridService:
                              "reported_at": m.position.reported_at.isoformat()}
         return d
 
-    @rpc(expected_exceptions=DomainError)
+    @rpc
     def list_members(self, grid_code: str, role: str | None = None, on_duty_only: bool = False) -> list[str]:
         """Ids of the members assigned in a subtree (first 500)."""
         members, _ = ops.list_members(self.caller(), grid_code, role, on_duty_only, ops.MAX_PAGE)

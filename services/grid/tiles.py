@@ -7,9 +7,9 @@ import threading
 import time
 from dataclasses import dataclass
 
-from services.grid import tile_store, tiling
+from services.grid import access as grid_access, tile_store, tiling
 from services.grid.domain import CITY, LEVELS, level_of
-from shared import auth
+from shared import access as shared_access, auth
 from shared.auth import Principal
 from shared.db import engine
 
@@ -41,7 +41,7 @@ def _coarsest_level(caller: Principal) -> str:
 
 def get_tile(caller: Principal, z: int, x: int, y: int) -> Tile:
     """The caller's unit outlines in tile z/x/y (an empty tile outside their scope)."""
-    auth.require_role(caller, auth.ADMIN, auth.DISPATCHER, auth.OFFICER, auth.SERVICE)
+    shared_access.permit(grid_access.TILES, caller)
     tiling.check_tile(z, x, y)
     with engine().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         levels = tiling.levels_at(z, tiling.tile_latitude(z, y), _typical_widths(conn), _coarsest_level(caller))

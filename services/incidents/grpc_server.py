@@ -11,7 +11,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from gridbus.incidents.v1 import incidents_pb2 as pb
 from gridbus.incidents.v1 import incidents_pb2_grpc as pb_grpc
 from services import registry
-from services.incidents import domain
+from services.incidents import access, domain
 from services.incidents import operations as ops
 from shared.changefeed import ChangeFeed
 from shared import geo_proto
@@ -84,6 +84,8 @@ def _report(caller, request: pb.ReportRequest) -> ops.ReportResult:
 
 
 class IncidentServicer(pb_grpc.IncidentServiceServicer):
+    access = access.TABLE
+
     def __init__(self, feed: ChangeFeed | None = None):
         self.feed = feed
 

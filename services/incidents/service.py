@@ -8,11 +8,9 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict
 
-from nameko.rpc import rpc
-
-from services.incidents import domain
+from services.incidents import access, domain
 from services.incidents import operations as ops
-from shared.errors import DomainError
+from shared.access import rpc
 from shared.events import on_event
 from shared.nameko_support import Caller, OutboxRelay
 from shared.timefmt import parse_iso
@@ -29,22 +27,23 @@ def incident_dict(v: ops.IncidentView) -> dict:
 
 class IncidentsService:
     name = "incidents"
+    access = access.TABLE
 
     caller = Caller()
     relay = OutboxRelay("incidents")
 
-    @rpc(expected_exceptions=DomainError)
+    @rpc
     def health(self) -> dict:
         return ops.health()
 
-    @rpc(expected_exceptions=DomainError)
+    @rpc
     def get_incident(self, incident_id: str) -> dict:
         incident, history = ops.get(self.caller(), incident_id)
         d = incident_dict(incident)
         d["history"] = [{**asdict(h), "at": h.at.isoformat()} for h in history]
         return d
 
-    @rpc(expected_exceptions=DomainError)
+    @rpc
     def transition(self, incident_id: str, action: str, expected_version: int, note: str | None = None,
                    department_code: str | None = None, violation_confirmed: bool = False,
                    duplicate_of: str | None = None, review_at: str | None = None) -> dict:

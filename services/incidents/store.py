@@ -167,6 +167,12 @@ def unit_lineage(session: Session, code: str) -> list[str] | None:
     return [*row.ancestors, code] if row else None
 
 
+def department(session: Session, code: str):
+    """(active, serves) of a handling department, from dispatch's set-up (docs/service-contracts.md)."""
+    return session.execute(text("SELECT active, serves FROM dispatch.departments WHERE code = :c"),
+                           {"c": code}).first()
+
+
 # --- incidents -----------------------------------------------------------------------------
 
 def insert_incident(session: Session, values: dict) -> bool:

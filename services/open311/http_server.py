@@ -23,8 +23,8 @@ from starlette.routing import Route
 from services import registry
 from services.incidents import domain as incidents_domain
 from services.incidents import operations as incidents
-from services.open311 import mapping
-from shared import auth
+from services.open311 import access, mapping
+from shared import access as shared_access, auth
 from shared.auth import PUBLIC_READER, Principal
 from shared.config import settings
 from shared.errors import InvalidArgument, NotFound, PermissionDenied
@@ -258,6 +258,7 @@ def request_create(request: Request, body: bytes) -> Response:
     if client is None:
         raise PermissionDenied("a valid api_key is required to submit requests")
     caller = Principal(f"{incidents_domain.OPEN311_REPORTER_PREFIX}{client}", auth.SERVICE, ())
+    shared_access.permit(access.SUBMIT, caller)
     result = incidents.report(caller, **mapping.report_args(form, client, request.headers.get("idempotency-key")))
     return render(200 if result.replayed else 201, request.path_params["format"], "service_requests",
                   [{"service_request_id": result.incident.id, "service_notice": "", "account_id": ""}])
@@ -284,6 +285,8 @@ DESCRIPTION = ("Open311 GeoReport v2 (http://wiki.open311.org/GeoReport_v2) for 
 
 
 def _route(path: str, fn, methods=("GET",)) -> Route:
+    for method in methods:
+        shared_access.declared(access.TABLE, "http", f"{method} {BASE}/{path}")
     return Route(f"{BASE}/{path}", threaded(fn, open311_error), methods=list(methods))
 
 

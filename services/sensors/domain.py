@@ -104,6 +104,8 @@ def parse_message(routing_key: str, body: bytes, now: datetime) -> tuple[str, Al
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise Malformed(f"payload is not JSON: {exc}") from None
+    except RecursionError:
+        raise Malformed("payload is nested too deeply") from None
     if not isinstance(doc, dict):
         raise Malformed("payload is not a JSON object")
     code = doc.get("code")

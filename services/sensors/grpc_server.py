@@ -6,7 +6,7 @@ from __future__ import annotations
 from gridbus.sensors.v1 import sensors_pb2 as pb
 from gridbus.sensors.v1 import sensors_pb2_grpc as pb_grpc
 from services import registry
-from services.sensors import domain
+from services.sensors import access, domain
 from services.sensors import operations as ops
 from shared.config import settings
 from shared.grpc_support import serve, timestamp, unary
@@ -31,6 +31,8 @@ def case_pb(c) -> pb.SuspectedCase:
 
 
 class SensorServicer(pb_grpc.SensorServiceServicer):
+    access = access.TABLE
+
     @unary
     def RegisterDevice(self, request, context, caller):
         r = ops.register_device(caller, id_=request.id, kind=request.kind, lon=request.lon, lat=request.lat,

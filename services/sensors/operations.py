@@ -76,6 +76,8 @@ def list_devices(caller: Principal):
 
 def deactivate_device(caller: Principal, device_id: str) -> None:
     s = settings()
+    if not domain.DEVICE_ID.fullmatch(device_id or ""):
+        raise NotFound(f"no device {device_id!r}")
     with session_scope() as session:
         row = store.device(session, device_id, lock=True)
         if row is None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import logging
 
-from nameko.rpc import rpc
 from nameko.timer import timer
 
+from services.sensors import access
 from services.sensors import operations as ops
 from services.sensors.intake import AlarmIntake
+from shared.access import rpc
 from shared.config import settings
-from shared.errors import DomainError
 from shared.nameko_support import OutboxRelay
 
 log = logging.getLogger(__name__)
@@ -21,11 +21,12 @@ SWEEP_SECONDS = settings().sensors_sweep_seconds
 
 class SensorsService:
     name = "sensors"
+    access = access.TABLE
 
     relay = OutboxRelay("sensors")
     intake = AlarmIntake()
 
-    @rpc(expected_exceptions=DomainError)
+    @rpc
     def health(self) -> dict:
         return ops.health()
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from gridbus.subscriptions.v1 import subscriptions_pb2 as pb
 from gridbus.subscriptions.v1 import subscriptions_pb2_grpc as pb_grpc
 from services import registry
-from services.subscriptions import operations as ops
+from services.subscriptions import access, operations as ops
 from services.subscriptions import organisations as orgs
 from shared.grpc_support import serve, time_field, timestamp, unary
 from shared.logs import setup_logging
@@ -27,6 +27,8 @@ def organisation_pb(v: orgs.OrganisationView) -> pb.Organisation:
 
 
 class SubscriptionServicer(pb_grpc.SubscriptionServiceServicer):
+    access = access.TABLE
+
     @unary
     def Subscribe(self, request, context, caller):
         return subscription_pb(ops.subscribe(caller, request.name, list(request.patterns), list(request.scope),

@@ -5,10 +5,11 @@ Run: python -m services.nameko_run services.subscriptions.service"""
 from __future__ import annotations
 
 from nameko.extensions import DependencyProvider
-from nameko.rpc import rpc
 
+from services.subscriptions import access
 from services.subscriptions.delivery import Delivery
-from shared.errors import DomainError, FailedPrecondition
+from shared.access import rpc
+from shared.errors import FailedPrecondition
 
 
 class DeliveryRunner(DependencyProvider):
@@ -32,10 +33,11 @@ class DeliveryRunner(DependencyProvider):
 
 class SubscriptionsService:
     name = "subscriptions"
+    access = access.TABLE
 
     delivery = DeliveryRunner()
 
-    @rpc(expected_exceptions=DomainError)
+    @rpc
     def health(self) -> dict:
         # Serving once the delivery consumes: a subscription made after this sees every later event.
         if not self.delivery.started.is_set():

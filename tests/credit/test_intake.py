@@ -135,7 +135,7 @@ def test_one_record_pushed_by_a_department_over_grpc(authorities, credit):
     err = call_error(credit.AddExternalRecord, other, metadata=HB_ENV)
     assert err.code() == grpc.StatusCode.ALREADY_EXISTS and first.record.id in err.details()
     err = call_error(credit.AddExternalRecord, message, metadata=COURT)
-    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and "may not send records for authority HB-ENV" in err.details()
+    assert err.code() == grpc.StatusCode.PERMISSION_DENIED and "authority 'HB-ENV'" in err.details()
     message.severity = 0
     err = call_error(credit.AddExternalRecord, message, metadata=HB_ENV)
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and "severity is required" in err.details()

@@ -192,7 +192,7 @@ def test_bad_answers_get_typed_errors(emergency_stack, crew):
         (pb.AnswerRequest(alert_id="nope"), as_officer(crew["near"]), grpc.StatusCode.INVALID_ARGUMENT),
         (pb.AnswerRequest(alert_id=str(uuid.uuid4())), as_officer(crew["near"]), grpc.StatusCode.NOT_FOUND),
         (pb.AnswerRequest(alert_id=str(uuid.uuid4())), metadata(token("dispatcher", "330102")),
-         grpc.StatusCode.NOT_FOUND),
+         grpc.StatusCode.PERMISSION_DENIED),  # refused for the role before anything is read
     ]:
         with pytest.raises(grpc.RpcError) as err:
             alerts.Accept(request, metadata=md)

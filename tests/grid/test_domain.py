@@ -97,9 +97,11 @@ def test_scopes_follow_the_hierarchy():
 
 
 def test_member_policies():
-    domain.may_update_member(OFFICER, "m1", {"on_duty"})
+    domain.may_update_member(OFFICER, "m1", {"on_duty"}, ["330106001002001"])
     with pytest.raises(PermissionDenied):
-        domain.may_update_member(OFFICER, "m1", {"on_duty", "name"})
+        domain.may_update_member(OFFICER, "m1", {"on_duty", "name"}, ["330106001002001"])
+    with pytest.raises(PermissionDenied):  # another's
+        domain.may_update_member(OFFICER, "m2", {"on_duty"}, ["330106001002001"])
     with pytest.raises(PermissionDenied):
         domain.may_report_position(ADMIN, "m1")
     domain.may_read_member(DISPATCHER, "m2", ["330106001002001"])
@@ -108,5 +110,11 @@ def test_member_policies():
     with pytest.raises(PermissionDenied):
         domain.may_read_member(DISPATCHER, "m2", [])
     domain.may_read_member(ADMIN, "m2", [])  # admins see unassigned members, to assign them
+    district_admin = Principal("a2", auth.ADMIN, ("330106",))
+    domain.may_update_member(district_admin, "m2", {"active"}, ["330106001002001"])
+    with pytest.raises(PermissionDenied):  # a member of another district
+        domain.may_update_member(district_admin, "m2", {"active"}, ["330106001002001", "330107001002001"])
+    with pytest.raises(PermissionDenied):
+        domain.may_assign(district_admin, "m2", "330106001002001", ["330107001002001"])
     assert domain.mask_for(DISPATCHER, "m2", "13812345678") == "138****5678"
     assert domain.mask_for(ADMIN, "m2", "13812345678") == "13812345678"

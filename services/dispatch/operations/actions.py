@@ -113,17 +113,25 @@ def reject(caller: Principal, task_id: str, reason: str, expected_version: int) 
 
 
 def merge(caller: Principal, task_id: str, into_incident_id: str, expected_version: int) -> TaskView:
+    into = str(parse_uuid(into_incident_id, "into_incident_id"))
+
     def check(t):
         domain.may_dispatch(caller, t.lineage)
         domain.require_status(t.status, set(domain.OPEN), "merge")
-        if str(parse_uuid(into_incident_id, "into_incident_id")) == t.incident_id:
+        if into == t.incident_id:
             raise InvalidArgument("an incident cannot be merged into itself")
 
     def change(session, t):
+        # The case it joins must be one the caller dispatches too: no merging into (and so
+        # closing in favour of) another district's case.
+        target = store.task_of_incident(session, into)
+        if target is None:
+            raise NotFound(f"no task for incident {into}")
+        domain.may_dispatch(caller, task_view(target).lineage)
         store.cancel_deadlines(session, t.key, domain.DEADLINE_KINDS)
         return {"status": domain.MERGED}
     return _act(caller, task_id, expected_version, check, change, "merged", "merge",
-                f"duplicate of {into_incident_id}", lambda before: {"into_incident_id": into_incident_id})
+                f"duplicate of {into}", lambda before: {"into_incident_id": into})
 
 
 def acknowledge(caller: Principal, task_id: str, expected_version: int) -> TaskView:

@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from services.dispatch import domain, evaluation_rules, store
+from services.dispatch import access, domain, evaluation_rules, store
 from services.dispatch.operations.changes import CONFIG_DIR, calendar
-from shared import auth, units
+from shared import access as shared_access, auth, units
 from shared.auth import Principal
 from shared.config import settings
 from shared.db import session_scope
@@ -38,14 +38,17 @@ def evaluation(caller: Principal, start: datetime, end: datetime, *, group_by: s
         raise InvalidArgument(f"group_by must be one of {', '.join(domain.GROUPINGS)}")
     if start >= end:
         raise InvalidArgument("start must be before end")
-    if caller.role == auth.DEPARTMENT:
-        department_code = caller.member_id
-    else:
-        auth.require_role(caller, auth.DISPATCHER, auth.ADMIN, auth.SERVICE)
-        if caller.role == auth.DISPATCHER and not unit_code:
-            raise InvalidArgument("a dispatcher asks for a unit in their scope (unit_code)")
-        if unit_code:
-            domain.may_dispatch(caller, units.lineage(unit_code))
+    if unit_code:
+        units.level_of(unit_code)
+    if shared_access.scope_of(access.EVALUATION, caller) == shared_access.OWN_RECORD:
+        shared_access.require(access.EVALUATION, caller, owner=department_code or caller.member_id,
+                              what=f"the figures of department {department_code}")
+        department_code = caller.member_id  # a department: its own figures
+    elif caller.role == auth.DISPATCHER and not unit_code:
+        raise InvalidArgument("a dispatcher asks for a unit in their scope (unit_code)")
+    else:  # no unit: the whole city, for a citywide caller only
+        shared_access.require(access.EVALUATION, caller, units_=[unit_code] if unit_code else None,
+                              what=f"the figures of {unit_code or 'the whole city'}")
     cal, w = calendar(), weights()
     zone = ZoneInfo(cal.timezone)
     groups: dict[str, evaluation_rules.Figures] = {}

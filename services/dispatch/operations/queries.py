@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from services.dispatch import domain, store
+from services.dispatch import access, domain, store
 from services.dispatch.operations.changes import TaskView, task_view
-from shared import auth, units
+from shared import access as shared_access, auth, units
 from shared.auth import Principal
 from shared.db import session_scope
 from shared.errors import InvalidArgument, NotFound
@@ -29,6 +29,7 @@ def get_task(caller: Principal, task_id: str) -> TaskView:
 
 
 def task_of_incident(caller: Principal, incident_id: str) -> TaskView:
+    incident_id = str(parse_uuid(incident_id, "incident id"))
     with session_scope() as session:
         row = store.task_of_incident(session, incident_id)
         if row is None:
@@ -47,16 +48,14 @@ def list_queue(caller: Principal, *, unit_code: str = "", statuses: list[str] | 
         if s not in domain.STATUSES:
             raise InvalidArgument(f"unknown status {s!r}")
     scope = None
-    if caller.role == auth.DEPARTMENT:
-        if department_code and department_code != caller.member_id:
-            raise InvalidArgument("a department sees its own queue")
+    if shared_access.scope_of(access.QUEUE, caller) == shared_access.OWN_RECORD:
+        shared_access.require(access.QUEUE, caller, owner=department_code or caller.member_id,
+                              what=f"the queue of department {department_code}")
         department_code = caller.member_id
-    else:
-        auth.require_role(caller, auth.DISPATCHER, auth.ADMIN, auth.SERVICE)
-        if unit_code:
-            domain.may_dispatch(caller, units.lineage(unit_code))
-        elif caller.role != auth.SERVICE:
-            scope = caller.scope
+    elif unit_code:
+        domain.may_dispatch(caller, units.lineage(unit_code), access.QUEUE)
+    elif caller.role != auth.SERVICE:
+        scope = caller.scope  # what lies in the caller's scope
     with session_scope() as session:
         rows = store.queue(session, unit_code=unit_code or None, scope=scope, department=department_code or None,
                            statuses=list(statuses or []), escalated_only=escalated_only, limit=limit)

@@ -4,15 +4,15 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from services.dispatch import domain, store
-from shared import auth
+from services.dispatch import access, domain, store
+from shared import access as shared_access
 from shared.auth import Principal
 from shared.db import session_scope
 from shared.errors import FailedPrecondition, InvalidArgument, NotFound
 
 
 def upsert_department(caller: Principal, code: str, name: str, serves: list[str], contact: str = "") -> None:
-    domain.may_configure(caller)
+    shared_access.permit(access.CONFIGURE, caller)
     domain.check_code(code, "department code")
     if not (name or "").strip():
         raise InvalidArgument("department name is required")
@@ -20,12 +20,16 @@ def upsert_department(caller: Principal, code: str, name: str, serves: list[str]
         raise InvalidArgument("serves: one or more unit codes the department works in")
     for unit in serves:
         domain.check_unit(unit, "serves")
+    domain.may_configure(caller, list(serves), f"department {code}")
     with session_scope() as session:
+        before = store.department(session, code)
+        if before is not None:  # nor may an admin take over another district's department
+            domain.may_configure(caller, list(before.serves), f"department {code}")
         store.upsert_department(session, code, name.strip(), sorted(set(serves)), contact or "")
 
 
 def list_departments(caller: Principal) -> list:
-    auth.require_role(caller, auth.ADMIN, auth.SERVICE, auth.DISPATCHER, auth.DEPARTMENT)
+    shared_access.permit(access.READ_SETUP, caller)
     with session_scope() as session:
         return store.departments(session)
 
@@ -46,7 +50,9 @@ def _create_rule(session: Session, caller: Principal, r: domain.Rule) -> int:
 
 def create_rule(caller: Principal, *, category_prefix: str, grid_code: str, department_code: str, priority: int,
                 ack_minutes: int, resolve_minutes: int, working_time: bool) -> domain.Rule:
-    domain.may_configure(caller)
+    shared_access.permit(access.CONFIGURE, caller)
+    domain.check_rule(category_prefix, grid_code, ack_minutes, resolve_minutes, priority)
+    domain.may_configure(caller, [grid_code] if grid_code else None, "a rule for " + (grid_code or "anywhere"))
     with session_scope() as session:
         rule_id = _create_rule(session, caller, domain.Rule(0, category_prefix, grid_code, department_code, priority,
                                                             ack_minutes, resolve_minutes, working_time))
@@ -54,14 +60,18 @@ def create_rule(caller: Principal, *, category_prefix: str, grid_code: str, depa
 
 
 def deactivate_rule(caller: Principal, rule_id: int) -> None:
-    domain.may_configure(caller)
+    shared_access.permit(access.CONFIGURE, caller)
     with session_scope() as session:
+        rule = store.rule(session, rule_id)
+        if rule is not None:
+            domain.may_configure(caller, [rule.grid_code] if rule.grid_code else None,
+                                 f"rule {rule_id} (for {rule.grid_code or 'anywhere'})")
         if not store.deactivate_rule(session, rule_id):
             raise NotFound(f"no active rule {rule_id}")
 
 
 def list_rules(caller: Principal) -> list[domain.Rule]:
-    auth.require_role(caller, auth.ADMIN, auth.SERVICE, auth.DISPATCHER)
+    shared_access.permit(access.READ_SETUP, caller)
     with session_scope() as session:
         return store.active_rules(session)
 
@@ -69,7 +79,7 @@ def list_rules(caller: Principal) -> list[domain.Rule]:
 def load_config(caller: Principal, doc: dict) -> tuple[int, int]:
     """The operator's file: departments upserted, and the active rules replaced by the file's,
     all or nothing. Returns (departments, rules)."""
-    domain.may_configure(caller)
+    domain.may_configure(caller, None, "the whole dispatch set-up")
     if not isinstance(doc, dict):
         raise InvalidArgument("the dispatch file must be a mapping with departments and rules")
     departments, rules = doc.get("departments") or [], doc.get("rules") or []

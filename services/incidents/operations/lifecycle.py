@@ -11,7 +11,7 @@ from services.incidents.operations.views import SCHEMA, IncidentView, event_data
 from shared import auth
 from shared.auth import Principal
 from shared.db import session_scope
-from shared.errors import Aborted, InvalidArgument, NotFound
+from shared.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound
 from shared.ids import parse_uuid
 from shared.outbox import record_event
 from shared.timefmt import utcnow
@@ -49,6 +49,9 @@ def transition_in(session: Session, caller: Principal, iid: uuid.UUID, expected_
                       f"({from_status}), not {expected_version}; re-read and retry")
     outcome = domain.plan_transition(caller, facts, req, utcnow())
     action = domain.ACTIONS[req.action]
+    if caller.role != auth.SERVICE and (action.department in (domain.SETS, domain.CHANGES)
+                                        or action.assist == domain.ADDS):
+        _check_department(session, req.department_code, facts.lineage)
     if action.name in ("verify", "close"):
         _check_criteria(session, caller, current, action.name, req, actor)
     values = {"status": outcome.status, "department_code": outcome.department_code,
@@ -68,6 +71,8 @@ def transition_in(session: Session, caller: Principal, iid: uuid.UUID, expected_
         target_row = store.get(session, target)
         if target_row is None:
             raise NotFound(f"no incident {req.duplicate_of} to merge into")
+        # Merging closes this case in favour of the target: the caller must see that one too.
+        domain.may_read(caller, tuple(target_row[0].lineage), target_row[0].department_code)
         values["duplicate_of"] = target_row[0].duplicate_of or target
     written = store.apply_change(session, iid, from_version, values)
     if written is None:
@@ -104,3 +109,13 @@ def _check_criteria(session: Session, caller: Principal, current: store.Incident
     else:
         criteria.check_closing(current.category_code, rules, has_resolution=bool(last and last.note),
                                note=req.note, was_case=current.status == domain.VERIFIED)
+
+
+def _check_department(session: Session, code: str | None, lineage) -> None:
+    """A person sends a case only to a known, active department that serves its grid (dispatch's
+    set-up); gridbus services relay dispatch's decisions, which dispatch checked."""
+    found = store.department(session, code or "")
+    if found is None or not found.active:
+        raise NotFound(f"no department {code}")
+    if set(found.serves).isdisjoint(lineage):
+        raise FailedPrecondition(f"department {code} does not work in grid {lineage[-1]}")

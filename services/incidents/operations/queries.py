@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from services.incidents import domain, report_rules, store
 from services.incidents.operations.views import (DEFAULT_PAGE, MAX_IDS, MAX_PAGE, Filters, HistoryView,
                                                   IncidentView, view_of)
-from shared import auth
+from shared import auth, units
 from shared.auth import Principal
 from shared.db import session_scope
 from shared.errors import InvalidArgument, NotFound
@@ -69,6 +69,7 @@ def _visible_to(session: Session, caller: Principal, grid_code: str | None) -> d
     exist and be in the caller's scope. The public sees Open311 submissions only."""
     lineage = None
     if grid_code:
+        units.level_of(grid_code)  # a unit code, before it is looked up
         lineage = store.unit_lineage(session, grid_code)
         if lineage is None:
             raise NotFound(f"no unit with code {grid_code}")
@@ -116,6 +117,7 @@ def check_watch(caller: Principal, grid_code: str) -> None:
     auth.require_role(caller, auth.DISPATCHER, auth.OFFICER, auth.ADMIN, auth.SERVICE)
     if not grid_code:
         raise InvalidArgument("grid_code is required: the subtree to watch")
+    units.level_of(grid_code)
     with session_scope() as session:
         lineage = store.unit_lineage(session, grid_code)
     if lineage is None:

@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from services.grid import signin_rules as rules, store
-from shared import auth, revocation
+from shared import auth, revocation, units
 from shared.auth import Principal
 from shared.config import settings
 from shared.db import session_scope
@@ -55,7 +55,7 @@ def set_password(caller: Principal, member_id: str, password: str, username: str
     with session_scope() as session:
         member = store.get_member(session, mid, for_update=True)
         if caller.role == auth.ADMIN:
-            auth.require_scope(caller, [c for a in member.assignments for c in _lineage(a.unit_code)],
+            auth.require_scope(caller, [c for a in member.assignments for c in units.lineage(a.unit_code)],
                                f"member {mid}")
         if name is not None:
             taken = session.scalar(select(store.Credential.member_id).where(
@@ -71,11 +71,6 @@ def set_password(caller: Principal, member_id: str, password: str, username: str
         session.execute(update(store.SignInFailures).where(store.SignInFailures.login_key == f"member:{mid}")
                         .values(failures=0, locked_until=None))
         revoke_sessions(session, mid, "password set")
-
-
-def _lineage(code: str) -> list[str]:
-    from shared import units
-    return units.lineage(code)
 
 
 # --- members ------------------------------------------------------------------------------------

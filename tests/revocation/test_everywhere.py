@@ -1,7 +1,8 @@
 """Revoking a member's sessions (deactivating them, releasing their last unit) refuses their tokens
 on every entry point of every service within 30 s, and ends their open streams: the gRPC servers
 of every service, the nameko RPC of grid and incidents, the console and the officer's app, the
-incidents `Watch`, emergencies' `WatchAlerts` and the console's live events. On the real servers."""
+incidents `Watch`, emergencies' `WatchAlerts`, the console's live events and the officer's app's
+alert stream. On the real servers."""
 from __future__ import annotations
 
 import threading
@@ -58,7 +59,7 @@ def stack(environment, city, categories, incidents_server, incidents_nameko):
     grid_nameko = service_process(environment, "grid", "nameko", name="revocation-grid-nameko")
     with running(*servers.values(), grid_nameko):
         ports = {name: proc.port for name, proc in servers.items()} | {"incidents": incidents_server}
-        targets = {f"GRIDBUS_{s.upper()}_GRPC_TARGET": f"127.0.0.1:{ports[s]}" for s in ("grid", "incidents", "dispatch")}
+        targets = {f"GRIDBUS_{s.upper()}_GRPC_TARGET": f"127.0.0.1:{ports[s]}" for s in ("grid", "incidents", "dispatch", "emergencies")}
         with service_process(environment, "console", "http", name="revocation-console", env=targets) as console:
             channels = {name: grpc.insecure_channel(f"127.0.0.1:{port}") for name, port in ports.items()}
             try:
@@ -130,19 +131,21 @@ class Stream:
 
 
 class EventStream:
-    """The console's live events (server-sent events), read until the console ends them."""
+    """Server-sent events from the console (its live events, the officer's alerts), read until
+    the console ends them; `ready` is the event that says the stream is open."""
 
-    def __init__(self, client: httpx.Client):
-        self.ended, self.code = threading.Event(), None
-        self._client, self._ready = client, threading.Event()
+    def __init__(self, client: httpx.Client, path: str, ready: str):
+        self.ended, self.path, self.events = threading.Event(), path, []
+        self._client, self._ready, self._ready_line = client, threading.Event(), f"event: {ready}"
         threading.Thread(target=self._read, daemon=True).start()
-        assert self._ready.wait(10), "the console's event stream did not open"
+        assert self._ready.wait(15), f"{path} did not open"
 
     def _read(self):
-        with self._client.stream("GET", "/api/events", timeout=None) as answer:
-            self.code = answer.status_code
+        with self._client.stream("GET", self.path, timeout=None) as answer:
             for line in answer.iter_lines():
-                if line.startswith("event: hello"):
+                if line.startswith("event: "):
+                    self.events.append(line.removeprefix("event: "))
+                if line == self._ready_line:
                     self._ready.set()
         self.ended.set()
 
@@ -172,8 +175,9 @@ def test_revoked_members_are_refused_everywhere_within_30_s_and_their_streams_en
                                                                   metadata=metadata(o_token))),
                Stream("emergencies WatchAlerts", lambda: emergencies.WatchAlerts(
                    emergencies_pb2.WatchAlertsRequest(), metadata=metadata(o_token)))]
-    live = EventStream(console)
-    assert not any(s.ended.is_set() for s in streams) and not live.ended.is_set()
+    live = [EventStream(console, "/api/events", "hello"),
+            EventStream(officer_app, "/api/officer/alerts/stream", "ready")]
+    assert not any(s.ended.is_set() for s in [*streams, *live])
 
     grid = grid_pb2_grpc.GridServiceStub(stack["channels"]["grid"])
     admin = metadata(_admin_token())
@@ -190,7 +194,8 @@ def test_revoked_members_are_refused_everywhere_within_30_s_and_their_streams_en
     for stream in streams:
         assert stream.ended.wait(left()), f"{stream.name} still open {WITHIN_S} s after the revocation"
         assert stream.code == UNAUTHENTICATED, (stream.name, stream.code)
-    assert live.ended.wait(left()), f"the console's live events still open {WITHIN_S} s after the revocation"
+    for stream in live:
+        assert stream.ended.wait(left()), f"{stream.path} still open {WITHIN_S} s after the revocation"
     # Their refresh tokens are dead too.
     for answer in (officer, dispatcher):
         with pytest.raises(grpc.RpcError) as info:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -15,6 +16,10 @@ from shared.errors import InvalidArgument, ResourceExhausted, Unauthenticated
 
 # argon2id with argon2-cffi's defaults (RFC 9106's second recommended profile: 64 MiB, 3 passes).
 HASHER = PasswordHasher()
+# Each hash takes 64 MiB for ~50 ms: at most this many at once per process, so a burst of sign-ins
+# (or of guesses) waits its turn instead of taking the server's memory.
+HASHING_AT_ONCE = 4
+_hashing = threading.BoundedSemaphore(HASHING_AT_ONCE)
 MIN_PASSWORD, MAX_PASSWORD = 10, 256
 MAX_LOGIN = 64
 # A user name starts with a letter, so it is never mistaken for a phone number.
@@ -69,7 +74,8 @@ def check_password(password: str) -> None:
 
 def hash_password(password: str) -> str:
     check_password(password)
-    return HASHER.hash(password)
+    with _hashing:
+        return HASHER.hash(password)
 
 
 def password_matches(stored_hash: str | None, password: str) -> bool:
@@ -77,7 +83,8 @@ def password_matches(stored_hash: str | None, password: str) -> bool:
     if len(password) > MAX_PASSWORD:
         return False
     try:
-        return HASHER.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
+        with _hashing:
+            return HASHER.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 

@@ -4,6 +4,8 @@ and the token working on the other calls."""
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 import time
 
 import grpc
@@ -13,6 +15,7 @@ import pytest
 from gridbus.grid.v1 import grid_pb2 as pb
 from gridbus.grid.v1 import grid_pb2_grpc
 from services.grid import signin
+from shared import auth
 from tests.conftest import SYSTEM
 from tests.grid.test_grpc_units import ADMIN, GRID
 from tests.support import metadata, service_process, wait_for
@@ -160,3 +163,26 @@ def test_setting_a_password_checks_it_and_the_user_name(stub):
     assert refused(stub.Refresh, pb.RefreshRequest(refresh_token=session.refresh_token)).code() == \
         grpc.StatusCode.UNAUTHENTICATED
     assert stub.SignIn(pb.SignInRequest(login=name, password="a-new-password-1")).member_id == m.id
+
+
+def _gridbus(environment, *args, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "services.cli", *args], env=environment, input=stdin,
+                          capture_output=True, text=True, timeout=60, check=True)
+
+
+def test_operators_set_passwords_and_make_keys_from_the_command_line(environment, stub):
+    m = stub.CreateMember(pb.CreateMemberRequest(name="Qian Li", phone="136" + "".join(random.choices("0123456789", k=8)),
+                                                 role=pb.ROLE_DISPATCHER), metadata=ADMIN)
+    stub.AssignMember(pb.AssignMemberRequest(member_id=m.id, grid_code=GRID[:6]), metadata=ADMIN)
+    name = f"qian{random.randrange(10**6)}"
+    out = _gridbus(environment, "grid", "set-password", "--member", m.id, "--username", name, "--stdin",
+                   stdin="typed-at-the-console\n")
+    assert out.stdout.strip() == "password set" and "typed-at-the-console" not in out.stdout + out.stderr
+    assert stub.SignIn(pb.SignInRequest(login=name, password="typed-at-the-console")).role == pb.ROLE_DISPATCHER
+    generated = _gridbus(environment, "grid", "set-password", "--member", m.id, "--generate").stdout.strip()
+    assert len(generated) >= 16 and stub.SignIn(pb.SignInRequest(login=m.phone, password=generated)).member_id == m.id
+    keygen = _gridbus(environment, "token", "keygen", "--key-id", "tokens-2027").stdout.splitlines()
+    private = keygen[0].removeprefix("GRIDBUS_TOKEN_KEY=")
+    assert private.startswith("tokens-2027:") and keygen[1].endswith(auth.public_key_text(private))
+    public = _gridbus({**environment, "GRIDBUS_TOKEN_KEY": private}, "token", "public-key").stdout.strip()
+    assert public == auth.public_key_text(private)

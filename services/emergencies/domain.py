@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared import auth
+from services.emergencies import access
+from shared import access as shared_access
 from shared.auth import Principal
-from shared.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from shared.errors import FailedPrecondition, InvalidArgument
 
 URGENT_PRIORITY = 1
 
@@ -63,18 +64,16 @@ def next_stage(stage: str) -> str:
 
 
 def may_answer(p: Principal, recipients: set[str], status: str, accepted_by: str | None) -> None:
-    auth.require_role(p, auth.OFFICER)
-    if p.member_id not in recipients:
-        raise PermissionDenied("this alert was not sent to you")
+    shared_access.require(access.ANSWER, p, owner=p.member_id if p.member_id in recipients else None,
+                          what="this alert (it was not sent to you)")
     if status == ACCEPTED:
         raise FailedPrecondition(f"{accepted_by} accepted this alert already")
     if status == WITHDRAWN:
         raise FailedPrecondition("this alert was withdrawn: its case ended")
 
 
-def may_suggest(p: Principal, lineage: list[str]) -> None:
-    auth.require_role(p, auth.DISPATCHER, auth.ADMIN, auth.SERVICE)
-    auth.require_scope(p, lineage, "this incident")
+def may_suggest(p: Principal, lineage: list[str], rule=access.SUGGEST) -> None:
+    shared_access.require(rule, p, units_=list(lineage[-1:]) or None, what="this incident")
 
 
 def check_limit(limit: int) -> int:

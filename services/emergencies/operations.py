@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import text
 
-from services.emergencies import domain, store
+from services.emergencies import access, domain, store
 from shared import units
 from shared.auth import Principal
 from shared.config import settings
@@ -186,8 +186,8 @@ def get(caller: Principal, alert_id: str):
         if alert is None:
             raise NotFound(f"no alert {alert_id}")
         people = store.recipients(session, aid)
-        if caller.member_id not in {r.member_id for r in people}:
-            domain.may_suggest(caller, list(alert.lineage))
+        if caller.member_id not in {r.member_id for r in people}:  # a recipient reads it; else by scope
+            domain.may_suggest(caller, list(alert.lineage), access.READ)
         return alert, people
 
 

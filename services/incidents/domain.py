@@ -16,7 +16,8 @@ from services.incidents import criteria as criteria_rules
 from services.incidents.figures import (FUNNEL, FUNNEL_MILESTONES, MAX_SUMMARY_DAYS,  # noqa: F401 (re-exported)
                                        SUMMARY_GROUPINGS, SUMMARY_UNIT_DEPTH, check_summary, days_between,
                                        funnel_stages)
-from shared import auth
+from services.incidents import access
+from shared import access as shared_access, auth
 from shared.auth import Principal
 from shared.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 
@@ -314,17 +315,17 @@ def publicly_submitted(reporter_id: str) -> bool:
 
 
 def may_read(p: Principal, lineage: list[str] | tuple[str, ...], department_code: str | None) -> None:
-    if p.role == auth.DEPARTMENT:
-        if department_code != p.member_id:
-            raise PermissionDenied("this incident is not dispatched to your department")
-        return
-    auth.require_scope(p, lineage, "this incident")
+    shared_access.require(access.READ, p, units_=list(lineage[-1:]) or None, owner=department_code,
+                          what="this incident")
 
 
 def may_list(p: Principal, grid_code: str | None, lineage: list[str] | None) -> None:
-    """Listing a subtree needs the subtree in scope; listing without one lists your scope."""
-    if grid_code and p.role != auth.DEPARTMENT:
-        auth.require_scope(p, lineage or [], f"grid {grid_code}")
+    """Listing a subtree needs the subtree in scope; listing without one lists your scope (a
+    department: its own cases; the public: what was submitted through Open311)."""
+    if p.role == auth.PUBLIC:
+        return
+    if grid_code and shared_access.scope_of(access.READ, p) != shared_access.OWN_RECORD:
+        shared_access.require(access.READ, p, units_=[grid_code], what=f"grid {grid_code}")
 
 
 # --- cursors -------------------------------------------------------------------------------

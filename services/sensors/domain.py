@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from services.incidents.report_rules import check_category_code
-from shared import auth
+from services.sensors import access
+from shared import access as shared_access, auth
 from shared.auth import Principal
 from shared.errors import FailedPrecondition, InvalidArgument
 
@@ -164,8 +165,8 @@ def plan_decision(p: Principal, decision: str, status: str, lineage: list[str], 
 
 
 def may_manage_devices(p: Principal, lineage: list[str]) -> None:
-    auth.require_role(p, auth.ADMIN, auth.SERVICE)   # a service: an operator's command (shared/cli.py)
-    auth.require_scope(p, lineage, "this location")
+    # a service: an operator's command (shared/cli.py)
+    shared_access.require(access.MANAGE, p, units_=list(lineage[-1:]) or None, what="this location")
 
 
 def may_review(p: Principal) -> None:

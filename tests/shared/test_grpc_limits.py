@@ -85,8 +85,10 @@ def test_rpcs_at_once_are_limited(incidents_two_at_once):
                                                           timeout=10)
     streams = [watcher(), watcher()]
     for stream in streams:
-        stream.initial_metadata()  # both are being served
+        stream.initial_metadata()  # both are being served (or ended: said below)
     try:
+        ended = [(s.code(), s.details()) for s in streams if s.done()]
+        assert not ended, f"a stream that should hold its place ended: {ended}"
         assert _code(categories) == EXHAUSTED
     finally:
         for stream in streams:

@@ -161,7 +161,9 @@ def moves(browser, base: str) -> list[dict]:
 
 
 def live_latency(browser, base: str, amqp_uri: str, n: int, rate: float) -> list[float]:
-    """Events published on the bus (persistent, confirmed) at `rate` a second: publication to the page."""
+    """Events published on the bus (persistent, confirmed) at `rate` a second: publication to the page.
+    `amqp_uri`: incidents' broker user's, the only one whose incident events the console shows."""
+    from shared.broker_users import credentials
     from shared.outbox import CONTENT_TYPE, events_exchange
     context = signed_in_context(browser, base, PLAN.city_code)
     page = context.new_page()
@@ -181,7 +183,7 @@ def live_latency(browser, base: str, amqp_uri: str, n: int, rate: float) -> list
             sent[event_id] = time.time() * 1000
             producer.publish(body, exchange=events_exchange(), routing_key="incidents.incident.reported",
                              content_type=CONTENT_TYPE, content_encoding="utf-8", delivery_mode=2,
-                             declare=[events_exchange()])
+                             user_id=credentials(amqp_uri)[0], declare=[events_exchange()])
             time.sleep(1 / rate)
     page.wait_for_function(f"() => (window.__gridbusLive || []).length >= {n}", timeout=60_000)
     arrived = {e["id"]: e["received"] for e in page.evaluate("() => window.__gridbusLive")}
@@ -275,19 +277,20 @@ def main() -> None:
         from playwright.sync_api import sync_playwright
         with sync_playwright() as p:
             browser = launch(p)
-            report(browser, base, dsn, amqp_uri, args)
+            from shared.broker_users import env_name
+            report(browser, base, dsn, amqp_uri, args, sup.env[env_name("incidents")])
             browser.close()
     finally:
         sup.stop()
 
 
-def report(browser, base: str, dsn: str, amqp_uri: str, args) -> None:
+def report(browser, base: str, dsn: str, amqp_uri: str, args, incidents_uri: str) -> None:
     with blank_page() as blank_url:
         blank = blank_paints(browser, blank_url, args.reps, viewport=VIEWPORT)
     city = map_paints(browser, base, PLAN.city_code, args.reps)
     district = map_paints(browser, base, f"{PLAN.city_code[:4]}02", args.reps)
     steps = moves(browser, base)
-    live = live_latency(browser, base, amqp_uri, args.events, args.rate)
+    live = live_latency(browser, base, incidents_uri, args.events, args.rate)
     raw_live = raw_broker_latency(amqp_uri, args.events, args.rate)
     street_tiles = sorted({t for s in steps for t in s["tiles"]})
     raw_tiles, console_tiles = tile_rates(base, dsn, street_tiles * 3)

@@ -29,6 +29,7 @@ from bench.bench_incidents import run_concurrently  # noqa: E402
 from demo import services  # noqa: E402
 from demo.run import fresh_database  # noqa: E402
 from demo.supervisor import Supervisor  # noqa: E402
+from shared import broker_users  # noqa: E402
 from gridbus.credit.v1 import credit_pb2 as pb, credit_pb2_grpc  # noqa: E402
 from services.credit.domain import USCC_CHARS, uscc_check_char  # noqa: E402
 from shared import tls  # noqa: E402
@@ -111,13 +112,15 @@ def main() -> None:
 
         with psycopg.connect(dsn) as conn:
             before = conn.execute("SELECT count(*) FROM credit.records").fetchone()[0]
-        with tls.amqp_connection(s.amqp_uri, s, transport_options={"confirm_publish": True}) as conn:
+        # As incidents' broker user, whose events credit takes (shared/broker_users.py).
+        incidents_uri = sup.env[broker_users.env_name("incidents")]
+        with tls.amqp_connection(incidents_uri, s, transport_options={"confirm_publish": True}) as conn:
             producer = conn.Producer()
             t0 = time.perf_counter()
             for e, b in zip(events, bodies):
                 producer.publish(b, exchange=events_exchange(), routing_key=e["type"], content_type=CONTENT_TYPE,
                                  content_encoding="utf-8", delivery_mode=2, message_id=e["id"],
-                                 declare=[events_exchange()])
+                                 user_id=broker_users.credentials(incidents_uri)[0], declare=[events_exchange()])
         with psycopg.connect(dsn, autocommit=True) as conn:
             while conn.execute("SELECT count(*) FROM credit.records").fetchone()[0] < before + len(events):
                 time.sleep(0.05)

@@ -30,10 +30,15 @@ def start_console(log_dir: Path, services: tuple[str, ...], *, prefix: str = "",
     http_port = free_port()
     full_env = {**os.environ, **{f"GRIDBUS_{n.upper()}_GRPC_PORT": str(p) for n, p in ports.items()},
                 "GRIDBUS_CONSOLE_HTTP_PORT": str(http_port), **(env or {})}
+    from demo.services import broker_users
+    from shared.broker_users import env_name
+    full_env.update(broker_users(full_env))  # each service as its own broker user, as `make run` has them
     sup = Supervisor(full_env, log_dir)
     for name in ports:
-        sup.add(f"{prefix}{name}-grpc", sys.executable, "-m", f"services.{name}.grpc_server")
-    sup.add(f"{prefix}console-http", sys.executable, "-m", "services.console.server")
+        sup.add(f"{prefix}{name}-grpc", sys.executable, "-m", f"services.{name}.grpc_server",
+                env={"GRIDBUS_AMQP_URI": full_env[env_name(name)]})
+    sup.add(f"{prefix}console-http", sys.executable, "-m", "services.console.server",
+            env={"GRIDBUS_AMQP_URI": full_env[env_name("console")]})
     base = f"http://127.0.0.1:{http_port}"
     try:
         for port in ports.values():

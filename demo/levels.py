@@ -10,13 +10,15 @@ from urllib.parse import quote, urlsplit
 
 import kombu
 
-from shared import levels, tls
+from shared import broker_users, levels, tls
 
 LEVELS = ("city", "province")
 
 
 class Province:
-    def __init__(self, amqp_uri: str, management_url: str):
+    def __init__(self, amqp_uri: str, management_url: str, link_uri: str):
+        """`link_uri`: the link user's (shared/broker_users.py), which the parents' federation
+        links read their children's gridbus.levels with, and may do nothing else."""
         parts = urlsplit(amqp_uri)
         own = levels.vhost_of(amqp_uri)
         self.base = f"{parts.scheme}://{parts.netloc}"
@@ -29,8 +31,14 @@ class Province:
                                        {"configure": ".*", "write": ".*", "read": ".*"})])
             for vhost in self.vhosts.values():
                 api.apply(levels.setup_plan(vhost))
-            api.apply(levels.link_plan(self.vhosts["city"], "county-demo", self._uri("county")))
-            api.apply(levels.link_plan(self.vhosts["province"], "city-demo", self._uri("city")))
+            # The link user has its grant in the county's vhost already (`gridbus broker users`); the city's too.
+            link_user, link_password = broker_users.credentials(link_uri)
+            prefix = link_user.removesuffix(broker_users.LINK)
+            api.apply(broker_users.permission_plan(self.vhosts["city"], broker_users.link_grant(prefix)))
+            api.apply(levels.link_plan(self.vhosts["city"], "county-demo",
+                                       broker_users.uri_for(self._uri("county"), link_user, link_password)))
+            api.apply(levels.link_plan(self.vhosts["province"], "city-demo",
+                                       broker_users.uri_for(self._uri("city"), link_user, link_password)))
         self.queue = "gridbus-demo-province-watch"
         with tls.amqp_connection(self._uri("province")) as conn:
             ch = conn.channel()

@@ -146,7 +146,8 @@ def main(argv=None) -> None:
     province = None
     if args.levels:
         from demo.levels import Province
-        province = Province(s.amqp_uri, s.broker_management_url)
+        from shared.broker_users import LINK, env_name
+        province = Province(s.amqp_uri, s.broker_management_url, sup.env[env_name(LINK)])
     printer = EventPrinter(s.amqp_uri, verbose=args.events)
     printer.start()
     printer.ready.wait(10)

@@ -13,7 +13,8 @@ Each service connects as its own user, `<prefix><service>` (GRIDBUS_BROKER_USER_
   nobody else reads its requests (which carry bearer tokens) or its replies.
 
 `plan` turns the declaration into management API calls (shared/levels.py `Management` sends them):
-`gridbus broker users`, `make run` (demo/run.py), the tests (tests/conftest.py) and the k8s Job use it.
+`gridbus broker users` (compose's migrate, the k8s Job), `make run` and the benchmarks
+(demo/services.py) and the tests (tests/conftest.py) use it.
 docs/security.md says what the boundary trusts and why."""
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from urllib.parse import quote, unquote, urlsplit
 from shared.config import EVENTS_EXCHANGE
 from shared.levels import LEVELS_EXCHANGE, Call, vhost_of
 
+PREFIX = "gridbus-"  # the default of GRIDBUS_BROKER_USER_PREFIX, which the deployment files use
 DLX = "gridbus.dlx"
 RPC_EXCHANGE = "nameko-rpc"
 MQTT_EXCHANGE = "amq.topic"
@@ -66,9 +68,6 @@ def owner(event_type: str) -> str | None:
     """The service that owns an event type (`incidents.incident.closed` -> incidents), or None."""
     prefix = event_type.partition(".")[0]
     return prefix if prefix in event_owners() else None
-
-
-PREFIX = "gridbus-"  # the default of GRIDBUS_BROKER_USER_PREFIX, which the deployment files use
 
 
 def default_prefix() -> str:
@@ -136,7 +135,8 @@ def grant(service: str, prefix: str | None = None) -> Grant:
         read.append(e(MQTT_EXCHANGE))
         topics.append((MQTT_EXCHANGE, NOTHING, r"^sensors\.[^.]+\.(alarm|heartbeat)$"))
     if service == "subscriptions":
-        # Subscribers' queues, and replays straight into them through the default exchange.
+        # Subscribers' queues, and the filtered copies (live and replayed) put straight into them
+        # through the default exchange (services/subscriptions/delivery.py).
         subscribers = r"gridbus\.sub\..*"
         configure.append(subscribers)
         write += [subscribers, e(DEFAULT_EXCHANGE)]

@@ -173,14 +173,15 @@ def service_process(environment: dict, service: str, kind: str, *, name: str | N
     from demo.services import processes
     from services import registry
 
-    from shared.broker_users import env_name
+    from shared.broker_users import credentials, env_name, uri_for
     process = next(p for p in registry.BY_NAME[service].processes if p.kind == kind)
     argv = dict(processes()[service])[process.name]
     env = {**environment, **(env or {})}
-    # The service's own broker user, as in a deployment (tests/conftest.py made it); its health
-    # probe calls as that user too, as the deployments' probes do.
+    # The service's own broker user, as in a deployment (tests/conftest.py made it), at the broker
+    # address GRIDBUS_AMQP_URI names (a test may give an AMQPS listener); its health probe calls as
+    # that user too, as the deployments' probes do.
     if env_name(service) in env:
-        env["GRIDBUS_AMQP_URI"] = env[env_name(service)]
+        env["GRIDBUS_AMQP_URI"] = uri_for(env["GRIDBUS_AMQP_URI"], *credentials(env[env_name(service)]))
     amqp_uri = env["GRIDBUS_AMQP_URI"]
     port = None
     spoken = settings(env)  # the health check speaks TLS when the process does

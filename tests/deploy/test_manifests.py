@@ -213,3 +213,23 @@ def test_each_process_connects_as_its_own_broker_user(compose, resources):
     assert container["command"] == ["gridbus", "broker", "users"]
     assert "gridbus broker users" in v._command(compose["services"]["migrate"])
     assert given <= set(compose["services"]["migrate"]["environment"])
+
+
+def test_only_sensors_grpc_and_the_users_job_hold_the_brokers_management_url(compose, resources):
+    """Registering a device makes its broker user (services/sensors/broker.py): sensors-grpc needs
+    the administrator's management URL, and no other long-running process may hold it."""
+    holders = {name for name, svc in compose["services"].items()
+               if "GRIDBUS_BROKER_MANAGEMENT_URL" in (svc.get("environment") or {})}
+    assert holders == {"migrate", "sensors-grpc"}
+
+    def management_env(container):
+        return [e for e in container.get("env", []) if e["name"] == "GRIDBUS_BROKER_MANAGEMENT_URL"]
+
+    deployments = {res["metadata"]["name"]: res for _, res in resources if res["kind"] == "Deployment"}
+    holders = {name for name, d in deployments.items()
+               if any(management_env(c) for c in d["spec"]["template"]["spec"]["containers"])
+               or any(ref.get("secretRef", {}).get("name") == "gridbus-broker-admin"
+                      for c in d["spec"]["template"]["spec"]["containers"] for ref in c.get("envFrom", []))}
+    assert holders == {"sensors-grpc"}
+    (ref,) = [e for c in deployments["sensors-grpc"]["spec"]["template"]["spec"]["containers"] for e in management_env(c)]
+    assert ref["valueFrom"]["secretKeyRef"] == {"name": "gridbus-broker-admin", "key": "GRIDBUS_BROKER_MANAGEMENT_URL"}

@@ -26,13 +26,18 @@ def main(argv: list[str] | None = None) -> None:
     if argv[0] not in by_module:
         raise SystemExit(f"{argv[0]} is no nameko module in services/registry.py: {', '.join(sorted(by_module))}")
     s = registry.start(by_module[argv[0]].name)
+    service = next(svc for svc in registry.SERVICES if svc.nameko == argv[0])
+    try:
+        workers = service.nameko_workers()
+    except RuntimeError as exc:
+        raise SystemExit(f"gridbus {service.name}-nameko: {exc}")
 
     from nameko.cli.run import import_service, run
 
     from shared.logs import setup_logging
     from shared.nameko_support import nameko_config
     setup_logging()
-    run(import_service(argv[0]), nameko_config(s))
+    run(import_service(argv[0]), nameko_config(s, workers))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,12 @@ NAMEKO, GRPC, HTTP = "nameko", "grpc", "http"
 GRPC_SERVER_NEEDS = ("grpc_tls_cert", "grpc_tls_key")
 
 
+# nameko's default. Handlers mostly wait on PostgreSQL, so a service whose events come in bursts
+# takes more at once; one that serializes its writes (credit's chain) gains nothing from more.
+DEFAULT_WORKERS = 10
+MAX_WORKERS = 24
+
+
 @dataclass(frozen=True)
 class Port:
     setting: str   # the environment variable that moves it
@@ -51,6 +57,19 @@ class Service:
     # (shared/production.py EVERY_PROCESS_NEEDS): ((kind, (setting, ...)), ...). A process refuses to start
     # without them (config.start).
     needs: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # Its nameko container's max_workers, which nameko also uses as the prefetch of each of its
+    # queues: how many events (and RPCs) it works on at once. GRIDBUS_<NAME>_NAMEKO_WORKERS moves it.
+    workers: int = DEFAULT_WORKERS
+
+    @property
+    def workers_setting(self) -> str:
+        return f"GRIDBUS_{self.name.upper()}_NAMEKO_WORKERS"
+
+    def nameko_workers(self, env=None) -> int:
+        """Its nameko container's workers (and prefetch), from its setting; at most MAX_WORKERS,
+        so every worker gets a connection from the process's pool (shared/db.py) beside the
+        relay's and the listeners'."""
+        return config.bounded_int(self.workers_setting, self.workers, 1, MAX_WORKERS, env)
 
     @property
     def processes(self) -> list[Process]:
@@ -77,10 +96,10 @@ SERVICES: tuple[Service, ...] = (
             deletes_from=("assignments",)),
     Service("incidents", schema="incidents", port=Port("GRIDBUS_INCIDENTS_GRPC_PORT", 50052),
             nameko="services.incidents.service", grpc="services.incidents.grpc_server",
-            cli="services.incidents.cli", append_only=("history",)),
+            cli="services.incidents.cli", append_only=("history",), workers=16),
     Service("dispatch", schema="dispatch", port=Port("GRIDBUS_DISPATCH_GRPC_PORT", 50053),
             nameko="services.dispatch.service", grpc="services.dispatch.grpc_server",
-            cli="services.dispatch.cli", append_only=("task_history",)),
+            cli="services.dispatch.cli", append_only=("task_history",), workers=16),
     Service("credit", schema="credit", port=Port("GRIDBUS_CREDIT_GRPC_PORT", 50054),
             http_port=Port("GRIDBUS_CREDIT_PUBLIC_HTTP_PORT", 8312), nameko="services.credit.service",
             grpc="services.credit.grpc_server", http="services.credit.public_http", cli="services.credit.cli",
@@ -88,7 +107,8 @@ SERVICES: tuple[Service, ...] = (
             # nameko takes closed cases in (identity numbers are keyed) and signs the chain's
             # checkpoints; gRPC looks people up and verifies checkpoints with the public keys alone.
             needs=((NAMEKO, ("credit_id_key", "credit_checkpoint_key")),
-                   (GRPC, ("credit_id_key", "credit_checkpoint_verify_keys")))),
+                   (GRPC, ("credit_id_key", "credit_checkpoint_verify_keys"))),
+            workers=4),  # its writes queue on the chain's one lock: more would only wait there
     # Subscriptions' nameko side delivers every event, filtered, into subscribers' queues.
     Service("subscriptions", schema="subscriptions", port=Port("GRIDBUS_SUBSCRIPTIONS_GRPC_PORT", 50055),
             nameko="services.subscriptions.service", grpc="services.subscriptions.grpc_server", cli="services.subscriptions.cli",

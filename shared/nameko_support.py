@@ -62,7 +62,12 @@ class OutboxRelay(DependencyProvider):
         return self.relay.wake
 
 
-def nameko_config(s) -> dict:
-    """The nameko container's configuration from gridbus's settings (services/nameko_run.py)."""
+def nameko_config(s, workers: int | None = None) -> dict:
+    """The nameko container's configuration from gridbus's settings (services/nameko_run.py);
+    `workers`: its max_workers, which nameko's queue consumer also takes as each queue's prefetch
+    (services/registry.py Service.workers)."""
+    from nameko.constants import DEFAULT_MAX_WORKERS, MAX_WORKERS_CONFIG_KEY
+
     from shared import tls
-    return {"AMQP_URI": s.amqp_uri, "AMQP_SSL": tls.amqp_ssl(s)}  # None: plaintext amqp://
+    return {"AMQP_URI": s.amqp_uri, "AMQP_SSL": tls.amqp_ssl(s),  # None: plaintext amqp://
+            MAX_WORKERS_CONFIG_KEY: workers or DEFAULT_MAX_WORKERS}

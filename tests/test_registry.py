@@ -78,3 +78,31 @@ def test_an_unregistered_process_is_caught(deployment):
     compose, resources = copy.deepcopy(deployment)
     compose["services"]["audit-nameko"] = compose["services"]["grid-nameko"]
     assert v.check_registry(compose, resources) == ["compose: audit-nameko is no process in services/registry.py"]
+
+
+def test_nameko_workers_are_each_services_default_unless_its_setting_moves_them():
+    dispatch, credit = registry.BY_NAME["dispatch"], registry.BY_NAME["credit"]
+    assert dispatch.nameko_workers({}) == 16 and credit.nameko_workers({}) == 4
+    assert registry.BY_NAME["grid"].nameko_workers({}) == registry.DEFAULT_WORKERS
+    assert dispatch.nameko_workers({"GRIDBUS_DISPATCH_NAMEKO_WORKERS": "3"}) == 3
+    for bad in ("0", str(registry.MAX_WORKERS + 1), "many"):
+        with pytest.raises(RuntimeError, match="GRIDBUS_DISPATCH_NAMEKO_WORKERS"):
+            dispatch.nameko_workers({"GRIDBUS_DISPATCH_NAMEKO_WORKERS": bad})
+
+
+def test_every_worker_finds_a_connection_in_the_pool_beside_the_relay_and_listeners():
+    from sqlalchemy.pool import QueuePool
+
+    from shared.db import engine
+    pool = engine("postgresql+psycopg://u@localhost/unused").pool  # not connected: create_engine is lazy
+    assert isinstance(pool, QueuePool)
+    assert pool.size() + pool._max_overflow >= registry.MAX_WORKERS + 4
+    assert all(s.workers <= registry.MAX_WORKERS for s in registry.SERVICES)
+
+
+def test_nameko_config_gives_the_workers_to_nameko_which_prefetches_as_many():
+    from nameko.constants import MAX_WORKERS_CONFIG_KEY
+
+    from shared.config import settings
+    from shared.nameko_support import nameko_config
+    assert nameko_config(settings({}), 16)[MAX_WORKERS_CONFIG_KEY] == 16

@@ -84,6 +84,34 @@ def insert_task(session: Session, values: dict) -> bool:
     return row is not None
 
 
+def claim_and_create_task(session: Session, consumer: str, event: dict, values: dict, history: tuple,
+                          deadlines: list[tuple[str, datetime]]):
+    """One statement for a reported incident: claims the event in the inbox and, only when it
+    was not claimed before, inserts the task, its history row (action, actor id, actor role,
+    note) and its deadlines. Returns (claimed, the task's row or None when it already exists)."""
+    row = session.execute(text(
+        "WITH claim AS (INSERT INTO dispatch.inbox (consumer, event_id, event_type) "
+        "  VALUES (:consumer, CAST(:event_id AS uuid), :event_type) ON CONFLICT DO NOTHING RETURNING event_id), "
+        "task AS (INSERT INTO dispatch.tasks (id, incident_id, status, department_code, rule_id, category, priority, "
+        "  grid_code, lineage, dispatched_at, ack_due_at, resolve_due_at) "
+        "  SELECT CAST(:id AS uuid), CAST(:incident_id AS uuid), :status, :department_code, CAST(:rule_id AS bigint), "
+        "  :category, CAST(:priority AS smallint), :grid_code, CAST(:lineage AS text[]), "
+        "  CAST(:dispatched_at AS timestamptz), CAST(:ack_due_at AS timestamptz), "
+        "  CAST(:resolve_due_at AS timestamptz) FROM claim "
+        f"  ON CONFLICT DO NOTHING RETURNING {TASK_COLUMNS}), "
+        "history AS (INSERT INTO dispatch.task_history (task_id, action, from_status, to_status, department_code, "
+        "  actor_id, actor_role, note) SELECT id, :action, NULL, status, department_code, :actor_id, :actor_role, "
+        "  :note FROM task), "
+        "deadlines AS (INSERT INTO dispatch.deadlines (task_id, kind, level, due_at) "
+        "  SELECT task.id, d.kind, 0, d.due_at FROM task, "
+        "  unnest(CAST(:kinds AS text[]), CAST(:dues AS timestamptz[])) AS d (kind, due_at)) "
+        "SELECT EXISTS (SELECT FROM claim) AS claimed, task.* FROM (VALUES (1)) AS one (x) LEFT JOIN task ON true"),
+        {**values, "consumer": consumer, "event_id": event["id"], "event_type": event["type"],
+         "action": history[0], "actor_id": history[1], "actor_role": history[2], "note": history[3],
+         "kinds": [k for k, _ in deadlines], "dues": [d for _, d in deadlines]}).one()
+    return row.claimed, (row if row.id is not None else None)
+
+
 def task(session: Session, task_id: uuid.UUID, *, for_update: bool = False):
     lock = " FOR UPDATE OF t" if for_update else ""
     return session.execute(text(f"SELECT {TASK_COLUMNS}, {NEXT_DUE} FROM dispatch.tasks t WHERE id = :i{lock}"),

@@ -135,9 +135,14 @@ def save(session: Session, before: TaskView | None, values: dict, *, action: str
     store.history(session, task_id, action, from_status, to_status, department, actor[0], actor[1], note)
     after = task_view(store.task(session, task_id))
     if event:
-        record_event(session, SCHEMA, f"dispatch.task.{event}", f"tasks/{after.id}",
-                     _event_data(after, event_actor or actor, event_data or {}), subject_sequence=after.version)
+        announce(session, after, event, event_actor or actor, event_data)
     return after
+
+
+def announce(session: Session, after: TaskView, event: str, actor: tuple[str, str], extra: dict | None = None) -> None:
+    """Records `dispatch.task.<event>` for the task as it now is."""
+    record_event(session, SCHEMA, f"dispatch.task.{event}", f"tasks/{after.id}",
+                 _event_data(after, actor, extra or {}), subject_sequence=after.version)
 
 
 # --- routing and deadlines -----------------------------------------------------------------
@@ -158,6 +163,12 @@ def routed_values(session: Session, category: str, lineage: list[str], now: date
 def schedule(session: Session, task_id: uuid.UUID, values: dict, now: datetime,
              limit: TimeLimit | None = None) -> None:
     """The deadline rows for a task in the manual queue, or with its department."""
+    for kind, due in deadlines(values, now, limit):
+        store.add_deadline(session, task_id, kind, due)
+
+
+def deadlines(values: dict, now: datetime, limit: TimeLimit | None = None) -> list[tuple[str, datetime]]:
+    """(kind, due) of the deadlines a task in the manual queue, or with its department, starts with."""
     if values["status"] == domain.QUEUED:
         # How long an unrouted task may wait in the manual queue before it escalates: the time
         # limit to file its category, or the setting.
@@ -166,7 +177,5 @@ def schedule(session: Session, task_id: uuid.UUID, values: dict, now: datetime,
             due = calendar().add(now, span) if limit.working_time else now + span
         else:
             due = now + timedelta(minutes=settings().dispatch_assign_minutes)
-        store.add_deadline(session, task_id, domain.ASSIGN, due)
-    else:
-        store.add_deadline(session, task_id, domain.ACK, values["ack_due_at"])
-        store.add_deadline(session, task_id, domain.RESOLVE, values["resolve_due_at"])
+        return [(domain.ASSIGN, due)]
+    return [(domain.ACK, values["ack_due_at"]), (domain.RESOLVE, values["resolve_due_at"])]

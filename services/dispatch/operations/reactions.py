@@ -8,39 +8,46 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from types import SimpleNamespace
 
 from sqlalchemy.orm import Session
 
 from services.dispatch import domain, store
 from services.dispatch.operations import case_procedures
 from services.dispatch.operations.assists import release_open_assists
-from services.dispatch.operations.changes import (SCHEMA, SYSTEM, SYSTEM_ACTOR, TaskView, calendar, limit_of,
-                                                  routed_values, save, schedule, task_view)
+from services.dispatch.operations.changes import (SCHEMA, SYSTEM, SYSTEM_ACTOR, TaskView, announce, calendar,
+                                                  deadlines, limit_of, routed_values, save, schedule, task_view)
 from shared import failpoints
 from shared.db import session_scope
 from shared.inbox import first_delivery
 from shared.timefmt import utcnow
 
+CONSUMER_REPORTED = "dispatch.on_incident_reported"
+
 
 def on_incident_reported(event: dict) -> str:
-    """One task per incident: routed to a department, or to its district's manual queue."""
+    """One task per incident: routed to a department, or to its district's manual queue.
+
+    The inbox claim, the task, its history and its deadlines are one statement (the routing
+    table is cached), then the event: two round trips besides the transaction's own."""
     data = event["data"]
     now = utcnow()
+    lineage = list(data["lineage"])
+    priority = data.get("priority") or 4
     with session_scope() as session:
-        if not first_delivery(session, SCHEMA, "dispatch.on_incident_reported", event):
-            return "duplicate event"
-        lineage = list(data["lineage"])
-        priority = data.get("priority") or 4
         values = routed_values(session, data["category"], lineage, now, priority)
-        task_id = uuid.uuid4()
-        task = save(session, None, {**values, "id": task_id, "incident_id": data["incident_id"],
-                                    "category": data["category"], "priority": priority,
-                                    "grid_code": data["grid_code"], "lineage": lineage},
-                    action="create", actor=SYSTEM_ACTOR,
-                    note="routed by rule" if values["rule_id"] else "manual queue", event="created")
-        if task is None:
+        values.update(id=uuid.uuid4(), incident_id=data["incident_id"], category=data["category"],
+                      priority=priority, grid_code=data["grid_code"], lineage=lineage)
+        due = deadlines(values, now, limit_of(data["category"], priority))
+        note = "routed by rule" if values["rule_id"] else "manual queue"
+        claimed, row = store.claim_and_create_task(session, CONSUMER_REPORTED, event, values,
+                                                   ("create", *SYSTEM_ACTOR, note), due)
+        if not claimed:
+            return "duplicate event"
+        if row is None:
             return "task exists"
-        schedule(session, task_id, values, now, limit_of(data["category"], priority))
+        task = task_view(SimpleNamespace(**row._mapping, next_due_at=min(d for _, d in due)))
+        announce(session, task, "created", SYSTEM_ACTOR)
         failpoints.hit("dispatch.before_commit")
         return "routed" if values["rule_id"] else "manual queue"
 

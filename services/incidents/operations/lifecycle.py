@@ -33,7 +33,10 @@ def transition(caller: Principal, incident_id: str, expected_version: int, req: 
 
 def transition_in(session: Session, caller: Principal, iid: uuid.UUID, expected_version: int,
                    req: domain.Request, actor: tuple[str, str] | None, row=None) -> IncidentView:
-    """`row`: the incident as the caller has just read it in this session, if it has."""
+    """`row`: the incident as the caller has just read it in this session, if it has.
+
+    Every typed error (NotFound, InvalidArgument, FailedPrecondition) is raised before the first
+    write: apply_dispatch_event commits its inbox row after one without a savepoint."""
     row = row if row is not None else store.get(session, iid)
     if row is None:
         raise NotFound(f"no incident {iid}")

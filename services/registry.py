@@ -6,6 +6,7 @@ folders in services/, docker-compose.yml and k8s/.
 Plain data: importing it imports no service."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,7 +70,7 @@ class Service:
         """Its nameko container's workers (and prefetch), from its setting; at most MAX_WORKERS,
         so every worker gets a connection from the process's pool (shared/db.py) beside the
         relay's and the listeners'."""
-        return config.bounded_int(self.workers_setting, self.workers, 1, MAX_WORKERS, env)
+        return _bounded_int(self.workers_setting, self.workers, 1, MAX_WORKERS, env)
 
     @property
     def processes(self) -> list[Process]:
@@ -126,6 +127,19 @@ SERVICES: tuple[Service, ...] = (
             needs=((HTTP, ("grpc_tls_ca",)),)),  # it dials the gRPC servers, over TLS in production
 )
 BY_NAME = {s.name: s for s in SERVICES}
+
+
+def _bounded_int(name: str, default: int, low: int, high: int, env=None) -> int:
+    """A whole number from the environment variable `name`, from `low` to `high`."""
+    env = os.environ if env is None else env
+    raw = env.get(name, str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise RuntimeError(f"{name} must be a whole number, not {raw!r}")
+    if not low <= value <= high:
+        raise RuntimeError(f"{name} must be from {low} to {high}, not {value}")
+    return value
 
 
 def process(name: str) -> Process:

@@ -375,19 +375,6 @@ def port(name: str, default: int, env: Mapping[str, str] | None = None) -> int:
     return value
 
 
-def bounded_int(name: str, default: int, low: int, high: int, env: Mapping[str, str] | None = None) -> int:
-    """A whole number from the environment variable `name`, from `low` to `high`."""
-    env = os.environ if env is None else env
-    raw = env.get(name, str(default))
-    try:
-        value = int(raw)
-    except ValueError:
-        raise RuntimeError(f"{name} must be a whole number, not {raw!r}")
-    if not low <= value <= high:
-        raise RuntimeError(f"{name} must be from {low} to {high}, not {value}")
-    return value
-
-
 def start(process: str, needs: Iterable[str] = (), env: Mapping[str, str] | None = None) -> Settings:
     """What every gridbus process calls before anything else (services/registry.py `start` with
     the process's own needs): its settings, or an exit naming each bad variable. With

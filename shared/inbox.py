@@ -5,9 +5,11 @@ event (the broker retried, the relay published twice, the consumer died before i
 its row and is skipped; the row commits or rolls back together with the change it guards."""
 from __future__ import annotations
 
-from sqlalchemy import text
+from sqlalchemy import column, table, text
+from sqlalchemy.dialects.postgresql import UUID, insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.selectable import CTE
 
 
 def inbox_ddl(schema: str) -> list[str]:
@@ -27,3 +29,13 @@ def first_delivery(session: Session | Connection, schema: str, consumer: str, ev
              "ON CONFLICT DO NOTHING RETURNING 1"),
         {"c": consumer, "id": event["id"], "t": event["type"]}).first()
     return row is not None
+
+
+def claim(schema: str, consumer: str, event: dict) -> CTE:
+    """`first_delivery` as a CTE, to fold the claim into the handler's first statement: it
+    returns the event's id when this delivery claimed it, no row when it was processed before.
+    PostgreSQL runs the insert whether or not the statement reads it."""
+    inbox = table("inbox", column("consumer"), column("event_id", UUID(as_uuid=False)), column("event_type"),
+                  schema=schema)
+    return (insert(inbox).values(consumer=consumer, event_id=event["id"], event_type=event["type"])
+            .on_conflict_do_nothing().returning(inbox.c.event_id).cte("claim"))

@@ -183,6 +183,16 @@ def insert_incident(session: Session, values: dict) -> bool:
     return row is not None
 
 
+def claim_and_get(session: Session, claim, incident_id: uuid.UUID):
+    """One statement: the inbox `claim` (shared.inbox.claim) and the incident as get() reads it.
+    Returns (claimed, the row or None when there is no such incident)."""
+    claimed = select(func.count()).select_from(claim).scalar_subquery().label("claimed")
+    one = select(literal(1).label("one")).subquery()
+    row = session.execute(select(Incident, LON, LAT, claimed).select_from(one)
+                          .outerjoin(Incident, Incident.id == incident_id)).one()
+    return row.claimed > 0, (row if row[0] is not None else None)
+
+
 def get(session: Session, incident_id: uuid.UUID, *, for_update: bool = False):
     q = select(Incident, LON, LAT).where(Incident.id == incident_id)
     if for_update:

@@ -40,6 +40,7 @@ def test_a_decision_is_applied_once_without_a_savepoint_and_its_redelivery_chang
         assert apply_dispatch_event(created) == "dispatch"
     print(f"\nstatements for a decision: {len(sent)}")
     assert not [s for s in sent if "SAVEPOINT" in s.upper()]
+    assert len(sent) == 4, sent  # claim and read; update; history; event
     applied = footprint(incident.id, created)
     assert applied[:2] == (2, "dispatched")
     with statements() as again:
@@ -60,3 +61,7 @@ def test_a_decision_is_applied_once_without_a_savepoint_and_its_redelivery_chang
     assert apply_dispatch_event(stale) == "not applicable"
     assert footprint(incident.id, stale) == (*done[:4], 1)
     assert apply_dispatch_event(stale) == "duplicate"
+    # An incident that does not exist, or a malformed id: taken in, nothing else.
+    for missing in (decision("acknowledged", str(uuid.uuid4())), decision("acknowledged", "not-a-uuid")):
+        assert apply_dispatch_event(missing) == "not applicable"
+        assert apply_dispatch_event(missing) == "duplicate"

@@ -124,6 +124,19 @@ def task_of_incident(session: Session, incident_id: str, *, for_update: bool = F
                                 f"WHERE incident_id = :i AND lead_task_id IS NULL{lock}"), {"i": incident_id}).first()
 
 
+def claim_and_lock_task_of_incident(session: Session, consumer: str, event: dict, incident_id: str):
+    """One statement: the inbox claim (shared/inbox.py) and task_of_incident(for_update=True).
+    Returns (claimed, the locked row or None when the incident has no task)."""
+    row = session.execute(text(
+        "WITH claim AS (INSERT INTO dispatch.inbox (consumer, event_id, event_type) "
+        "  VALUES (:consumer, CAST(:event_id AS uuid), :event_type) ON CONFLICT DO NOTHING RETURNING event_id) "
+        "SELECT EXISTS (SELECT FROM claim) AS claimed, task.* FROM (VALUES (1)) AS one (x) LEFT JOIN LATERAL "
+        f"(SELECT {TASK_COLUMNS}, {NEXT_DUE} FROM dispatch.tasks t "
+        "  WHERE incident_id = CAST(:i AS uuid) AND lead_task_id IS NULL FOR UPDATE OF t) AS task ON true"),
+        {"consumer": consumer, "event_id": event["id"], "event_type": event["type"], "i": incident_id}).one()
+    return row.claimed, (row if row.id is not None else None)
+
+
 def returned_by(session: Session, task_id: uuid.UUID) -> list[str]:
     return list(session.execute(text("SELECT returned_by FROM dispatch.tasks WHERE id = :t"),
                                 {"t": task_id}).scalar_one())

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from sqlalchemy import event as sa_event
 from sqlalchemy import text
 
-from services.dispatch.operations.reactions import on_incident_reported
+from services.dispatch.operations.reactions import on_incident_changed, on_incident_reported
 from shared.db import engine, session_scope
 from tests.dispatch.test_dispatch import D1_GRID
 
@@ -70,3 +70,25 @@ def test_a_report_is_taken_in_two_statements_and_its_redelivery_changes_nothing(
     replay = reported(event["data"]["incident_id"])
     assert on_incident_reported(replay) == "task exists"
     assert footprint(event["data"]["incident_id"], event["id"]) == before
+
+
+def test_a_change_is_claimed_with_the_tasks_lock_and_its_redelivery_changes_nothing(environment, dispatch_config):
+    report = reported()
+    on_incident_reported(report)
+    incident_id = report["data"]["incident_id"]
+    closed = {"id": str(uuid.uuid4()), "type": "incidents.incident.closed", "source": "/gridbus/incidents",
+              "data": {"incident_id": incident_id, "actor": {"id": "officer-1", "role": "officer"}}}
+    with statements() as sent:
+        assert on_incident_changed(closed) == "close"
+    print(f"\nstatements for a closing: {len(sent)}")
+    assert "FOR UPDATE" in sent[0] and "inbox" in sent[0]  # the claim rides on the task's lock
+    after = footprint(incident_id, closed["id"])
+    assert after["inbox"] == 1 and after["history"] == 2 and after["events"] == 2
+    with statements() as again:
+        assert on_incident_changed(closed) == "duplicate event"
+    assert len(again) == 1 and footprint(incident_id, closed["id"]) == after
+    # An incident dispatch has no task for: taken in once, nothing else.
+    stray = {**closed, "id": str(uuid.uuid4()), "data": {**closed["data"], "incident_id": str(uuid.uuid4())}}
+    assert on_incident_changed(stray) == "no task"
+    assert on_incident_changed(stray) == "duplicate event"
+    assert footprint(stray["data"]["incident_id"], stray["id"])["inbox"] == 1

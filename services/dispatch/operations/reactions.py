@@ -15,11 +15,10 @@ from sqlalchemy.orm import Session
 from services.dispatch import domain, store
 from services.dispatch.operations import case_procedures
 from services.dispatch.operations.assists import release_open_assists
-from services.dispatch.operations.changes import (SCHEMA, SYSTEM, SYSTEM_ACTOR, TaskView, announce, calendar,
+from services.dispatch.operations.changes import (SYSTEM, SYSTEM_ACTOR, TaskView, announce, calendar,
                                                   deadlines, limit_of, routed_values, save, schedule, task_view)
 from shared import failpoints
 from shared.db import session_scope
-from shared.inbox import first_delivery
 from shared.timefmt import utcnow
 
 CONSUMER_REPORTED = "dispatch.on_incident_reported"
@@ -116,9 +115,10 @@ def on_incident_changed(event: dict) -> str:
     if reaction == domain.SYNC and actor[0] == SYSTEM.member_id:
         return "in step"  # the echo of this service's own dispatch: nothing to read or write
     with session_scope() as session:
-        if not first_delivery(session, SCHEMA, "dispatch.on_incident_changed", event):
+        claimed, row = store.claim_and_lock_task_of_incident(session, "dispatch.on_incident_changed", event,
+                                                             data["incident_id"])
+        if not claimed:
             return "duplicate event"
-        row = store.task_of_incident(session, data["incident_id"], for_update=True)
         if row is None:
             return "no task"
         t = task_view(row)

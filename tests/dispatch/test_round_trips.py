@@ -30,6 +30,9 @@ def statements():
         sa_event.remove(engine(), "before_cursor_execute", count)
 
 
+ROUTING_TABLE_READS = ("FROM dispatch.rules WHERE active ORDER BY id", "FROM dispatch.departments")
+
+
 def reported(incident_id: str | None = None) -> dict:
     incident_id = incident_id or str(uuid.uuid4())
     return {"id": str(uuid.uuid4()), "type": "incidents.incident.reported", "source": "/gridbus/incidents",
@@ -57,6 +60,9 @@ def test_a_report_is_taken_in_two_statements_and_its_redelivery_changes_nothing(
     event = reported()
     with statements() as sent:
         assert on_incident_reported(event) == "routed"
+    # The routing table is cached per process and reloaded when a NOTIFY says rules or departments
+    # changed; another test's change may be heard just now, and that reload is not this event's cost.
+    sent = [s for s in sent if not any(table in s for table in ROUTING_TABLE_READS)]
     print(f"\nstatements for a new report: {len(sent)}")
     assert len(sent) == 2, sent  # the claim, task, history and deadlines in one; then its event
     before = footprint(event["data"]["incident_id"], event["id"])

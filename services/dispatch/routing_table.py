@@ -54,7 +54,11 @@ class RoutingTable:
                 self._listener = psycopg.connect(self._dsn, autocommit=True, connect_timeout=10)
                 self._listener.execute(f"LISTEN {CHANNEL}")
                 return True
-            return any(True for _ in self._listener.notifies(timeout=0))
+            # Drain every notification already here: a burst of changes is one reload, not one per call.
+            changed = False
+            while any(True for _ in self._listener.notifies(timeout=0)):
+                changed = True
+            return changed
         except psycopg.Error as exc:
             log.warning("dispatch routing table: not listening (%s); reading the rules each time", exc)
             if self._listener is not None:

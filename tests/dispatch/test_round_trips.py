@@ -69,6 +69,7 @@ def test_a_report_is_taken_in_two_statements_and_its_redelivery_changes_nothing(
     assert before == {"inbox": 1, "tasks": 1, "history": 1, "deadlines": 2, "events": 1}
     with statements() as again:
         assert on_incident_reported(event) == "duplicate event"
+    again = [s for s in again if not any(table in s for table in ROUTING_TABLE_READS)]
     print(f"statements for its redelivery: {len(again)}")
     assert len(again) == 1, again
     assert footprint(event["data"]["incident_id"], event["id"]) == before

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import threading
 import uuid
 from datetime import datetime, timezone
+
+import grpc
 
 from demo.city import grid_cells
 from gridbus.incidents.v1 import incidents_pb2 as pb
 from tests.conftest import CITY
+from tests.support import metadata
 
 CELLS = {code: (w, s, e, n) for code, w, s, e, n in grid_cells(CITY)}
 GRIDS = sorted(CELLS)
@@ -28,3 +32,21 @@ def report_request(grid_code: str | None = None, *, at: tuple[float, float] | No
                            **overrides)
     req.occurred_at.FromDatetime(occurred)
     return req
+
+
+def watching(stub, grid_code: str, watcher_token: str) -> tuple[grpc.Call, list]:
+    """Opens a Watch of a subtree and collects its changes in a thread, from the moment the server's
+    feed is bound (it sends its initial metadata then): every change after this returns is seen."""
+    stream = stub.Watch(pb.WatchRequest(grid_code=grid_code), metadata=metadata(watcher_token), timeout=30)
+    changes: list = []
+
+    def read():
+        try:
+            for change in stream:
+                changes.append(change)
+        except grpc.RpcError:
+            pass
+
+    threading.Thread(target=read, daemon=True).start()
+    stream.initial_metadata()
+    return stream, changes

@@ -5,18 +5,15 @@ dispatch's keys at all: tests/shared/test_broker_identity.py.)"""
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from datetime import datetime, timezone
 
-import grpc
 import kombu
 import pytest
 
-from gridbus.incidents.v1 import incidents_pb2 as pb
 from shared import broker_users
 from shared.outbox import CONTENT_TYPE, events_exchange
-from tests.incidents.conftest import DISTRICTS, GRIDS, report_request
+from tests.incidents.conftest import DISTRICTS, GRIDS, report_request, watching
 from tests.incidents.test_events import HANDLER_QUEUE, in_inbox, version_of
 from tests.support import holds_message, metadata, publish_event, service_uri, token, wait_for
 
@@ -71,18 +68,7 @@ def test_a_forged_dispatch_decision_is_dead_lettered_and_changes_nothing(environ
 def test_a_watcher_never_sees_a_forged_incident_event(environment, stub, incidents_nameko):
     district = DISTRICTS[1]
     watcher = token("dispatcher", district, member_id="console-forged")
-    stream = stub.Watch(pb.WatchRequest(grid_code=district), metadata=metadata(watcher), timeout=30)
-    changes: list = []
-
-    def read():
-        try:
-            for change in stream:
-                changes.append(change)
-        except grpc.RpcError:
-            pass
-
-    threading.Thread(target=read, daemon=True).start()
-    stream.initial_metadata()  # the feed is bound
+    stream, changes = watching(stub, district, watcher)
     fake = {"incident_id": str(uuid.uuid4()), "lineage": [district, GRID], "grid_code": GRID, "status": "closed",
             "violation_confirmed": True}
     forged = _without_user_id(environment, _envelope("incidents.incident.closed", fake))

@@ -14,7 +14,7 @@ from gridbus.incidents.v1 import incidents_pb2 as pb
 from shared.config import settings
 from shared.db import engine, session_scope
 from tests.event_contract import assert_payloads_match_protos
-from tests.incidents.conftest import DISTRICTS, GRIDS, inside, report_request
+from tests.incidents.conftest import DISTRICTS, GRIDS, inside, report_request, watching
 from tests.incidents.test_report import call_error
 from tests.support import metadata, token, wait_for
 
@@ -213,19 +213,7 @@ def test_watch_streams_changes_in_a_subtree(stub, incidents_nameko):
     watcher = token("dispatcher", district, member_id="console-1")
     grid_in = next(g for g in GRIDS if g.startswith(district))
     grid_out = next(g for g in GRIDS if not g.startswith(district))
-    stream = stub.Watch(pb.WatchRequest(grid_code=district), metadata=metadata(watcher), timeout=30)
-    changes: list = []
-
-    def read():
-        try:
-            for change in stream:
-                changes.append(change)
-        except grpc.RpcError:
-            pass
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    stream.initial_metadata()  # the server sends it once its feed is bound: it sees every change from here
+    stream, changes = watching(stub, district, watcher)
     inside_incident = new_incident(stub, grid_in, token("officer", grid_in, member_id="o-in"))
     new_incident(stub, grid_out, token("officer", grid_out, member_id="o-out"))
     act(stub, watcher, inside_incident, pb.ACTION_REJECT, note="test")
